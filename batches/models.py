@@ -1,0 +1,140 @@
+"""Batches, their items, their events (the outbox) and webhook deliveries."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from batches.states import BatchStatus, ItemStatus
+
+
+class BatchJob(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="batches"
+    )
+    status = models.CharField(
+        max_length=32, choices=BatchStatus.choices, default=BatchStatus.PENDING, db_index=True
+    )
+    target_count = models.PositiveIntegerField()
+    concurrency_limit = models.PositiveSmallIntegerField(default=5)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    scope = models.JSONField(default=dict)
+    parameters = models.JSONField(default=dict)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="batch_idempotency_key_per_owner",
+            )
+        ]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="batch_owner_created")]
+
+    def __str__(self) -> str:
+        return f"{self.topic} ({self.status})"
+
+    @property
+    def topic(self) -> str:
+        return str(self.scope.get("topic", ""))
+
+
+class BatchItem(models.Model):
+    batch = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="items")
+    index = models.PositiveIntegerField()
+    status = models.CharField(max_length=32, choices=ItemStatus.choices, default=ItemStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # 429s and worker crashes do not burn attempts, but are bounded so an item cannot loop.
+    rate_limit_hits = models.PositiveSmallIntegerField(default=0)
+    takeovers = models.PositiveSmallIntegerField(default=0)
+    # The claim: whoever holds `lease_token` may write, until `lease_until`.
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Output of each pipeline stage already done, so a retry resumes at the failed stage.
+    checkpoints = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    error_retryable = models.BooleanField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["batch", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "index"], name="item_unique_index_in_batch")
+        ]
+        indexes = [
+            # Counting a batch's items by status, and taking the next pending ones in order.
+            models.Index(fields=["batch", "status", "index"], name="item_batch_status_index"),
+            # The sweep: expired leases and stale queue entries across all batches.
+            models.Index(fields=["status", "lease_until"], name="item_status_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.index} of {self.batch_id} ({self.status})"
+
+    @property
+    def error(self) -> dict | None:
+        if not self.error_code:
+            return None
+        return {
+            "code": self.error_code,
+            "message": self.error_message,
+            "retryable": bool(self.error_retryable),
+        }
+
+
+class BatchEvent(models.Model):
+    """The outbox: every life-cycle event, written in the transaction that caused it."""
+
+    COMPLETED = "generation/batch.completed"
+
+    batch = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(max_length=64, db_index=True)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["batch", "created_at"], name="event_batch_created")]
+
+    def __str__(self) -> str:
+        return f"{self.name} for {self.batch_id}"
+
+
+class WebhookDelivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+
+    event = models.OneToOneField(BatchEvent, on_delete=models.CASCADE, related_name="delivery")
+    url = models.URLField(max_length=2000)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"webhook for event {self.event_id} ({self.status})"

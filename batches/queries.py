@@ -1,0 +1,62 @@
+"""Read models: batch progress figures computed in a constant number of queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count
+
+from batches.models import BatchItem, BatchJob
+from batches.states import IN_PROGRESS_ITEM_STATUSES, ItemStatus
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    batch: BatchJob
+    total_items: int
+    completed_items: int
+    failed_items: int
+    cancelled_items: int
+    pending_items: int
+    in_progress_items: int
+
+    @property
+    def progress(self) -> float:
+        if not self.total_items:
+            return 0.0
+        done = self.completed_items + self.failed_items + self.cancelled_items
+        return round(done / self.total_items, 4)
+
+    @property
+    def percent(self) -> int:
+        return int(self.progress * 100)
+
+
+def _summary(batch: BatchJob, counts: dict[str, int]) -> BatchSummary:
+    return BatchSummary(
+        batch=batch,
+        total_items=sum(counts.values()),
+        completed_items=counts.get(ItemStatus.COMPLETED, 0),
+        failed_items=counts.get(ItemStatus.FAILED, 0),
+        cancelled_items=counts.get(ItemStatus.CANCELLED, 0),
+        pending_items=counts.get(ItemStatus.PENDING, 0),
+        in_progress_items=sum(counts.get(s, 0) for s in IN_PROGRESS_ITEM_STATUSES),
+    )
+
+
+def batch_summaries(batches: list[BatchJob]) -> list[BatchSummary]:
+    """Return a summary per batch using one grouped query for all of them."""
+    counts: dict = {b.pk: {} for b in batches}
+    rows = (
+        BatchItem.objects.filter(batch_id__in=list(counts))
+        .values("batch_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        counts[row["batch_id"]][row["status"]] = row["n"]
+    return [_summary(b, counts[b.pk]) for b in batches]
+
+
+def batch_summary(batch: BatchJob) -> BatchSummary:
+    return batch_summaries([batch])[0]

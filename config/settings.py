@@ -1,0 +1,190 @@
+"""Settings for batchgen: every knob comes from the environment (CONTRACT §2)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
+DEBUG = env_bool("DEBUG", True)
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_htmx",
+    "django_q",
+    "generation",
+    "batches",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+
+# --- Database -----------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+_db = dj_database_url.parse(DATABASE_URL)
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # One writer at a time: IMMEDIATE takes the write lock at BEGIN so two workers never
+    # deadlock upgrading read locks, WAL lets readers run beside the writer, and the busy
+    # timeout makes writers queue instead of failing with "database is locked".
+    _db["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    # django-q2's ORM broker closes old connections on every poll: keep them alive.
+    _db["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
+    _db["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": _db}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/batches/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# --- Generation ---------------------------------------------------------------------------
+GENERATION_MODEL = os.environ.get("GENERATION_MODEL", "demo") or "demo"
+GENERATION_TIMEOUT_S = env_float("GENERATION_TIMEOUT_S", 60.0)
+GENERATION_RPM = env_int("GENERATION_RPM", 60)
+GENERATION_TPM = env_int("GENERATION_TPM", 0) or None
+# Seconds the offline demo model "thinks" per call, so progress is visible in `make run`.
+DEMO_LATENCY_S = env_float("DEMO_LATENCY_S", 0.4)
+ITEM_LEASE_S = env_float("ITEM_LEASE_S", GENERATION_TIMEOUT_S * 2 + 30)
+# A queued task whose worker never claimed it (the Redis broker drops a killed worker's
+# task silently) is dispatched again after this long.
+DISPATCH_LEASE_S = env_float("DISPATCH_LEASE_S", max(ITEM_LEASE_S, 120.0))
+# Backoff between attempts: base * 2**(attempt-1), capped, with full jitter.
+RETRY_BACKOFF_BASE_S = env_float("RETRY_BACKOFF_BASE_S", 2.0)
+RETRY_BACKOFF_MAX_S = env_float("RETRY_BACKOFF_MAX_S", 30.0)
+# A provider 429 does not burn an attempt, but an item may be throttled only this often.
+MAX_RATE_LIMIT_HITS = env_int("MAX_RATE_LIMIT_HITS", 10)
+SWEEP_INTERVAL_MINUTES = 1
+
+BATCH_WEBHOOK_URL = os.environ.get("BATCH_WEBHOOK_URL") or None
+BATCH_WEBHOOK_SECRET = os.environ.get("BATCH_WEBHOOK_SECRET") or None
+WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0)
+
+# --- django-q2 ----------------------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL") or None
+Q_WORKERS = env_int("Q_WORKERS", 8)
+# One task is one attempt of one item: a rate-limit wait, two model calls and a backoff.
+# django-q2 kills a task after `timeout`; the item's lease then hands it to another worker.
+Q_TASK_TIMEOUT = env_int("Q_TASK_TIMEOUT", int(max(ITEM_LEASE_S * 4, 300)))
+Q_CLUSTER = {
+    "name": "batchgen",
+    "workers": Q_WORKERS,
+    "timeout": Q_TASK_TIMEOUT,
+    # `retry` must exceed timeout plus the time a task waits in the cluster's own queue, or
+    # the ORM broker redelivers long tasks while they still run.
+    "retry": Q_TASK_TIMEOUT + 300,
+    # Our item rows drive retries; the broker's own redelivery is only a safety net.
+    "ack_failures": True,
+    "max_attempts": 1,
+    # Each cluster holds only what its workers can start now, so other machines get work.
+    "queue_limit": Q_WORKERS,
+    "bulk": 1,
+    "save_limit": env_int("Q_SAVE_LIMIT", 100),
+    "catch_up": False,
+    "poll": env_float("Q_POLL", 0.1),
+    "guard_cycle": 0.5,
+    "label": "Task queue",
+    "sync": env_bool("Q_SYNC", False),
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- REST framework -----------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "batches": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        "generation": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    },
+}

@@ -1,0 +1,85 @@
+import pytest
+
+from batches.errors import BatchValidationError
+from batches.validation import validate_batch_definition
+
+GOOD = {"target_count": 40, "scope": {"topic": "Renal physiology"}}
+
+
+def errors_for(data) -> dict:
+    with pytest.raises(BatchValidationError) as excinfo:
+        validate_batch_definition(data)
+    return excinfo.value.details
+
+
+def test_minimal_definition_gets_the_contract_defaults():
+    definition = validate_batch_definition(GOOD)
+    assert definition.target_count == 40
+    assert definition.concurrency_limit == 5
+    assert definition.max_attempts == 3
+    assert definition.parameters == {"difficulty": "medium", "question_type": "single_best_answer"}
+
+
+def test_full_definition_is_kept():
+    definition = validate_batch_definition(
+        {
+            "target_count": 10000,
+            "scope": {
+                "topic": "x" * 200,
+                "course": "MED-201",
+                "learning_objectives": ["Explain GFR"],
+            },
+            "parameters": {"difficulty": "hard", "question_type": "single_best_answer"},
+            "concurrency_limit": 20,
+            "max_attempts": 5,
+        }
+    )
+    assert definition.scope["learning_objectives"] == ["Explain GFR"]
+    assert definition.concurrency_limit == 20
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"target_count": 0}, "target_count"),
+        ({"target_count": -1}, "target_count"),
+        ({"target_count": 10001}, "target_count"),
+        ({"target_count": "ten"}, "target_count"),
+        ({"target_count": None}, "target_count"),
+        ({"target_count": True}, "target_count"),
+        ({"target_count": 4.5}, "target_count"),
+        ({"scope": None}, "scope"),
+        ({"scope": "Renal"}, "scope"),
+        ({"scope": {}}, "scope.topic"),
+        ({"scope": {"topic": ""}}, "scope.topic"),
+        ({"scope": {"topic": "   "}}, "scope.topic"),
+        ({"scope": {"topic": "x" * 201}}, "scope.topic"),
+        ({"scope": {"topic": 42}}, "scope.topic"),
+        ({"scope": {"topic": "ok", "colour": "red"}}, "scope.colour"),
+        ({"scope": {"topic": "ok", "learning_objectives": "one"}}, "scope.learning_objectives"),
+        ({"concurrency_limit": 0}, "concurrency_limit"),
+        ({"concurrency_limit": 21}, "concurrency_limit"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"max_attempts": 9}, "max_attempts"),
+        ({"parameters": {"difficulty": "brutal"}}, "parameters.difficulty"),
+        ({"parameters": {"question_type": "essay"}}, "parameters.question_type"),
+        ({"parameters": []}, "parameters"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_bad_input_names_the_field(patch, field):
+    assert field in errors_for({**GOOD, **patch})
+
+
+def test_missing_target_count_is_named():
+    assert "target_count" in errors_for({"scope": {"topic": "x"}})
+
+
+@pytest.mark.parametrize("data", [[], "text", None, 3])
+def test_a_body_that_is_not_an_object_is_rejected(data):
+    assert "non_field_errors" in errors_for(data)
+
+
+def test_every_bad_field_is_reported_at_once():
+    details = errors_for({"target_count": 0, "scope": {"topic": ""}, "max_attempts": 9})
+    assert {"target_count", "scope.topic", "max_attempts"} <= set(details)
