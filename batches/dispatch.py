@@ -71,7 +71,8 @@ def _batch_status_shared(batch_id: uuid.UUID) -> str | None:
         # them, so once pause commits no claim that saw "running" is still open.
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT status FROM {BatchJob._meta.db_table} WHERE id = %s FOR SHARE",
+                # The table name is ours, not user input.
+                f"SELECT status FROM {BatchJob._meta.db_table} WHERE id = %s FOR SHARE",  # noqa: S608
                 [batch_id],
             )
             row = cursor.fetchone()
@@ -140,7 +141,9 @@ def claim_item(item_id: int) -> Claim | None:
             next_attempt_at=None,
         )
     if not claimed:
-        logger.info("item %s: already %s (duplicate delivery); nothing to do", item_id, row["status"])
+        logger.info(
+            "item %s: already %s (duplicate delivery); nothing to do", item_id, row["status"]
+        )
         return None
     attempt = BatchItem.objects.filter(pk=item_id).values_list("attempts", flat=True).get()
     return Claim(item_id=item_id, batch_id=row["batch_id"], token=token, attempt=attempt)
@@ -212,7 +215,10 @@ def schedule_retry(
     extra = {}
     if rate_limited:
         # A provider 429 is the provider's doing, not the item's: give the attempt back.
-        extra = {"attempts": Greatest(F("attempts") - 1, 0), "rate_limit_hits": F("rate_limit_hits") + 1}
+        extra = {
+            "attempts": Greatest(F("attempts") - 1, 0),
+            "rate_limit_hits": F("rate_limit_hits") + 1,
+        }
     return bool(
         _held(claim).update(
             status=ItemStatus.RETRY_WAIT,
@@ -259,12 +265,7 @@ def maybe_finish(batch_id: uuid.UUID) -> str | None:
     if BatchItem.objects.filter(batch_id=batch_id, status__in=ACTIVE_ITEM_STATUSES).exists():
         return None
     with transaction.atomic():
-        batch = (
-            BatchJob.objects.select_for_update()
-            .filter(pk=batch_id)
-            .values("status")
-            .first()
-        )
+        batch = BatchJob.objects.select_for_update().filter(pk=batch_id).values("status").first()
         if batch is None or batch["status"] not in (BatchStatus.RUNNING, BatchStatus.PAUSED):
             return None
         # Checked again under the lock: only retry-failed revives items, and it needs this lock.

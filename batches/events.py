@@ -32,8 +32,10 @@ EVENT_FOR_ACTION = {
 }
 
 
-def record_event(batch_id: uuid.UUID, name: str, payload: dict[str, Any] | None = None) -> BatchEvent:
-    """Write an event in the caller's transaction; a completion also signals and webhooks on commit."""
+def record_event(
+    batch_id: uuid.UUID, name: str, payload: dict[str, Any] | None = None
+) -> BatchEvent:
+    """Write an event in the caller's transaction; a completion also signals on commit."""
     event = BatchEvent.objects.create(batch_id=batch_id, name=name, payload=payload or {})
     if name == COMPLETED:
         delivery_id = None

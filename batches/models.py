@@ -24,7 +24,8 @@ class BatchJob(models.Model):
     max_attempts = models.PositiveSmallIntegerField(default=3)
     scope = models.JSONField(default=dict)
     parameters = models.JSONField(default=dict)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # NULL, not "", means "no key": the unique constraint must ignore batches without one.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -101,9 +101,7 @@ def _create_and_start(
     return batch
 
 
-def _transition(
-    batch_id: uuid.UUID, action: Action, **fields: Any
-) -> tuple[str, str, datetime]:
+def _transition(batch_id: uuid.UUID, action: Action, **fields: Any) -> tuple[str, str, datetime]:
     """Apply `action` with one conditional UPDATE per allowed source status."""
     sources, target = ACTION_TRANSITIONS[action]
     now = timezone.now()
@@ -192,7 +190,9 @@ def retry_failed_batch(
         lease_until=None,
     )
     events.record_event(
-        batch_id, events.RETRIED, {"previousStatus": previous, "retriedItems": retried, **_actor(user)}
+        batch_id,
+        events.RETRIED,
+        {"previousStatus": previous, "retriedItems": retried, **_actor(user)},
     )
     dispatch.fill_slots(batch_id)
     return TransitionResult(batch_id, previous, new, Action.RETRY_FAILED.value, now)

@@ -42,7 +42,9 @@ TERMINAL_BATCH_STATUSES = frozenset(
 )
 
 # Items holding one of the batch's concurrency slots.
-IN_PROGRESS_ITEM_STATUSES = frozenset({ItemStatus.QUEUED, ItemStatus.RUNNING, ItemStatus.RETRY_WAIT})
+IN_PROGRESS_ITEM_STATUSES = frozenset(
+    {ItemStatus.QUEUED, ItemStatus.RUNNING, ItemStatus.RETRY_WAIT}
+)
 # Items with work left: the batch cannot finish while any item is in one of these.
 ACTIVE_ITEM_STATUSES = IN_PROGRESS_ITEM_STATUSES | {ItemStatus.PENDING}
 TERMINAL_ITEM_STATUSES = frozenset({ItemStatus.COMPLETED, ItemStatus.FAILED, ItemStatus.CANCELLED})
@@ -63,7 +65,9 @@ ACTION_TRANSITIONS: dict[Action, tuple[tuple[BatchStatus, ...], BatchStatus]] = 
 
 # Every status change the system makes: the control actions plus the engine's own moves.
 VALID_STATUS_TRANSITIONS: dict[BatchStatus, frozenset[BatchStatus]] = {
-    BatchStatus.PENDING: frozenset({BatchStatus.RUNNING, BatchStatus.CANCELLED, BatchStatus.FAILED}),
+    BatchStatus.PENDING: frozenset(
+        {BatchStatus.RUNNING, BatchStatus.CANCELLED, BatchStatus.FAILED}
+    ),
     BatchStatus.RUNNING: frozenset(
         {
             BatchStatus.PAUSED,

@@ -68,14 +68,13 @@ def _attempt(claim: dispatch.Claim) -> str:
 def _handle_failure(
     claim: dispatch.Claim, item: BatchItem, error: GenerationError, checkpoints: dict
 ) -> str:
-    for stage in pipeline.discard_on_failure(error.stage):
-        checkpoints.pop(stage, None)
     message = f"{error.stage or 'pipeline'}: {error.message}"
     rate_limited = (
         isinstance(error, RateLimitedError) and item.rate_limit_hits < settings.MAX_RATE_LIMIT_HITS
     )
     if rate_limited:
-        delay = error.retry_after if error.retry_after is not None else backoff_seconds(1)
+        # The limiter already holds every worker back; this item simply waits out the hold.
+        delay = error.retry_after or pipeline.DEFAULT_RATE_LIMIT_HOLD_S
     elif error.retryable and claim.attempt < item.batch.max_attempts:
         delay = backoff_seconds(claim.attempt)
     else:
@@ -86,7 +85,9 @@ def _handle_failure(
             retryable=error.retryable,
             checkpoints=checkpoints,
         )
-        logger.info("item %s: failed (%s) after %s attempts", claim.item_id, error.code, claim.attempt)
+        logger.info(
+            "item %s: failed (%s) after %s attempts", claim.item_id, error.code, claim.attempt
+        )
         return "failed"
     if not dispatch.schedule_retry(
         claim,
@@ -103,9 +104,9 @@ def _handle_failure(
 
 def _wait_then_requeue(claim: dispatch.Claim) -> None:
     """Sleep out the backoff (the item keeps its slot), then hand the item back to the queue."""
-    wake_at = BatchItem.objects.filter(pk=claim.item_id).values_list(
-        "next_attempt_at", flat=True
-    ).first()
+    wake_at = (
+        BatchItem.objects.filter(pk=claim.item_id).values_list("next_attempt_at", flat=True).first()
+    )
     if wake_at is not None:
         from django.utils import timezone
 

@@ -85,7 +85,9 @@ def _clean_scope(errors: _Errors, scope: Any) -> dict[str, Any]:
     course = scope.get("course")
     if course not in (None, ""):
         if not isinstance(course, str) or len(course) > MAX_COURSE_LENGTH:
-            errors.add("scope.course", f"Must be a string of at most {MAX_COURSE_LENGTH} characters.")
+            errors.add(
+                "scope.course", f"Must be a string of at most {MAX_COURSE_LENGTH} characters."
+            )
         else:
             clean["course"] = course
     objectives = scope.get("learning_objectives")
@@ -93,7 +95,9 @@ def _clean_scope(errors: _Errors, scope: Any) -> dict[str, Any]:
         if (
             not isinstance(objectives, list)
             or len(objectives) > MAX_OBJECTIVES
-            or not all(isinstance(o, str) and 0 < len(o) <= MAX_OBJECTIVE_LENGTH for o in objectives)
+            or not all(
+                isinstance(o, str) and 0 < len(o) <= MAX_OBJECTIVE_LENGTH for o in objectives
+            )
         ):
             errors.add(
                 "scope.learning_objectives",
@@ -144,7 +148,10 @@ def validate_batch_definition(data: Any) -> BatchDefinition:
         default=DEFAULT_CONCURRENCY,
     )
     max_attempts = _int_in_range(
-        errors, "max_attempts", data.get("max_attempts"), MAX_ATTEMPTS_RANGE,
+        errors,
+        "max_attempts",
+        data.get("max_attempts"),
+        MAX_ATTEMPTS_RANGE,
         default=DEFAULT_MAX_ATTEMPTS,
     )
     if errors.details:

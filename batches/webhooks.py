@@ -91,7 +91,9 @@ def deliver(delivery_id: int) -> bool:
         last_error=error or f"HTTP {status_code}",
         next_attempt_at=timezone.now() + _backoff(delivery.attempts),
     )
-    logger.warning("webhook %s: attempt %s failed (%s)", delivery_id, delivery.attempts, error or status_code)
+    logger.warning(
+        "webhook %s: attempt %s failed (%s)", delivery_id, delivery.attempts, error or status_code
+    )
     return False
 
 

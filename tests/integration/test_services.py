@@ -35,7 +35,9 @@ def faculty():
 
 def make_batch(owner, django_capture_on_commit_callbacks, **overrides) -> BatchJob:
     with django_capture_on_commit_callbacks(execute=True):
-        batch, created = services.create_batch(owner=owner, definition=batch_definition(**overrides))
+        batch, created = services.create_batch(
+            owner=owner, definition=batch_definition(**overrides)
+        )
     assert created
     return batch
 
@@ -81,7 +83,9 @@ def test_same_idempotency_key_returns_the_same_batch(faculty, queued):
 
 def test_idempotency_keys_are_per_user(faculty, queued):
     other = FacultyFactory()
-    mine, _ = services.create_batch(owner=faculty, definition=batch_definition(), idempotency_key="k")
+    mine, _ = services.create_batch(
+        owner=faculty, definition=batch_definition(), idempotency_key="k"
+    )
     theirs, created = services.create_batch(
         owner=other, definition=batch_definition(), idempotency_key="k"
     )
@@ -138,7 +142,9 @@ def test_control_result_has_the_contract_shape(faculty, queued, django_capture_o
 def test_cancel_cancels_waiting_items_and_keeps_running_and_completed_ones(
     faculty, queued, django_capture_on_commit_callbacks
 ):
-    batch = make_batch(faculty, django_capture_on_commit_callbacks, target_count=5, concurrency_limit=3)
+    batch = make_batch(
+        faculty, django_capture_on_commit_callbacks, target_count=5, concurrency_limit=3
+    )
     items = list(batch.items.order_by("index"))
     BatchItem.objects.filter(pk=items[0].pk).update(status=ItemStatus.COMPLETED, result={"q": 1})
     BatchItem.objects.filter(pk=items[1].pk).update(status=ItemStatus.RUNNING)
@@ -153,7 +159,9 @@ def test_cancel_cancels_waiting_items_and_keeps_running_and_completed_ones(
 def test_resume_dispatches_in_index_order_from_where_it_stopped(
     faculty, queued, django_capture_on_commit_callbacks
 ):
-    batch = make_batch(faculty, django_capture_on_commit_callbacks, target_count=6, concurrency_limit=2)
+    batch = make_batch(
+        faculty, django_capture_on_commit_callbacks, target_count=6, concurrency_limit=2
+    )
     services.pause_batch(batch=batch)
     first_two = list(batch.items.order_by("index").values_list("id", flat=True)[:2])
     BatchItem.objects.filter(pk__in=first_two).update(status=ItemStatus.COMPLETED)
@@ -165,7 +173,9 @@ def test_resume_dispatches_in_index_order_from_where_it_stopped(
 
 
 def test_paused_batch_dispatches_nothing(faculty, queued, django_capture_on_commit_callbacks):
-    batch = make_batch(faculty, django_capture_on_commit_callbacks, target_count=6, concurrency_limit=2)
+    batch = make_batch(
+        faculty, django_capture_on_commit_callbacks, target_count=6, concurrency_limit=2
+    )
     services.pause_batch(batch=batch)
     BatchItem.objects.filter(batch=batch, status=ItemStatus.QUEUED).update(
         status=ItemStatus.COMPLETED
@@ -176,7 +186,9 @@ def test_paused_batch_dispatches_nothing(faculty, queued, django_capture_on_comm
 def test_retry_failed_requeues_only_failed_items_and_keeps_their_checkpoints(
     faculty, queued, django_capture_on_commit_callbacks
 ):
-    batch = make_batch(faculty, django_capture_on_commit_callbacks, target_count=3, concurrency_limit=3)
+    batch = make_batch(
+        faculty, django_capture_on_commit_callbacks, target_count=3, concurrency_limit=3
+    )
     items = list(batch.items.order_by("index"))
     BatchItem.objects.filter(pk=items[0].pk).update(status=ItemStatus.COMPLETED, result={"ok": 1})
     BatchItem.objects.filter(pk__in=[items[1].pk, items[2].pk]).update(

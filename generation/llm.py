@@ -1,0 +1,64 @@
+"""The one place that builds the chat model; tests swap it here and nowhere else."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from langchain.chat_models import init_chat_model
+from langchain_core.language_models import BaseChatModel
+
+from generation.demo import DemoChatModel
+
+DEMO_MODEL = "demo"
+
+_lock = threading.Lock()
+_model: BaseChatModel | None = None
+
+
+def get_chat_model() -> BaseChatModel:
+    """Return this process's chat model, building it on first use."""
+    global _model
+    with _lock:
+        if _model is None:
+            _model = build_chat_model()
+        return _model
+
+
+def build_chat_model() -> BaseChatModel:
+    """Build the model `settings.GENERATION_MODEL` names, with the shared rate limiter."""
+    # Imported here, and never stubbed: a missing limiter must stop the worker, not let it
+    # exceed the provider's limits.
+    from generation import ratelimit
+
+    rate_limiter = ratelimit.get_rate_limiter()
+    if settings.GENERATION_MODEL == DEMO_MODEL:
+        return DemoChatModel(rate_limiter=rate_limiter)
+    # max_retries=0: retries are ours, durable and counted against the item's attempts.
+    return init_chat_model(
+        settings.GENERATION_MODEL,
+        timeout=settings.GENERATION_TIMEOUT_S,
+        max_retries=0,
+        rate_limiter=rate_limiter,
+    )
+
+
+def set_chat_model(model: BaseChatModel | None) -> None:
+    """Make `model` this process's chat model; None rebuilds it from settings on next use."""
+    global _model
+    with _lock:
+        _model = model
+
+
+@contextmanager
+def override_chat_model(model: BaseChatModel) -> Iterator[BaseChatModel]:
+    """Use `model` as this process's chat model inside the block, then restore the previous one."""
+    global _model
+    with _lock:
+        previous, _model = _model, model
+    try:
+        yield model
+    finally:
+        set_chat_model(previous)

@@ -1,0 +1,305 @@
+"""Produce one reviewed question from a scope: generate -> validate -> critique, resumable.
+
+A stage's output is a JSON-able checkpoint. Given the checkpoints of an earlier attempt,
+the pipeline skips every stage whose checkpoint is present and valid, and runs the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, ValidationError
+
+from generation.classify import classify, classify_output_error
+from generation.errors import GenerationError, NonRetryableError, RateLimitedError, RetryableError
+from generation.llm import get_chat_model
+from generation.schemas import DIFFICULTIES, OPTION_LABELS, Question, Review
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("generate", "validate", "critique")
+DEFAULT_DIFFICULTY = "medium"
+DEFAULT_QUESTION_TYPE = "single_best_answer"
+QUESTION_TYPES = (DEFAULT_QUESTION_TYPE,)
+
+# How long every worker holds back after a 429 that did not say (no Retry-After).
+DEFAULT_RATE_LIMIT_HOLD_S = 5.0
+
+STEM_LENGTH = (20, 3000)
+EXPLANATION_LENGTH = (20, 4000)
+OPTION_LENGTH = (1, 400)
+
+_SchemaT = TypeVar("_SchemaT", bound=BaseModel)
+
+GENERATE_SYSTEM_PROMPT = (
+    "You are an experienced medical educator who writes single-best-answer multiple-choice "
+    "questions for medical school examinations. Follow item-writing best practice: a "
+    "clinical vignette, a clear lead-in question, exactly one best answer, four plausible "
+    "and homogeneous distractors, no cueing, no 'all of the above' or 'none of the above'."
+)
+CRITIQUE_SYSTEM_PROMPT = (
+    "You are a meticulous reviewer of medical examination questions. Check factual "
+    "accuracy, that exactly one option is the best answer, that the distractors are "
+    "plausible, and that the question assesses the stated topic at the stated difficulty."
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the caller asked for, with defaults filled in."""
+
+    topic: str
+    course: str
+    learning_objectives: tuple[str, ...]
+    difficulty: str
+    question_type: str
+
+
+def run_pipeline(
+    scope: dict,
+    parameters: dict,
+    *,
+    checkpoints: dict[str, dict],
+    on_checkpoint: Callable[[str, dict], None],
+    model: BaseChatModel | None = None,
+) -> dict:
+    """Run the stages not yet done and return `{"question": {...}, "review": {...}}`.
+
+    `checkpoints` maps stage names (from STAGES) to the outputs an earlier attempt saved.
+    A stage runs when its checkpoint is missing or invalid, and then every later stage runs
+    too, because their checkpoints describe an older question. A `generate` checkpoint
+    whose question fails validation counts as invalid, so after a `validation_failed`
+    error the caller simply retries with the checkpoints it holds and the question is
+    generated again: there is nothing to discard. After each stage that ran,
+    `on_checkpoint(stage, output)` is called; whatever it raises propagates unchanged.
+    Every other failure is raised as a GenerationError whose `stage` is set; a
+    RateLimitedError first makes every worker hold back through `generation.ratelimit`.
+    The model defaults to `generation.llm.get_chat_model()`, built only if a stage needs it.
+    """
+    request = _request(scope, parameters)
+    question = _restore_question(checkpoints.get("generate"), request)
+    rerun = question is None
+    if question is None:
+        question = _run_stage("generate", generate, model or get_chat_model(), request)
+        on_checkpoint("generate", question.model_dump())
+    validation = None if rerun else _restore_validation(checkpoints.get("validate"))
+    rerun = rerun or validation is None
+    if validation is None:
+        validation = _run_stage("validate", validate, question, request)
+        on_checkpoint("validate", validation)
+    review = None if rerun else _restore(Review, checkpoints.get("critique"))
+    if review is None:
+        review = _run_stage("critique", critique, model or get_chat_model(), question, request)
+        on_checkpoint("critique", review.model_dump())
+    return {"question": question.model_dump(), "review": review.model_dump()}
+
+
+def generate(model: BaseChatModel, request: Request) -> Question:
+    """Ask the model for one question on the requested topic."""
+    return _ask(model, Question, generation_messages(request))
+
+
+def validate(question: Question, request: Request) -> dict:
+    """Check the question's shape; return `{"ok": True, "warnings": [...]}` or raise."""
+    problems = _problems(question, request)
+    if problems:
+        raise RetryableError(
+            "question failed validation: " + "; ".join(problems), code="validation_failed"
+        )
+    return {"ok": True, "warnings": _warnings(question, request)}
+
+
+def critique(model: BaseChatModel, question: Question, request: Request) -> Review:
+    """Ask the model to review the question."""
+    return _ask(model, Review, critique_messages(question, request))
+
+
+def generation_messages(request: Request) -> list[BaseMessage]:
+    """Return the prompt that asks for one question; it holds the topic verbatim."""
+    objectives = "".join(f"\n- {objective}" for objective in request.learning_objectives)
+    human = (
+        "Write one single-best-answer question.\n\n"
+        f"Topic: {request.topic}\n"
+        f"Course: {request.course or 'not specified'}\n"
+        f"Learning objectives:{objectives or ' not specified'}\n"
+        f"Difficulty: {request.difficulty}\n"
+        f"Question type: {request.question_type}\n\n"
+        "Give exactly five distinct options labelled A, B, C, D and E, set `difficulty` to "
+        f'"{request.difficulty}" and set `topic` to the topic exactly as written above.'
+    )
+    return [SystemMessage(GENERATE_SYSTEM_PROMPT), HumanMessage(human)]
+
+
+def critique_messages(question: Question, request: Request) -> list[BaseMessage]:
+    """Return the prompt that asks for a review of `question`."""
+    human = (
+        "Review this single-best-answer question.\n\n"
+        f"Intended topic: {request.topic}\n"
+        f"Intended difficulty: {request.difficulty}\n\n"
+        f"Question (JSON):\n{json.dumps(question.model_dump(), ensure_ascii=False, indent=2)}\n\n"
+        "Score it from 1 to 5, give a verdict (accept, revise or reject) and list its issues."
+    )
+    return [SystemMessage(CRITIQUE_SYSTEM_PROMPT), HumanMessage(human)]
+
+
+def _request(scope: dict, parameters: dict) -> Request:
+    """Return the request with defaults, or raise a non-retryable error if it is unusable."""
+    topic = scope.get("topic")
+    difficulty = parameters.get("difficulty") or DEFAULT_DIFFICULTY
+    question_type = parameters.get("question_type") or DEFAULT_QUESTION_TYPE
+    if not isinstance(topic, str) or not topic.strip():
+        problem = "scope.topic must be a non-empty string"
+    elif difficulty not in DIFFICULTIES:
+        problem = f"unknown difficulty {difficulty!r}"
+    elif question_type not in QUESTION_TYPES:
+        problem = f"unknown question type {question_type!r}"
+    else:
+        return Request(
+            topic=topic,
+            course=scope.get("course") or "",
+            learning_objectives=_objectives(scope.get("learning_objectives")),
+            difficulty=difficulty,
+            question_type=question_type,
+        )
+    raise NonRetryableError(problem, code="invalid_request", stage=STAGES[0])
+
+
+def _objectives(value: Any) -> tuple[str, ...]:
+    """Return the learning objectives as a tuple of strings, accepting a lone string."""
+    if not value:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(objective) for objective in value)
+
+
+def _run_stage(stage: str, function: Callable[..., Any], *args: Any) -> Any:
+    """Call a stage's function, turning any failure into a GenerationError of that stage."""
+    try:
+        return function(*args)
+    except Exception as exc:
+        error = classify(exc, stage=stage)
+        if isinstance(error, RateLimitedError):
+            _notify_rate_limiter("hold_for", _hold_seconds(error))
+        if error is exc:
+            raise
+        raise error from exc
+
+
+def _ask(model: BaseChatModel, schema: type[_SchemaT], messages: list[BaseMessage]) -> _SchemaT:
+    """Ask the model to fill `schema`; raise if its answer does not parse."""
+    answer = model.with_structured_output(schema, include_raw=True).invoke(messages)
+    _charge_usage(answer["raw"])
+    if answer["parsing_error"] is not None:
+        raise classify_output_error(answer["parsing_error"]) from answer["parsing_error"]
+    if answer["parsed"] is None:
+        # function_calling returns None, not an error, for broken or missing tool arguments.
+        raise RetryableError(f"the model returned no {schema.__name__}", code="invalid_output")
+    return answer["parsed"]
+
+
+def _charge_usage(raw: BaseMessage) -> None:
+    """Charge the tokens the provider reports against the shared tokens-per-minute budget."""
+    usage = raw.usage_metadata if isinstance(raw, AIMessage) else None
+    if usage:
+        _notify_rate_limiter("charge_tokens", usage["total_tokens"])
+
+
+def _hold_seconds(error: GenerationError) -> float:
+    """Return how long every worker should hold back after `error`."""
+    return DEFAULT_RATE_LIMIT_HOLD_S if error.retry_after is None else error.retry_after
+
+
+def _notify_rate_limiter(hook: str, *args: Any) -> None:
+    """Call `generation.ratelimit.<hook>(*args)` if the module offers it."""
+    from generation import ratelimit
+
+    function = getattr(ratelimit, hook, None)
+    if function is None:
+        return
+    try:
+        function(*args)
+    except Exception:
+        # Shared accounting is best effort: it must not lose the model's answer or hide
+        # the error being raised.
+        logger.exception("generation.ratelimit.%s failed", hook)
+
+
+def _restore(schema: type[_SchemaT], checkpoint: Any) -> _SchemaT | None:
+    """Return the checkpoint parsed as `schema`, or None if it is missing or corrupt."""
+    if not isinstance(checkpoint, dict):
+        return None
+    try:
+        return schema.model_validate(checkpoint)
+    except ValidationError:
+        return None
+
+
+def _restore_question(checkpoint: Any, request: Request) -> Question | None:
+    """Return the checkpointed question if it is intact and would pass validation."""
+    question = _restore(Question, checkpoint)
+    if question is None or _problems(question, request):
+        return None
+    return question
+
+
+def _restore_validation(checkpoint: Any) -> dict | None:
+    """Return the validate checkpoint if it records a success."""
+    if (
+        isinstance(checkpoint, dict)
+        and checkpoint.get("ok") is True
+        and isinstance(checkpoint.get("warnings"), list)
+    ):
+        return checkpoint
+    return None
+
+
+def _problems(question: Question, request: Request) -> list[str]:
+    """Return why the question is unusable; empty if it is usable."""
+    labels = [option.label for option in question.options]
+    texts = [_normalised(option.text) for option in question.options]
+    problems = []
+    if sorted(labels) != list(OPTION_LABELS):
+        problems.append(f"options must be labelled A to E once each, got {labels}")
+    if len(set(texts)) != len(texts):
+        problems.append("option texts must be distinct")
+    if any(not _within(text, OPTION_LENGTH) for text in texts):
+        problems.append(f"option texts must be {OPTION_LENGTH[0]}-{OPTION_LENGTH[1]} characters")
+    if not _within(question.stem.strip(), STEM_LENGTH):
+        problems.append(f"stem must be {STEM_LENGTH[0]}-{STEM_LENGTH[1]} characters")
+    if not _within(question.explanation.strip(), EXPLANATION_LENGTH):
+        problems.append(
+            f"explanation must be {EXPLANATION_LENGTH[0]}-{EXPLANATION_LENGTH[1]} characters"
+        )
+    if question.difficulty != request.difficulty:
+        problems.append(f"difficulty is {question.difficulty}, {request.difficulty} was asked")
+    return problems
+
+
+def _warnings(question: Question, request: Request) -> list[str]:
+    """Return what is worth a reviewer's look but does not make the question unusable."""
+    warnings = []
+    if _normalised(question.topic) != _normalised(request.topic):
+        warnings.append(f"topic field is {question.topic!r}, not the requested topic")
+    lengths = {option.label: len(option.text) for option in question.options}
+    if max(lengths.values(), default=0) == lengths.get(question.correct_answer):
+        # The longest option being the answer is a classic cue test-wise students exploit.
+        warnings.append("the correct answer is the longest option")
+    return warnings
+
+
+def _normalised(text: str) -> str:
+    """Return `text` case-folded with runs of whitespace collapsed, for comparisons."""
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def _within(text: str, bounds: tuple[int, int]) -> bool:
+    """Return whether the length of `text` lies within `bounds`, inclusive."""
+    return bounds[0] <= len(text) <= bounds[1]

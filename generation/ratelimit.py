@@ -1,0 +1,352 @@
+"""A token bucket shared by every worker process on every machine (CONTRACT §4 rule 2).
+
+The state lives in the database (`RateBucket` rows, the default) or in Redis when
+`settings.REDIS_URL` is set. Each try refills the bucket by the elapsed time and either takes a
+token or answers how long to wait, atomically, so processes need no other coordination.
+
+Bucket shape, for a budget of `limit` requests per `period_s` (60 s) and `jitter_s` (1 s) of
+network jitter between us and the provider:
+
+    burst capacity  B    = max(1, limit // 20)
+    refill rate     rate = (limit - B) / (period_s + jitter_s)   tokens per second
+
+Starting full, the grants in any window of length T are at most B + rate * T, so any
+61 s window of grants holds at most B + 61 * rate = limit. A request reaches the provider
+0..1 s later than its grant (the jitter), so any 60 s window measured at the provider sees
+grants from at most 61 s of ours: never more than `limit`. (B + 60 * rate < limit.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import redis
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.db import transaction
+from django.dispatch import receiver
+from langchain_core.rate_limiters import BaseRateLimiter
+
+from .models import RateBucket
+
+RPM_BUCKET = "rpm"
+TPM_BUCKET = "tpm"
+REDIS_KEY_PREFIX = "batchgen:ratelimit:"
+# A provider asking for a longer pause is more likely a bug than a plan: re-ask after this.
+MAX_HOLD_S = 300.0
+# Longest sleep between tries: a hold may be extended or another machine may be faster.
+MAX_SLEEP_S = 1.0
+# Shortest wait answered, so float residue never turns into a busy loop.
+MIN_WAIT_S = 0.001
+
+WaitCallback = Callable[[], None]
+_wait_callbacks: contextvars.ContextVar[tuple[WaitCallback, ...]] = contextvars.ContextVar(
+    "ratelimit_wait_callbacks", default=()
+)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Shape of one token bucket: burst capacity and refill rate in tokens per second."""
+
+    capacity: float
+    rate: float
+
+    @classmethod
+    def for_limit(cls, limit: int, period_s: float, jitter_s: float) -> Budget:
+        """Return the bucket that never grants more than `limit` per `period_s` (see module doc)."""
+        burst = max(1, limit // 20)
+        # limit == 1 is the one case where B == limit: refill one token per period + jitter,
+        # so grants are at least 61 s apart here and at least 60 s apart at the provider.
+        refill = max(limit - burst, 1)
+        return cls(capacity=float(burst), rate=refill / (period_s + jitter_s))
+
+
+class _Backend(Protocol):
+    def try_acquire(self, rpm: Budget | None, tpm: Budget | None) -> float: ...
+
+    def hold(self, seconds: float) -> None: ...
+
+    def charge(self, tpm: Budget, tokens: int) -> None: ...
+
+
+class SharedRateLimiter(BaseRateLimiter):
+    """Token bucket for model requests shared through the database or Redis."""
+
+    def __init__(
+        self,
+        rpm: int,
+        tpm: int | None = None,
+        *,
+        redis_url: str | None = None,
+        period_s: float = 60.0,
+        jitter_s: float = 1.0,
+        heartbeat_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        # rpm <= 0 lifts the request budget; a provider's hold is still honoured.
+        self.rpm = Budget.for_limit(rpm, period_s, jitter_s) if rpm > 0 else None
+        self.tpm = Budget.for_limit(tpm, period_s, jitter_s) if tpm and tpm > 0 else None
+        self._clock = clock
+        self._sleep = sleep
+        self._heartbeat_s = heartbeat_s
+        self._backend: _Backend = _RedisBackend(redis_url) if redis_url else _DatabaseBackend(clock)
+
+    def try_acquire(self) -> float:
+        """Take one request token now and return 0, or return the seconds to wait first."""
+        return self._backend.try_acquire(self.rpm, self.tpm)
+
+    def acquire(self, *, blocking: bool = True) -> bool:
+        """Take one request token, waiting for it unless `blocking` is false."""
+        wait = self.try_acquire()
+        if wait <= 0:
+            return True
+        if not blocking:
+            return False
+        last_beat = self._clock()
+        while wait > 0:
+            self._sleep(min(wait, MAX_SLEEP_S))
+            if self._clock() - last_beat >= self._heartbeat_s:
+                _run_wait_callbacks()
+                last_beat = self._clock()
+            wait = self.try_acquire()
+        return True
+
+    async def aacquire(self, *, blocking: bool = True) -> bool:
+        """Take one request token from a thread, so the event loop keeps running."""
+        # to_thread copies the context, so `on_wait` callbacks registered here apply.
+        return await asyncio.to_thread(self.acquire, blocking=blocking)
+
+    def hold(self, seconds: float) -> None:
+        """Make every worker wait `seconds` (capped at MAX_HOLD_S) before its next request."""
+        if seconds > 0:
+            self._backend.hold(min(seconds, MAX_HOLD_S))
+
+    def charge(self, tokens: int) -> None:
+        """Charge `tokens` used by a finished call to the token budget, if there is one."""
+        if self.tpm is not None and tokens > 0:
+            self._backend.charge(self.tpm, tokens)
+
+
+@contextlib.contextmanager
+def on_wait(callback: WaitCallback) -> Iterator[None]:
+    """Call `callback` about every 5 s while this thread is blocked in `acquire`."""
+    token = _wait_callbacks.set((*_wait_callbacks.get(), callback))
+    try:
+        yield
+    finally:
+        _wait_callbacks.reset(token)
+
+
+def _run_wait_callbacks() -> None:
+    """Call the registered wait callbacks; their exceptions end the wait."""
+    for callback in _wait_callbacks.get():
+        callback()
+
+
+# --- Database backend ----------------------------------------------------------------------
+class _DatabaseBackend:
+    """Buckets as `RateBucket` rows, each try one short transaction holding the row locks.
+
+    "Now" is this process's clock, so machines sharing the database need NTP: skew only ever
+    refills less (see `_locked_bucket`), but a hold ends early or late by the skew.
+    Call it outside any transaction of yours, or the row lock lasts until your commit.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+
+    def try_acquire(self, rpm: Budget | None, tpm: Budget | None) -> float:
+        # Read before waiting for the lock: a stale "now" can only undercount the refill.
+        now = self._clock()
+        with transaction.atomic():
+            # Always lock "rpm" before "tpm", so two tries never deadlock.
+            rpm_row = _locked_bucket(RPM_BUCKET, rpm, now)
+            wait = rpm_row.hold_until - now
+            if rpm is not None and rpm_row.tokens < 1:
+                wait = max(wait, (1 - rpm_row.tokens) / rpm.rate)
+            if tpm is not None:
+                tpm_row = _locked_bucket(TPM_BUCKET, tpm, now)
+                if tpm_row.tokens <= 0:
+                    wait = max(wait, -tpm_row.tokens / tpm.rate + MIN_WAIT_S)
+            if wait > 0:
+                return max(wait, MIN_WAIT_S)
+            if rpm is not None:
+                rpm_row.tokens -= 1
+                rpm_row.save(update_fields=["tokens", "updated_at"])
+            return 0.0
+
+    def hold(self, seconds: float) -> None:
+        now = self._clock()
+        with transaction.atomic():
+            row = _locked_bucket(RPM_BUCKET, None, now)
+            row.hold_until = max(row.hold_until, now + seconds)
+            row.save(update_fields=["hold_until"])
+
+    def charge(self, tpm: Budget, tokens: int) -> None:
+        now = self._clock()
+        with transaction.atomic():
+            row = _locked_bucket(TPM_BUCKET, tpm, now)
+            row.tokens -= tokens
+            row.save(update_fields=["tokens", "updated_at"])
+
+
+def _locked_bucket(name: str, budget: Budget | None, now: float) -> RateBucket:
+    """Return the bucket row `name` locked, created full if missing, refilled up to `now`."""
+    # get_or_create retries the locked get when a concurrent creator wins the insert race.
+    row, _ = RateBucket.objects.select_for_update().get_or_create(
+        name=name, defaults={"tokens": budget.capacity if budget else 0.0, "updated_at": now}
+    )
+    # A clock behind the last writer's refills nothing: `updated_at` never moves back.
+    if budget is not None and now > row.updated_at:
+        row.tokens = min(budget.capacity, row.tokens + (now - row.updated_at) * budget.rate)
+        row.updated_at = now
+    return row
+
+
+# --- Redis backend -------------------------------------------------------------------------
+# Refill and take in one script, on the server's clock, so machines' clocks do not matter.
+# A missing key is a full bucket.
+_LUA_REFILL = """
+local function now_s()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+local function load(key, capacity, rate, now)
+  local s = redis.call('HMGET', key, 'tokens', 'updated_at', 'hold_until')
+  local tokens = tonumber(s[1]) or capacity
+  local updated = tonumber(s[2]) or now
+  if now > updated then
+    tokens = math.min(capacity, tokens + (now - updated) * rate)
+    updated = now
+  end
+  return tokens, updated, tonumber(s[3]) or 0
+end
+"""
+
+_LUA_ACQUIRE = (
+    _LUA_REFILL
+    + """
+-- KEYS: rpm bucket, tpm bucket. ARGV: rpm capacity, rate, tpm capacity, rate (0 = no budget).
+-- Returns 0 (granted) or the wait in whole milliseconds (a float reply would be truncated).
+local rpm_cap, rpm_rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tpm_cap, tpm_rate = tonumber(ARGV[3]), tonumber(ARGV[4])
+local now = now_s()
+local rpm_tokens, rpm_updated, hold = load(KEYS[1], rpm_cap, rpm_rate, now)
+local wait = hold - now
+if rpm_rate > 0 and rpm_tokens < 1 then
+  wait = math.max(wait, (1 - rpm_tokens) / rpm_rate)
+end
+if tpm_rate > 0 then
+  local tpm_tokens = load(KEYS[2], tpm_cap, tpm_rate, now)
+  if tpm_tokens <= 0 then
+    wait = math.max(wait, -tpm_tokens / tpm_rate + 0.001)
+  end
+end
+if wait > 0 then
+  return math.max(1, math.ceil(wait * 1000))
+end
+if rpm_rate > 0 then
+  redis.call('HSET', KEYS[1], 'tokens', rpm_tokens - 1, 'updated_at', rpm_updated)
+end
+return 0
+"""
+)
+
+_LUA_HOLD = """
+-- KEYS: rpm bucket. ARGV: seconds.
+local t = redis.call('TIME')
+local until_s = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
+local hold = tonumber(redis.call('HGET', KEYS[1], 'hold_until')) or 0
+if until_s > hold then
+  redis.call('HSET', KEYS[1], 'hold_until', until_s)
+end
+return 0
+"""
+
+_LUA_CHARGE = (
+    _LUA_REFILL
+    + """
+-- KEYS: tpm bucket. ARGV: capacity, rate, tokens used.
+local tokens, updated = load(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), now_s())
+redis.call('HSET', KEYS[1], 'tokens', tokens - tonumber(ARGV[3]), 'updated_at', updated)
+return 0
+"""
+)
+
+
+class _RedisBackend:
+    """Buckets as Redis hashes, each try one Lua script."""
+
+    def __init__(self, url: str) -> None:
+        client = redis.Redis.from_url(url)
+        self._keys = [REDIS_KEY_PREFIX + RPM_BUCKET, REDIS_KEY_PREFIX + TPM_BUCKET]
+        self._acquire = client.register_script(_LUA_ACQUIRE)
+        self._hold = client.register_script(_LUA_HOLD)
+        self._charge = client.register_script(_LUA_CHARGE)
+
+    def try_acquire(self, rpm: Budget | None, tpm: Budget | None) -> float:
+        args = [*_budget_args(rpm), *_budget_args(tpm)]
+        return int(self._acquire(keys=self._keys, args=args)) / 1000
+
+    def hold(self, seconds: float) -> None:
+        self._hold(keys=self._keys[:1], args=[seconds])
+
+    def charge(self, tpm: Budget, tokens: int) -> None:
+        self._charge(keys=self._keys[1:], args=[*_budget_args(tpm), tokens])
+
+
+def _budget_args(budget: Budget | None) -> list[float]:
+    """Return a budget as script arguments; zeros mean no budget."""
+    return [budget.capacity, budget.rate] if budget else [0.0, 0.0]
+
+
+# --- Per-process limiter -------------------------------------------------------------------
+_limiter: SharedRateLimiter | None = None
+_limiter_lock = threading.Lock()
+
+
+def get_rate_limiter() -> SharedRateLimiter:
+    """Return this process's limiter, configured from settings."""
+    global _limiter  # one limiter per process, built on first use
+    with _limiter_lock:
+        if _limiter is None:
+            _limiter = SharedRateLimiter(
+                settings.GENERATION_RPM,
+                settings.GENERATION_TPM,
+                redis_url=settings.REDIS_URL,
+            )
+        return _limiter
+
+
+def hold_for(seconds: float) -> None:
+    """Hold every worker on every machine back for `seconds` (a provider 429's Retry-After)."""
+    get_rate_limiter().hold(seconds)
+
+
+def charge_tokens(n: int) -> None:
+    """Charge `n` tokens reported by a finished call to the shared token budget."""
+    get_rate_limiter().charge(n)
+
+
+def reset_for_tests() -> None:
+    """Forget this process's limiter so the next use reads the settings again."""
+    global _limiter
+    with _limiter_lock:
+        _limiter = None
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **kwargs: object) -> None:
+    """Rebuild the limiter when a test overrides one of its settings."""
+    if setting in {"GENERATION_RPM", "GENERATION_TPM", "REDIS_URL"}:
+        reset_for_tests()

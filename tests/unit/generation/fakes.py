@@ -1,0 +1,93 @@
+"""Fake chat models and canned answers for the generation tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatResult
+from langchain_core.runnables import Runnable
+from pydantic import Field
+
+GOOD_STEM = (
+    "A 54-year-old man presents with a 3-day history of reduced urine output after a "
+    "diarrhoeal illness. Which of the following is the most likely cause of his acute "
+    "kidney injury?"
+)
+
+
+class ScriptedChatModel(FakeMessagesListChatModel):
+    """Answer with the scripted messages in turn, recording every prompt it is sent."""
+
+    prompts: list[str] = Field(default_factory=list)
+    raises: dict[int, BaseException] = Field(default_factory=dict)
+    """Exceptions to raise instead of answering, keyed by the 0-based call number."""
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable:
+        """Ignore the tools: the script already holds the tool calls."""
+        return self
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        call = len(self.prompts)
+        self.prompts.append("\n".join(message.text for message in messages))
+        if call in self.raises:
+            raise self.raises[call]
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+def question_args(**overrides: Any) -> dict[str, Any]:
+    """Return the arguments of a well-formed question, with `overrides` applied."""
+    args = {
+        "stem": GOOD_STEM,
+        "options": [
+            {"label": "A", "text": "Prerenal acute kidney injury"},
+            {"label": "B", "text": "Acute interstitial nephritis"},
+            {"label": "C", "text": "Obstructive uropathy"},
+            {"label": "D", "text": "Rapidly progressive glomerulonephritis"},
+            {"label": "E", "text": "Renal artery stenosis"},
+        ],
+        "correct_answer": "A",
+        "explanation": "Volume loss from diarrhoea reduces renal perfusion; the others need "
+        "other features.",
+        "difficulty": "medium",
+        "topic": "Renal physiology",
+    }
+    return {**args, **overrides}
+
+
+def review_args(**overrides: Any) -> dict[str, Any]:
+    """Return the arguments of a favourable review, with `overrides` applied."""
+    return {"score": 4, "verdict": "accept", "issues": [], **overrides}
+
+
+def tool_call(name: str, args: dict[str, Any], total_tokens: int | None = None) -> AIMessage:
+    """Return an AI message calling tool `name` with `args`, reporting usage if given."""
+    message = AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": "call_1"}])
+    if total_tokens is not None:
+        message.usage_metadata = {
+            "input_tokens": total_tokens - 1,
+            "output_tokens": 1,
+            "total_tokens": total_tokens,
+        }
+    return message
+
+
+def scripted(
+    *responses: AIMessage, raises: dict[int, BaseException] | None = None
+) -> ScriptedChatModel:
+    """Return a scripted model answering `responses` in turn."""
+    return ScriptedChatModel(responses=list(responses), raises=raises or {})
+
+
+def good_model() -> ScriptedChatModel:
+    """Return a model that writes a good question, then a favourable review."""
+    return scripted(tool_call("Question", question_args()), tool_call("Review", review_args()))
