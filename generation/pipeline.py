@@ -13,11 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.outputs import LLMResult
 from pydantic import BaseModel, ValidationError
 
-from generation.classify import classify, classify_output_error
+from generation.classify import classify
 from generation.errors import GenerationError, NonRetryableError, RateLimitedError, RetryableError
 from generation.llm import get_chat_model
 from generation.schemas import DIFFICULTIES, OPTION_LABELS, Question, Review
@@ -195,21 +197,42 @@ def _run_stage(stage: str, function: Callable[..., Any], *args: Any) -> Any:
 
 def _ask(model: BaseChatModel, schema: type[_SchemaT], messages: list[BaseMessage]) -> _SchemaT:
     """Ask the model to fill `schema`; raise if its answer does not parse."""
-    answer = model.with_structured_output(schema, include_raw=True).invoke(messages)
-    _charge_usage(answer["raw"])
-    if answer["parsing_error"] is not None:
-        raise classify_output_error(answer["parsing_error"]) from answer["parsing_error"]
-    if answer["parsed"] is None:
+    # Not `include_raw=True`: that wraps the model in a RunnableParallel, which calls it on a
+    # pool thread, so the rate limiter and lease heartbeat would open a database connection
+    # per call in a thread nobody closes. A plain sequence stays on this thread; the token
+    # usage comes from a callback instead of the raw message.
+    usage = _TokenCounter()
+    try:
+        parsed = model.with_structured_output(schema).invoke(
+            messages, config={"callbacks": [usage]}
+        )
+    finally:
+        _charge_usage(usage)
+    if parsed is None:
         # function_calling returns None, not an error, for broken or missing tool arguments.
         raise RetryableError(f"the model returned no {schema.__name__}", code="invalid_output")
-    return answer["parsed"]
+    return parsed
 
 
-def _charge_usage(raw: BaseMessage) -> None:
+class _TokenCounter(BaseCallbackHandler):
+    """Add up the total tokens the model reports on each answer."""
+
+    def __init__(self) -> None:
+        self.total_tokens = 0
+
+    def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        for generations in response.generations:
+            for generation in generations:
+                message = getattr(generation, "message", None)
+                usage = getattr(message, "usage_metadata", None)
+                if usage:
+                    self.total_tokens += usage.get("total_tokens", 0)
+
+
+def _charge_usage(usage: _TokenCounter) -> None:
     """Charge the tokens the provider reports against the shared tokens-per-minute budget."""
-    usage = raw.usage_metadata if isinstance(raw, AIMessage) else None
-    if usage:
-        _notify_rate_limiter("charge_tokens", usage["total_tokens"])
+    if usage.total_tokens:
+        _notify_rate_limiter("charge_tokens", usage.total_tokens)
 
 
 def _hold_seconds(error: GenerationError) -> float:

@@ -44,3 +44,9 @@ def django_db_modify_db_settings(postgres_server: PostgresServer) -> None:
     # Drop any wrapper built for the old engine; the next access builds a PostgreSQL one.
     for alias in list(connections):
         del connections[alias]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    """Hash test passwords cheaply: PBKDF2's deliberate slowness is not under test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

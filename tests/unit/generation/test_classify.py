@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 
 import httpx
+import httpx2  # the transport of openai 3.x
 import openai
 import pydantic
 import pytest
@@ -113,8 +114,6 @@ def test_transport_timeouts_are_retryable_timeouts(exc: BaseException):
 
 
 def test_httpx2_timeouts_are_retryable_timeouts():
-    httpx2 = pytest.importorskip("httpx2")
-
     exc = httpx2.ReadTimeout("read timed out", request=httpx2.Request("POST", URL))
 
     assert classify(exc, stage="generate").code == "timeout"

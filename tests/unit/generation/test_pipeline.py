@@ -14,8 +14,7 @@ from generation import pipeline
 from generation.demo import DemoChatModel
 from generation.errors import GenerationError, NonRetryableError, RateLimitedError
 from generation.pipeline import STAGES, run_pipeline
-
-from .fakes import good_model, question_args, review_args, scripted, tool_call
+from tests.fakes import good_model, question_args, review_args, scripted, tool_call
 
 SCOPE = {
     "topic": "Renal physiology",
@@ -330,3 +329,22 @@ def test_demo_model_runs_the_whole_pipeline():
     assert recorder.stages == list(STAGES)
     assert "Renal physiology" in result["question"]["stem"]
     assert result["review"]["verdict"] in {"accept", "revise"}
+
+
+def test_the_model_is_called_on_the_callers_own_thread():
+    # The rate limiter and the lease heartbeat use this thread's database connection; a
+    # call on a pool thread would open (and leak) one connection per request.
+    import threading
+
+    threads: list[int] = []
+
+    class Recording(type(good_model())):
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            threads.append(threading.get_ident())
+            return super()._generate(messages, stop, run_manager, **kwargs)
+
+    model = Recording(
+        responses=[tool_call("Question", question_args()), tool_call("Review", review_args())]
+    )
+    _run(model)
+    assert threads == [threading.get_ident()] * 2

@@ -9,8 +9,7 @@ import pytest
 from generation.errors import RetryableError
 from generation.pipeline import Request, validate
 from generation.schemas import Question
-
-from .fakes import question_args
+from tests.fakes import question_args
 
 REQUEST = Request(
     topic="Renal physiology",
