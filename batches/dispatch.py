@@ -265,7 +265,12 @@ def maybe_finish(batch_id: uuid.UUID) -> str | None:
     if BatchItem.objects.filter(batch_id=batch_id, status__in=ACTIVE_ITEM_STATUSES).exists():
         return None
     with transaction.atomic():
-        batch = BatchJob.objects.select_for_update().filter(pk=batch_id).values("status").first()
+        batch = (
+            BatchJob.objects.select_for_update()
+            .filter(pk=batch_id)
+            .values("status", "scope")
+            .first()
+        )
         if batch is None or batch["status"] not in (BatchStatus.RUNNING, BatchStatus.PAUSED):
             return None
         # Checked again under the lock: only retry-failed revives items, and it needs this lock.
@@ -286,6 +291,7 @@ def maybe_finish(batch_id: uuid.UUID) -> str | None:
             events.COMPLETED,
             {
                 "batchId": str(batch_id),
+                "topic": (batch["scope"] or {}).get("topic", ""),
                 "status": str(new_status),
                 "completedItems": counts[ItemStatus.COMPLETED],
                 "failedItems": counts[ItemStatus.FAILED],

@@ -137,6 +137,19 @@ def sweep() -> dict[str, int]:
     return summary
 
 
+# A receiver that blips gets a few quick retries here; after that the sweep retries with
+# exponential backoff, so a long outage does not hold a worker.
+INLINE_WEBHOOK_TRIES = 3
+INLINE_WEBHOOK_MAX_WAIT_S = 10.0
+
+
 def deliver_webhook(delivery_id: int) -> bool:
-    """Try to deliver one webhook now."""
-    return webhooks.deliver(delivery_id)
+    """Deliver one webhook, retrying briefly in place before leaving it to the sweep."""
+    for _ in range(INLINE_WEBHOOK_TRIES):
+        if webhooks.deliver(delivery_id):
+            return True
+        wait = webhooks.seconds_until_due(delivery_id)
+        if wait is None or wait > INLINE_WEBHOOK_MAX_WAIT_S:
+            return False
+        time.sleep(wait)
+    return False

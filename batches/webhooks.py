@@ -42,7 +42,17 @@ def _body(delivery: WebhookDelivery) -> bytes:
 
 
 def _backoff(attempts: int) -> timedelta:
-    return min(MAX_BACKOFF, timedelta(seconds=5 * 2 ** max(attempts - 1, 0)))
+    return min(MAX_BACKOFF, timedelta(seconds=2 ** max(attempts - 1, 0)))
+
+
+def seconds_until_due(delivery_id: int) -> float | None:
+    """Return how long until a pending delivery may be tried again (None if not pending)."""
+    due = (
+        WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    return None if due is None else max(0.0, (due - timezone.now()).total_seconds())
 
 
 def deliver(delivery_id: int) -> bool:

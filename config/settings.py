@@ -123,6 +123,9 @@ GENERATION_MODEL = os.environ.get("GENERATION_MODEL", "demo") or "demo"
 GENERATION_TIMEOUT_S = env_float("GENERATION_TIMEOUT_S", 60.0)
 GENERATION_RPM = env_int("GENERATION_RPM", 60)
 GENERATION_TPM = env_int("GENERATION_TPM", 0) or None
+# The budget window of RPM/TPM. Always 60 in production; system tests shrink it to show the
+# limit holding across clusters without waiting whole minutes.
+GENERATION_RATE_PERIOD_S = env_float("GENERATION_RATE_PERIOD_S", 60.0)
 # Seconds the offline demo model "thinks" per call, so progress is visible in `make run`.
 DEMO_LATENCY_S = env_float("DEMO_LATENCY_S", 0.4)
 ITEM_LEASE_S = env_float("ITEM_LEASE_S", GENERATION_TIMEOUT_S * 2 + 30)

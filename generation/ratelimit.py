@@ -324,6 +324,7 @@ def get_rate_limiter() -> SharedRateLimiter:
                 settings.GENERATION_RPM,
                 settings.GENERATION_TPM,
                 redis_url=settings.REDIS_URL,
+                period_s=settings.GENERATION_RATE_PERIOD_S,
             )
         return _limiter
 

@@ -21,10 +21,11 @@ class Received:
 
 
 class WebhookReceiver:
-    """Record webhook POSTs; answer `fail_first` of them with 503 before answering 200."""
+    """Record webhook POSTs; answer 503 to the first ones about a topic in `fail_topics`."""
 
-    def __init__(self, fail_first: int = 0) -> None:
-        self.fail_first = fail_first
+    def __init__(self) -> None:
+        # topic -> how many deliveries about it still get a 503
+        self.fail_topics: dict[str, int] = {}
         self.received: list[Received] = []
         self._lock = threading.Lock()
         receiver = self
@@ -34,7 +35,7 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._lock:
                     receiver.received.append(Received(body, dict(self.headers), time.time()))
-                    failing = len(receiver.received) <= receiver.fail_first
+                    failing = receiver._take_failure(body)
                 self.send_response(503 if failing else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -45,6 +46,16 @@ class WebhookReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks/batchgen"
+
+    def _take_failure(self, body: bytes) -> bool:
+        try:
+            topic = json.loads(body).get("payload", {}).get("topic")
+        except ValueError:
+            return False
+        if self.fail_topics.get(topic, 0) > 0:
+            self.fail_topics[topic] -= 1
+            return True
+        return False
 
     def start(self) -> WebhookReceiver:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

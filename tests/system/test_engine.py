@@ -1,0 +1,124 @@
+"""The engine's rules (CONTRACT §4) on real clusters, real databases and the real OpenAI client."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.system.conftest import WEBHOOK_SECRET
+from tests.system.harness import wait_until
+
+pytestmark = pytest.mark.system
+
+
+def unique_topic(label: str) -> str:
+    return f"{label} [{uuid.uuid4().hex[:8]}]"
+
+
+def mean_in_flight(records) -> float:
+    """Return the average number of requests in flight between the first start and last end."""
+    start = min(r.start for r in records)
+    end = max(r.end for r in records)
+    return sum(r.end - r.start for r in records) / (end - start)
+
+
+def test_the_window_stays_full_and_never_exceeds_the_limit(deployment, stub, webhook_receiver):
+    topic = unique_topic("Renal physiology")
+    batch_id = deployment.create_batch(topic, count=30, concurrency=5)
+    assert deployment.wait_terminal(batch_id) == "completed"
+
+    records = stub.records(topic)
+    assert stub.in_flight_max(topic) <= 5
+    assert stub.in_flight_max(topic) == 5
+    # Sliding window: the slots stay busy while work remains (chunks would idle them).
+    assert mean_in_flight(records) >= 0.8 * 5
+    items = deployment.items(batch_id)
+    assert [i["status"] for i in items] == ["completed"] * 30
+    assert all(i["has_result"] for i in items)
+    # One generate and one critique call per item: nothing was generated twice.
+    assert len(records) == 60
+    assert all(topic in r.prompt for r in records if r.schema == "Question")
+    assert deployment.events(batch_id).count("generation/batch.completed") == 1
+
+
+def test_the_completion_webhook_arrives_once_signed_after_a_failed_delivery(
+    deployment, webhook_receiver
+):
+    topic = unique_topic("Cardiac cycle")
+    webhook_receiver.fail_topics[topic] = 1
+    batch_id = deployment.create_batch(topic, count=3, concurrency=3)
+    assert deployment.wait_terminal(batch_id) == "completed"
+    delivered = wait_until(
+        lambda: (
+            len(webhook_receiver.for_batch(batch_id)) >= 2 and webhook_receiver.for_batch(batch_id)
+        ),
+        60,
+        "the webhook to be retried after a 503",
+    )
+    body = delivered[-1].body
+    expected = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert delivered[-1].headers["X-Batchgen-Signature"] == expected
+    payload = json.loads(body)
+    assert payload["name"] == "generation/batch.completed"
+    assert payload["payload"]["completedItems"] == 3
+    # Every delivery attempt carries the same event id, so receivers can deduplicate.
+    assert len({r.headers["X-Batchgen-Event-Id"] for r in delivered}) == 1
+    # Delivered means done: no further attempt follows the 200.
+    assert len(webhook_receiver.for_batch(batch_id)) == 2
+
+
+def test_pause_stops_new_starts_and_lets_running_items_finish(deployment, stub):
+    topic = unique_topic("Acid-base balance")
+    batch_id = deployment.create_batch(topic, count=40, concurrency=4)
+    wait_until(lambda: deployment.count(batch_id, "completed") >= 6, 60, "six completed items")
+    deployment.control("pause", batch_id)
+    paused_at = datetime.now(UTC)
+    assert deployment.batch_status(batch_id) == "paused"
+
+    deployment.wait_idle(batch_id)
+    items = deployment.items(batch_id)
+    assert not [i for i in items if i["started_at"] and i["started_at"] > paused_at]
+    # Items that were running when the pause returned finished all their stages.
+    started = [i for i in items if i["started_at"]]
+    assert all(i["status"] == "completed" and i["has_result"] for i in started)
+    pending = [i for i in items if i["status"] == "pending"]
+    assert pending, "the batch finished before the pause could be observed"
+    assert deployment.batch_status(batch_id) == "paused"
+
+    deployment.control("resume", batch_id)
+    assert deployment.wait_terminal(batch_id) == "completed"
+    items = deployment.items(batch_id)
+    assert all(i["has_result"] for i in items)
+    # Resume went on in item order from where it stopped.
+    resumed = sorted((i for i in items if i["started_at"] > paused_at), key=lambda i: i["index"])
+    assert [i["index"] for i in resumed] == [i["index"] for i in pending]
+    assert deployment.events(batch_id)[-3:] == [
+        "generation/batch.paused",
+        "generation/batch.resumed",
+        "generation/batch.completed",
+    ]
+
+
+def test_cancel_keeps_completed_results_and_cancels_the_rest(deployment, webhook_receiver):
+    topic = unique_topic("Endocrine axes")
+    batch_id = deployment.create_batch(topic, count=40, concurrency=4)
+    wait_until(lambda: deployment.count(batch_id, "completed") >= 5, 60, "five completed items")
+    deployment.control("cancel", batch_id)
+    assert deployment.batch_status(batch_id) == "cancelled"
+    deployment.wait_idle(batch_id)
+
+    items = deployment.items(batch_id)
+    completed = [i for i in items if i["status"] == "completed"]
+    cancelled = [i for i in items if i["status"] == "cancelled"]
+    assert len(completed) >= 5
+    assert all(i["has_result"] for i in completed)
+    assert cancelled
+    assert len(completed) + len(cancelled) == 40
+    assert deployment.batch_status(batch_id) == "cancelled"
+    assert "generation/batch.completed" not in deployment.events(batch_id)
+    assert webhook_receiver.for_batch(batch_id) == []
