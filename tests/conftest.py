@@ -1,13 +1,22 @@
-"""Session-wide real servers: the tests' own PostgreSQL and Redis, started on loopback."""
+"""Session-wide real servers, started on loopback by the tests themselves.
+
+PostgreSQL and Redis; the OpenAI-compatible stub; a webhook receiver; two deployments of the
+app (SQLite + ORM broker, PostgreSQL + Redis) each with a real qcluster; a web server.
+"""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import dj_database_url
 import pytest
 
-from tests.servers import PostgresServer, RedisServer
+from tests.servers import PostgresServer, RedisServer, WebServer, stub_model_env
+from tests.stub_llm import StubLLM
+from tests.system.harness import Deployment, sqlite_url
+from tests.webhook_receiver import WebhookReceiver
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +59,89 @@ def django_db_modify_db_settings(postgres_server: PostgresServer) -> None:
 def _fast_password_hashing(settings) -> None:
     """Hash test passwords cheaply: PBKDF2's deliberate slowness is not under test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# --- deployments: the app as it runs in production, against the stub model ------------------
+
+WEBHOOK_SECRET = "system-test-secret"
+STUB_LATENCY = (0.2, 0.4)
+
+
+@pytest.fixture(scope="session")
+def stub() -> Iterator[StubLLM]:
+    server = StubLLM(latency=STUB_LATENCY, seed=1).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_stub_rules(request) -> None:
+    """Give each system test a stub with no leftover fault rules and the default latency."""
+    if "stub" in request.fixturenames:
+        stub = request.getfixturevalue("stub")
+        stub.clear_rules()
+        stub.set_latency(*STUB_LATENCY)
+
+
+@pytest.fixture(scope="session")
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+def base_env(stub: StubLLM, webhook_receiver: WebhookReceiver) -> dict[str, str]:
+    return {
+        **stub_model_env(stub.base_url),
+        "GENERATION_TIMEOUT_S": "3",
+        "GENERATION_RPM": "100000",
+        "ITEM_LEASE_S": "8",
+        "DISPATCH_LEASE_S": "20",
+        "RETRY_BACKOFF_BASE_S": "0.2",
+        "RETRY_BACKOFF_MAX_S": "0.5",
+        "Q_WORKERS": "6",
+        "BATCH_WEBHOOK_URL": webhook_receiver.url,
+        "BATCH_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "DEBUG": "false",
+    }
+
+
+@pytest.fixture(scope="session")
+def sqlite_deployment(stub, webhook_receiver) -> Iterator[Deployment]:
+    directory = Path(tempfile.mkdtemp(prefix="batchgen-sys-sqlite-"))
+    env = {**base_env(stub, webhook_receiver), "DATABASE_URL": sqlite_url(directory)}
+    env.pop("REDIS_URL", None)
+    deployment = Deployment("sqlite+orm", {**env, "REDIS_URL": ""}).setup()
+    deployment.start_cluster()
+    yield deployment
+    deployment.stop_clusters()
+
+
+@pytest.fixture(scope="session")
+def pg_redis_deployment(
+    stub, webhook_receiver, postgres_server: PostgresServer, redis_server: RedisServer
+) -> Iterator[Deployment]:
+    env = {
+        **base_env(stub, webhook_receiver),
+        "DATABASE_URL": postgres_server.create_database("batchgen_system"),
+        "REDIS_URL": redis_server.url.rsplit("/", 1)[0] + "/1",
+    }
+    deployment = Deployment("postgres+redis", env).setup()
+    deployment.start_cluster()
+    yield deployment
+    deployment.stop_clusters()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def deployment(request) -> Deployment:
+    """Each test using this runs on SQLite + the ORM broker and on PostgreSQL + Redis."""
+    name = "sqlite_deployment" if request.param == "sqlite" else "pg_redis_deployment"
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture(scope="session")
+def live_web(pg_redis_deployment: Deployment) -> Iterator[WebServer]:
+    """Serve the PostgreSQL deployment over HTTP (its cluster runs the batches)."""
+    server = WebServer(pg_redis_deployment.env).start().wait_ready()
+    yield server
+    server.stop(timeout=20)

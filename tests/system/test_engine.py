@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.system.conftest import WEBHOOK_SECRET
+from tests.conftest import WEBHOOK_SECRET
 from tests.system.harness import wait_until
 
 pytestmark = pytest.mark.system
