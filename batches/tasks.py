@@ -58,6 +58,7 @@ def _attempt(claim: dispatch.Claim) -> str:
                 batch.parameters,
                 checkpoints=checkpoints,
                 on_checkpoint=on_checkpoint,
+                position=(item.index + 1, batch.target_count),
             )
     except GenerationError as error:
         return _handle_failure(claim, item, error, checkpoints)

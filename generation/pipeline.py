@@ -6,6 +6,7 @@ the pipeline skips every stage whose checkpoint is present and valid, and runs t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -62,6 +63,8 @@ class Request:
     learning_objectives: tuple[str, ...]
     difficulty: str
     question_type: str
+    # (1-based number, set size): lets the model vary questions across one batch.
+    position: tuple[int, int] | None = None
 
 
 def run_pipeline(
@@ -71,6 +74,7 @@ def run_pipeline(
     checkpoints: dict[str, dict],
     on_checkpoint: Callable[[str, dict], None],
     model: BaseChatModel | None = None,
+    position: tuple[int, int] | None = None,
 ) -> dict:
     """Run the stages not yet done and return `{"question": {...}, "review": {...}}`.
 
@@ -84,8 +88,10 @@ def run_pipeline(
     Every other failure is raised as a GenerationError whose `stage` is set; a
     RateLimitedError first makes every worker hold back through `generation.ratelimit`.
     The model defaults to `generation.llm.get_chat_model()`, built only if a stage needs it.
+    `position` is the question's (number, set size) in its batch, so a batch of identical
+    requests still asks for different questions.
     """
-    request = _request(scope, parameters)
+    request = dataclasses.replace(_request(scope, parameters), position=position)
     question = _restore_question(checkpoints.get("generate"), request)
     rerun = question is None
     if question is None:
@@ -132,11 +138,22 @@ def generation_messages(request: Request) -> list[BaseMessage]:
         f"Course: {request.course or 'not specified'}\n"
         f"Learning objectives:{objectives or ' not specified'}\n"
         f"Difficulty: {request.difficulty}\n"
-        f"Question type: {request.question_type}\n\n"
+        f"Question type: {request.question_type}\n"
+        f"{_position_line(request.position)}\n"
         "Give exactly five distinct options labelled A, B, C, D and E, set `difficulty` to "
         f'"{request.difficulty}" and set `topic` to the topic exactly as written above.'
     )
     return [SystemMessage(GENERATE_SYSTEM_PROMPT), HumanMessage(human)]
+
+
+def _position_line(position: tuple[int, int] | None) -> str:
+    if position is None:
+        return ""
+    number, total = position
+    return (
+        f"This is question {number} of {total} in one set: choose a clinical scenario and a "
+        "tested concept that the other questions of the set are unlikely to use.\n"
+    )
 
 
 def critique_messages(question: Question, request: Request) -> list[BaseMessage]:

@@ -348,3 +348,19 @@ def test_the_model_is_called_on_the_callers_own_thread():
     )
     _run(model)
     assert threads == [threading.get_ident()] * 2
+
+
+def test_questions_of_one_batch_get_different_prompts_and_demo_questions():
+    demo = DemoChatModel(latency_s=0)
+    stems = [
+        run_pipeline(
+            {"topic": "Renal physiology"},
+            {},
+            checkpoints={},
+            on_checkpoint=lambda stage, output: None,
+            model=demo,
+            position=(number, 3),
+        )["question"]["stem"]
+        for number in (1, 2, 3)
+    ]
+    assert len(set(stems)) == 3
