@@ -318,7 +318,10 @@ def item_counts(batch_id: uuid.UUID) -> dict[str, int]:
 
 
 def after_item(batch_id: uuid.UUID) -> None:
-    """Refill the window and finish the batch if that was its last item."""
+    """Take over the batch's dead items, refill the window, finish the batch if it is done."""
+    # A batch that is still flowing recovers a crashed worker's items as soon as their
+    # lease runs out, instead of waiting for the next sweep.
+    reclaim_expired_leases(batch_id)
     fill_slots(batch_id)
     maybe_finish(batch_id)
 
@@ -326,11 +329,13 @@ def after_item(batch_id: uuid.UUID) -> None:
 # --- the sweep --------------------------------------------------------------------------------
 
 
-def reclaim_expired_leases() -> list[int]:
-    """Requeue running items whose worker went silent past its lease."""
+def reclaim_expired_leases(batch_id: uuid.UUID | None = None) -> list[int]:
+    """Requeue running items (of one batch, or all) whose worker went silent past its lease."""
     now = timezone.now()
     reclaimed: list[int] = []
     expired = BatchItem.objects.filter(status=ItemStatus.RUNNING, lease_until__lt=now)
+    if batch_id is not None:
+        expired = expired.filter(batch_id=batch_id)
     for item_id, takeovers in expired.values_list("id", "takeovers"):
         still_expired = BatchItem.objects.filter(
             pk=item_id, status=ItemStatus.RUNNING, lease_until__lt=now
@@ -390,4 +395,51 @@ def active_batch_ids() -> list[uuid.UUID]:
         BatchJob.objects.filter(
             Q(status=BatchStatus.RUNNING) | Q(status=BatchStatus.PAUSED)
         ).values_list("id", flat=True)
+    )
+
+
+FOLLOW_UP_SWEEP = "batchgen-sweep-follow-up"
+
+
+def schedule_follow_up_sweep() -> None:
+    """Ask the scheduler for one extra sweep when the next lease (or dispatch lease) runs out.
+
+    The every-minute sweep alone would take a dead worker's item over up to 90 s after its
+    lease expired (django-q2 checks schedules every 30 s); this one-off schedule makes it
+    at most 30 s, and it costs one sweep per lease period while work is in flight.
+    """
+    from django_q.models import Schedule
+
+    lease_expiry = (
+        BatchItem.objects.filter(
+            status__in=(ItemStatus.RUNNING, ItemStatus.RETRY_WAIT), lease_until__isnull=False
+        )
+        .order_by("lease_until")
+        .values_list("lease_until", flat=True)
+        .first()
+    )
+    oldest_queued = (
+        BatchItem.objects.filter(status=ItemStatus.QUEUED, queued_at__isnull=False)
+        .order_by("queued_at")
+        .values_list("queued_at", flat=True)
+        .first()
+    )
+    candidates = [lease_expiry] if lease_expiry else []
+    if oldest_queued:
+        candidates.append(oldest_queued + timedelta(seconds=settings.DISPATCH_LEASE_S))
+    if not candidates:
+        return
+    next_expiry = min(candidates)
+    when = max(next_expiry, timezone.now()) + timedelta(seconds=1)
+    existing = Schedule.objects.filter(name=FOLLOW_UP_SWEEP).first()
+    if existing is not None and timezone.now() < existing.next_run <= when:
+        return
+    Schedule.objects.update_or_create(
+        name=FOLLOW_UP_SWEEP,
+        defaults={
+            "func": "batches.tasks.sweep",
+            "schedule_type": Schedule.ONCE,
+            "repeats": -1,
+            "next_run": when,
+        },
     )

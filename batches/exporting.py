@@ -13,14 +13,11 @@ from batches.states import ItemStatus
 
 FORMATS = ("json", "csv")
 CONTENT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
+OPTION_LABELS = ("A", "B", "C", "D", "E")
 CSV_COLUMNS = [
     "index",
     "stem",
-    "option_a",
-    "option_b",
-    "option_c",
-    "option_d",
-    "option_e",
+    *(f"option_{label.lower()}" for label in OPTION_LABELS),
     "correct_answer",
     "explanation",
     "difficulty",
@@ -29,7 +26,7 @@ CSV_COLUMNS = [
     "review_verdict",
     "review_issues",
 ]
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -50,16 +47,9 @@ def question_record(item: BatchItem) -> dict[str, Any]:
 
 
 def export_json(batch: BatchJob) -> str:
-    """Return the completed questions as a JSON document."""
-    return json.dumps(
-        {
-            "batchId": str(batch.pk),
-            "topic": batch.topic,
-            "questions": [question_record(item) for item in completed_items(batch)],
-        },
-        ensure_ascii=False,
-        indent=2,
-    )
+    """Return the completed questions as a JSON list, in index order."""
+    records = [question_record(item) for item in completed_items(batch)]
+    return json.dumps(records, ensure_ascii=False, indent=2)
 
 
 def safe_cell(value: Any) -> Any:
@@ -76,20 +66,20 @@ def _csv_row(item: BatchItem) -> list[Any]:
     row = [
         record["index"],
         record.get("stem", ""),
-        *(options.get(label, "") for label in "ABCDE"),
+        *(options.get(label, "") for label in OPTION_LABELS),
         record.get("correct_answer", ""),
         record.get("explanation", ""),
         record.get("difficulty", ""),
         record.get("topic", ""),
         review.get("score", ""),
         review.get("verdict", ""),
-        "; ".join(review.get("issues", [])),
+        "; ".join(review.get("issues") or []),
     ]
     return [safe_cell(cell) for cell in row]
 
 
 def export_csv(batch: BatchJob) -> str:
-    """Return the completed questions as CSV, one row per question."""
+    """Return the completed questions as CSV, a header and one row per question."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
@@ -106,4 +96,5 @@ def export(batch: BatchJob, fmt: str) -> str:
 
 
 def filename(batch: BatchJob, fmt: str) -> str:
+    """Return the download's file name."""
     return f"batch-{batch.pk}.{fmt}"

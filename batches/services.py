@@ -133,6 +133,11 @@ def pause_batch(
     """Stop starting new items; running items finish and keep their results."""
     batch_id = _id(batch)
     previous, new, now = _transition(batch_id, Action.PAUSE)
+    # Queued items have not started: give their slots back now rather than when (or if)
+    # their task reaches a worker. Resume dispatches them again in index order.
+    BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.QUEUED).update(
+        status=ItemStatus.PENDING, queued_at=None
+    )
     events.record_event(batch_id, events.PAUSED, {"previousStatus": previous, **_actor(user)})
     return TransitionResult(batch_id, previous, new, Action.PAUSE.value, now)
 

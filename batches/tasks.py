@@ -127,6 +127,7 @@ def sweep() -> dict[str, int]:
     for batch_id in dispatch.active_batch_ids():
         dispatch.after_item(batch_id)
     webhooks_sent = webhooks.deliver_due()
+    dispatch.schedule_follow_up_sweep()
     summary = {
         "reclaimed": len(reclaimed),
         "redispatched": len(redispatched),

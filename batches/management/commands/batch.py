@@ -3,84 +3,167 @@
 from __future__ import annotations
 
 import json
-import uuid
+import sys
+from datetime import datetime
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Count
+from django.utils import timezone
+from tqdm import tqdm
 
 from batches import services
 from batches.errors import InvalidBatchStatusTransitionError
+from batches.management.commands._common import get_batch, get_user
+from batches.management.commands._follow import follow
 from batches.models import BatchJob
-from batches.queries import batch_summaries, batch_summary
-from batches.states import Action, BatchStatus
+from batches.queries import BatchSummary, batch_summaries, batch_summary
+from batches.states import Action, BatchStatus, ItemStatus
 
-
-def _batch(raw_id: str) -> BatchJob:
-    try:
-        batch_id = uuid.UUID(raw_id)
-    except ValueError:
-        raise CommandError(f"{raw_id!r} is not a batch id (a UUID).") from None
-    try:
-        return BatchJob.objects.get(pk=batch_id)
-    except BatchJob.DoesNotExist:
-        raise CommandError(f"No batch {batch_id}.") from None
+EMPTY = "-"
+CONTROL_HELP = {
+    Action.PAUSE: "stop starting new items of a running batch; running items finish",
+    Action.RESUME: "start a paused batch again, in item order, from where it stopped",
+    Action.CANCEL: "cancel a batch: waiting items are cancelled, running ones finish",
+    Action.RETRY_FAILED: "run the failed items of a finished batch again",
+}
 
 
 class Command(BaseCommand):
     help = (
-        "Pause, resume, cancel or retry the failed items of a batch; show one batch or list them."
+        "Pause, resume, cancel or retry the failed items of a batch; show one batch's status "
+        "and counts, follow it with a live bar, or list batches. Run 'batch VERB --help' for "
+        "a verb's options."
     )
+    # Tests answer the Ctrl-C question of `follow` through call_command(stdin=...).
+    stealth_options = ("stdin",)
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="verb", required=True)
+        sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
         for action in Action:
-            control = sub.add_parser(action.value, help=f"{action.label} a batch")
-            control.add_argument("batch_id")
+            control = sub.add_parser(action.value, help=CONTROL_HELP[action])
+            control.add_argument("batch_id", metavar="BATCH_ID")
         show = sub.add_parser("show", help="a batch's status and counts")
-        show.add_argument("batch_id")
-        show.add_argument("--json", action="store_true")
+        show.add_argument("batch_id", metavar="BATCH_ID")
+        show.add_argument("--json", action="store_true", help="print the figures as JSON")
+        watch = sub.add_parser(
+            "follow", help="a live progress bar until the batch ends (Ctrl-C asks what to do)"
+        )
+        watch.add_argument("batch_id", metavar="BATCH_ID")
         listing = sub.add_parser("list", help="batches, newest first")
-        listing.add_argument("--status", choices=BatchStatus.values)
+        listing.add_argument("--status", choices=BatchStatus.values, help="only this status")
+        listing.add_argument("--owner", help="only this user's batches")
+        listing.add_argument("--limit", type=int, default=200, help="at most this many (200)")
 
-    def handle(self, *args, verb: str, **opts) -> None:
+    def handle(self, *args: Any, verb: str, **opts: Any) -> None:
+        if verb == "list":
+            self._list(status=opts["status"], owner=opts["owner"], limit=opts["limit"])
+            return
+        batch = get_batch(opts["batch_id"])
         if verb == "show":
-            self._show(_batch(opts["batch_id"]), as_json=opts["json"])
-        elif verb == "list":
-            self._list(opts.get("status"))
+            self._show(batch, as_json=opts["json"])
+        elif verb == "follow":
+            follow(batch.pk, out=self.stdout._out, answers=opts.get("stdin", sys.stdin))
         else:
-            batch = _batch(opts["batch_id"])
-            try:
-                result = services.apply_action(verb, batch=batch)
-            except InvalidBatchStatusTransitionError as error:
-                raise CommandError(str(error)) from None
-            self.stdout.write(f"Batch {batch.pk}: {result.previous_status} -> {result.new_status}.")
+            self._control(batch, Action(verb))
+
+    def _control(self, batch: BatchJob, action: Action) -> None:
+        try:
+            result = services.apply_action(action, batch=batch)
+        except InvalidBatchStatusTransitionError as error:
+            raise CommandError(str(error)) from None
+        except BatchJob.DoesNotExist:
+            raise CommandError(f"No batch {batch.pk}.") from None
+        self.stdout.write(f"Batch {batch.pk}: {result.previous_status} -> {result.new_status}.")
 
     def _show(self, batch: BatchJob, *, as_json: bool) -> None:
         s = batch_summary(batch)
-        figures = {
-            "id": str(batch.pk),
-            "status": batch.status,
-            "topic": batch.topic,
-            "total": s.total_items,
-            "completed": s.completed_items,
-            "failed": s.failed_items,
-            "cancelled": s.cancelled_items,
-            "in_progress": s.in_progress_items,
-            "pending": s.pending_items,
-            "progress": s.progress,
-        }
         if as_json:
-            self.stdout.write(json.dumps(figures))
+            self.stdout.write(json.dumps(show_figures(s)))
             return
-        for key, value in figures.items():
-            self.stdout.write(f"{key:>12}  {value}")
+        rows = [
+            ("batch", str(batch.pk)),
+            ("topic", batch.topic),
+            ("owner", batch.owner.get_username()),
+            ("status", batch.get_status_display()),
+            ("concurrency", f"{batch.concurrency_limit} items at once"),
+            ("max attempts", str(batch.max_attempts)),
+            ("created", when(batch.created_at)),
+            ("started", when(batch.started_at)),
+            ("finished", when(batch.finished_at)),
+            ("duration", duration(batch)),
+            ("", ""),
+            ("completed", str(s.completed_items)),
+            ("failed", str(s.failed_items)),
+            ("cancelled", str(s.cancelled_items)),
+            ("in progress", str(s.in_progress_items)),
+            ("pending", str(s.pending_items)),
+            ("total", str(s.total_items)),
+            ("progress", f"{s.progress:.1%}"),
+        ]
+        errors = failures_by_code(batch)
+        if errors:
+            rows += [("", ""), ("failures by error code", "")]
+            rows += [(f"  {code}", str(n)) for code, n in errors]
+        for label, value in rows:
+            self.stdout.write(f"{label:<14} {value}".rstrip())
 
-    def _list(self, status: str | None) -> None:
+    def _list(self, *, status: str | None, owner: str | None, limit: int) -> None:
+        if limit < 1:
+            raise CommandError("--limit must be at least 1.")
         batches = BatchJob.objects.select_related("owner").order_by("-created_at")
         if status:
             batches = batches.filter(status=status)
-        for s in batch_summaries(list(batches[:200])):
+        if owner:
+            batches = batches.filter(owner=get_user(owner))
+        summaries = batch_summaries(list(batches[:limit]))
+        if not summaries:
+            self.stdout.write("No batches.")
+            return
+        self.stdout.write(
+            f"{'ID':<36}  {'STATUS':<22} {'DONE':>4}  {'ITEMS':>6}  {'OWNER':<12} TOPIC"
+        )
+        for s in summaries:
             b = s.batch
             self.stdout.write(
                 f"{b.pk}  {b.status:<22} {s.percent:>3}%  {s.total_items:>6}  "
                 f"{b.owner.get_username():<12} {b.topic[:40]}"
             )
+
+
+def show_figures(s: BatchSummary) -> dict[str, Any]:
+    """Return the figures `batch show --json` prints (scripts depend on these keys)."""
+    return {
+        "id": str(s.batch.pk),
+        "status": s.batch.status,
+        "topic": s.batch.topic,
+        "total": s.total_items,
+        "completed": s.completed_items,
+        "failed": s.failed_items,
+        "cancelled": s.cancelled_items,
+        "in_progress": s.in_progress_items,
+        "pending": s.pending_items,
+        "progress": s.progress,
+    }
+
+
+def failures_by_code(batch: BatchJob) -> list[tuple[str, int]]:
+    """Return the failed items' error codes with their counts, most frequent first."""
+    rows = (
+        batch.items.filter(status=ItemStatus.FAILED)
+        .values("error_code")
+        .annotate(n=Count("id"))
+        .order_by("-n", "error_code")
+    )
+    return [(row["error_code"] or "unknown", row["n"]) for row in rows]
+
+
+def when(moment: datetime | None) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z") if moment else EMPTY
+
+
+def duration(batch: BatchJob) -> str:
+    if batch.started_at is None:
+        return EMPTY
+    elapsed = (batch.finished_at or timezone.now()) - batch.started_at
+    return tqdm.format_interval(elapsed.total_seconds())

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import json
-import time
+import sys
+from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from batches import services
 from batches.errors import BatchValidationError
-from batches.models import BatchJob
-from batches.queries import batch_summary
-from batches.states import is_terminal
+from batches.management.commands._common import get_user
+from batches.management.commands._follow import follow
 
 
 class Command(BaseCommand):
     help = (
-        "Create a batch of questions for --owner and start it. With --follow, show a live "
-        "progress bar until the batch ends."
+        "Create a batch of exam questions owned by --owner and start it at once. With --follow, "
+        "show a live progress bar (completed and failed counts, rate, ETA) until the batch ends; "
+        "Ctrl-C then asks whether to pause the batch, cancel it or leave it running."
     )
+    # Tests answer the Ctrl-C question through call_command(stdin=...).
+    stealth_options = ("stdin",)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--owner", required=True, help="username of the faculty member")
@@ -32,28 +34,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--objective", action="append", default=[], help="a learning objective (repeatable)"
         )
-        parser.add_argument("--json", action="store_true", help="print the batch as JSON")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help='print {"id": ..., "status": ...} on one line; anything else goes to stderr',
+        )
         parser.add_argument("--follow", action="store_true", help="follow progress until done")
 
-    def handle(self, *args, **opts) -> None:
+    def handle(self, *args: Any, **opts: Any) -> None:
+        owner = get_user(opts["owner"])
         try:
-            owner = get_user_model().objects.get(username=opts["owner"])
-        except get_user_model().DoesNotExist:
-            raise CommandError(f"No user {opts['owner']!r}.") from None
-        scope: dict = {"topic": opts["topic"]}
-        if opts["course"]:
-            scope["course"] = opts["course"]
-        if opts["objective"]:
-            scope["learning_objectives"] = opts["objective"]
-        definition = {
-            "target_count": opts["count"],
-            "scope": scope,
-            "parameters": {"difficulty": opts["difficulty"]},
-            "concurrency_limit": opts["concurrency"],
-            "max_attempts": opts["max_attempts"],
-        }
-        try:
-            batch, _ = services.create_batch(owner=owner, definition=definition)
+            batch, _ = services.create_batch(owner=owner, definition=definition_from(opts))
         except BatchValidationError as error:
             lines = [f"  {field}: {' '.join(msgs)}" for field, msgs in error.details.items()]
             raise CommandError("Invalid batch:\n" + "\n".join(lines)) from None
@@ -62,19 +53,27 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"Created batch {batch.pk} ({batch.target_count} items).")
         if opts["follow"]:
-            self._follow(batch)
+            # With --json, stdout carries the JSON line only, so the bar goes to stderr.
+            out = self.stderr if opts["json"] else self.stdout
+            follow(
+                batch.pk,
+                out=out._out,  # the raw stream: tqdm redraws in place with "\r"
+                answers=opts.get("stdin", sys.stdin),
+                user=owner,
+            )
 
-    def _follow(self, batch: BatchJob) -> None:
-        from tqdm import tqdm
 
-        with tqdm(total=batch.target_count, unit="q", file=self.stdout._out) as bar:
-            while True:
-                batch.refresh_from_db()
-                summary = batch_summary(batch)
-                done = summary.completed_items + summary.failed_items + summary.cancelled_items
-                bar.update(done - bar.n)
-                bar.set_postfix(ok=summary.completed_items, failed=summary.failed_items)
-                if is_terminal(batch.status):
-                    break
-                time.sleep(1)
-        self.stdout.write(f"Batch {batch.pk} {batch.status}.")
+def definition_from(opts: dict[str, Any]) -> dict[str, Any]:
+    """Return the create body the services validate, built from the command's options."""
+    scope: dict[str, Any] = {"topic": opts["topic"]}
+    if opts["course"]:
+        scope["course"] = opts["course"]
+    if opts["objective"]:
+        scope["learning_objectives"] = opts["objective"]
+    return {
+        "target_count": opts["count"],
+        "scope": scope,
+        "parameters": {"difficulty": opts["difficulty"]},
+        "concurrency_limit": opts["concurrency"],
+        "max_attempts": opts["max_attempts"],
+    }
