@@ -78,13 +78,16 @@ def _clean_scope(errors: _Errors, scope: Any) -> dict[str, Any]:
         errors.add("scope.topic", "Must be a string.")
     elif not topic.strip():
         errors.add("scope.topic", "Must not be blank.")
+    elif "\x00" in topic:
+        # PostgreSQL cannot store NUL in text; it is never meaningful in a topic anyway.
+        errors.add("scope.topic", "Must not contain NUL characters.")
     elif not TOPIC_LENGTH_RANGE[0] <= len(topic) <= TOPIC_LENGTH_RANGE[1]:
         errors.add("scope.topic", f"Must be at most {TOPIC_LENGTH_RANGE[1]} characters.")
     else:
         clean["topic"] = topic
     course = scope.get("course")
     if course not in (None, ""):
-        if not isinstance(course, str) or len(course) > MAX_COURSE_LENGTH:
+        if not isinstance(course, str) or len(course) > MAX_COURSE_LENGTH or "\x00" in course:
             errors.add(
                 "scope.course", f"Must be a string of at most {MAX_COURSE_LENGTH} characters."
             )
@@ -96,7 +99,8 @@ def _clean_scope(errors: _Errors, scope: Any) -> dict[str, Any]:
             not isinstance(objectives, list)
             or len(objectives) > MAX_OBJECTIVES
             or not all(
-                isinstance(o, str) and 0 < len(o) <= MAX_OBJECTIVE_LENGTH for o in objectives
+                isinstance(o, str) and 0 < len(o) <= MAX_OBJECTIVE_LENGTH and "\x00" not in o
+                for o in objectives
             )
         ):
             errors.add(

@@ -181,11 +181,51 @@ else:
 
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header is what makes DRF answer 401, not 403, to a
+    # request without credentials. Session auth serves the browsable API.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["batches.api.permissions.IsFaculty"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "batches.api.envelope.EnvelopeJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["batches.api.parsers.ApiJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "batches.api.envelope.EnvelopePagination",
+    "EXCEPTION_HANDLER": "batches.api.exceptions.envelope_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "batches.api.schema.EnvelopeAutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"batch_create": os.environ.get("API_CREATE_RATE") or "60/minute"},
+    # The API parses JSON only.
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+# Largest request body accepted, in bytes (the API answers 413 beyond it); a batch
+# definition needs a few kilobytes at most.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "batchgen API",
+    "DESCRIPTION": (
+        "Generate batches of exam questions and control them. Every JSON response is an "
+        'envelope: `{"data": ..., "error": null}` on success, `{"data": null, "error": '
+        '{"code", "message", "details"}}` on failure; lists add `meta` (count, next, previous). '
+        "Authenticate with `Authorization: Token <key>` (POST /api/v1/auth/token/) or a session."
+    ),
+    "VERSION": "1.0.0",
+    # 3.1 can say "always null" (`type: null`), which the envelope's `error` is on success.
+    "OAS_VERSION": "3.1.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "BatchStatusEnum": "batches.states.BatchStatus",
+        "ItemStatusEnum": "batches.states.ItemStatus",
+    },
+    # Swagger UI from the drf-spectacular-sidecar package: the docs need no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

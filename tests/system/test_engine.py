@@ -20,11 +20,22 @@ def unique_topic(label: str) -> str:
     return f"{label} [{uuid.uuid4().hex[:8]}]"
 
 
-def mean_in_flight(records) -> float:
-    """Return the average number of requests in flight between the first start and last end."""
-    start = min(r.start for r in records)
-    end = max(r.end for r in records)
-    return sum(r.end - r.start for r in records) / (end - start)
+def starts_before_previous_group_ends(items: list[dict], limit: int) -> float:
+    """Return the share of items that started while their previous group of `limit` ran.
+
+    Chunked dispatch waits for a whole group of `limit` items before starting the next, so
+    it scores 0; a sliding window starts an item as soon as any slot frees, so with varied
+    latencies most items start before the slowest item of the previous group ends. This is
+    a property of the schedule, not of speed, so it holds on a loaded machine too.
+    """
+    ordered = sorted(items, key=lambda i: i["started_at"])
+    later = ordered[limit:]
+    early = 0
+    for k, item in enumerate(later, start=limit):
+        group = ordered[(k // limit - 1) * limit : (k // limit) * limit]
+        if item["started_at"] < max(i["finished_at"] for i in group):
+            early += 1
+    return early / len(later)
 
 
 def test_the_window_stays_full_and_never_exceeds_the_limit(deployment, stub, webhook_receiver):
@@ -33,11 +44,10 @@ def test_the_window_stays_full_and_never_exceeds_the_limit(deployment, stub, web
     assert deployment.wait_terminal(batch_id) == "completed"
 
     records = stub.records(topic)
-    assert stub.in_flight_max(topic) <= 5
     assert stub.in_flight_max(topic) == 5
-    # Sliding window: the slots stay busy while work remains (chunks would idle them).
-    assert mean_in_flight(records) >= 0.8 * 5
     items = deployment.items(batch_id)
+    # Sliding window, not chunks: freed slots are refilled without waiting for the group.
+    assert starts_before_previous_group_ends(items, 5) >= 0.5
     assert [i["status"] for i in items] == ["completed"] * 30
     assert all(i["has_result"] for i in items)
     # One generate and one critique call per item: nothing was generated twice.

@@ -1,0 +1,96 @@
+"""How the OpenAPI schema describes the envelope, closed request objects and error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import force_instance, get_override, is_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+
+from batches.api.envelope import success_schema
+from batches.api.serializers import ControlSerializer, ErrorEnvelopeSerializer
+
+ERROR_DESCRIPTIONS = {
+    400: "VALIDATION_ERROR: a bad body or parameter; `details` names each bad field.",
+    401: "UNAUTHORIZED: no or bad credentials.",
+    403: "FORBIDDEN: not faculty, or not the batch's owner.",
+    404: "NOT_FOUND: no such batch (or page).",
+    409: "INVALID_TRANSITION: the action is not allowed in the batch's current status.",
+    413: "PAYLOAD_TOO_LARGE: the body exceeds the size limit.",
+    415: "UNSUPPORTED_MEDIA_TYPE: the body is not application/json.",
+    429: "THROTTLED: too many requests; see the Retry-After header.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """Return the error envelope responses for `statuses`, for @extend_schema."""
+    return {
+        code: OpenApiResponse(ErrorEnvelopeSerializer, description=ERROR_DESCRIPTIONS[code])
+        for code in statuses
+    }
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Sending the same key again returns the batch the first request created (200).",
+)
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    type=OpenApiTypes.INT,
+    location=OpenApiParameter.HEADER,
+    response=[429],
+    description="Seconds to wait before creating another batch.",
+)
+CONTROL_SCHEMA = extend_schema(
+    request=None, responses={200: ControlSerializer, **error_responses(401, 403, 404, 409)}
+)
+
+
+class EnvelopeAutoSchema(AutoSchema):
+    """Describe serializer bodies of successful responses inside the {data, error} envelope.
+
+    Paginated lists come enveloped from the paginator; raw schemas (file downloads) and error
+    responses (ErrorEnvelopeSerializer) are taken as they are.
+    """
+
+    def _get_response_for_code(
+        self,
+        serializer: Any,
+        status_code: str,
+        media_types: list[str] | None = None,
+        direction: str = "response",
+    ) -> dict[str, Any]:
+        response = super()._get_response_for_code(serializer, status_code, media_types, direction)
+        body = force_instance(
+            serializer.response if isinstance(serializer, OpenApiResponse) else serializer
+        )
+        if status_code.startswith("2") and is_serializer(body) and not self._is_paginated(body):
+            for media in response.get("content", {}).values():
+                media["schema"] = success_schema(media["schema"])
+        return response
+
+    def _is_paginated(self, serializer: Any) -> bool:
+        # The condition under which AutoSchema hands the list to the paginator's schema.
+        return (
+            self._get_paginator() is not None
+            and self._is_list_view(serializer)
+            and get_override(serializer, "many") is not False
+        )
+
+
+class ClosedSerializerExtension(OpenApiSerializerExtension):
+    """Mark request objects closed: the API rejects fields it does not know."""
+
+    target_class = "batches.api.serializers.ClosedSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["additionalProperties"] = False
+        return schema

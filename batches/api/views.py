@@ -1,0 +1,246 @@
+"""The HTTP API (CONTRACT §5): thin views over `batches.services` and `batches.queries`.
+
+Each view finds the object, calls one service and serializes the answer; statuses, rules and
+error bodies live elsewhere (services, validation, exceptions.py, envelope.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import action
+from rest_framework.exceptions import AuthenticationFailed, NotFound
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
+
+from batches import exporting, services
+from batches.api.permissions import IsBatchOwner, IsFaculty
+from batches.api.schema import CONTROL_SCHEMA, IDEMPOTENCY_KEY, RETRY_AFTER, error_responses
+from batches.api.serializers import (
+    BatchCreateSerializer,
+    BatchSerializer,
+    ControlSerializer,
+    CredentialsSerializer,
+    EventSerializer,
+    ExportQuerySerializer,
+    ItemQuerySerializer,
+    ItemSerializer,
+    TokenSerializer,
+)
+from batches.api.throttling import BatchCreateThrottle
+from batches.models import BatchJob
+from batches.queries import batch_summaries, batch_summary
+from batches.states import Action
+
+
+class TokenView(APIView):
+    """Exchange a username and password for the caller's API token."""
+
+    # A stale `Authorization` header must not stop anyone from getting a fresh token.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # Makes DRF answer bad credentials with 401 and WWW-Authenticate, not 403.
+        return TokenAuthentication.keyword
+
+    @extend_schema(
+        summary="Get an API token",
+        request=CredentialsSerializer,
+        responses={200: TokenSerializer, **error_responses(400, 401, 413, 415)},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        """Return the token of the user with these credentials, creating it once."""
+        credentials = CredentialsSerializer(data=request.data)
+        credentials.is_valid(raise_exception=True)
+        user = authenticate(request=request, **credentials.validated_data)
+        if user is None:
+            raise AuthenticationFailed("Unable to log in with the provided credentials.")
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response(TokenSerializer({"token": token.key}).data)
+
+
+class IgnoreAcceptNegotiation(DefaultContentNegotiation):
+    """Always pick the view's first renderer: the export chooses its format from `?format=`."""
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List your batches, newest first",
+        responses={200: BatchSerializer(many=True), **error_responses(401, 403, 404)},
+    ),
+    create=extend_schema(
+        summary="Create a batch and start it",
+        request=BatchCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY, RETRY_AFTER],
+        responses={
+            201: OpenApiResponse(BatchSerializer, description="Created and started."),
+            200: OpenApiResponse(
+                BatchSerializer, description="The batch created earlier with this Idempotency-Key."
+            ),
+            **error_responses(400, 401, 403, 413, 415, 429),
+        },
+    ),
+    retrieve=extend_schema(
+        summary="Get one batch with its progress",
+        responses={200: BatchSerializer, **error_responses(401, 403, 404)},
+    ),
+)
+class BatchViewSet(viewsets.GenericViewSet):
+    """Faculty's batches: create, list, read, control and export them."""
+
+    permission_classes = [IsFaculty, IsBatchOwner]
+    serializer_class = BatchSerializer
+
+    def get_queryset(self) -> QuerySet[BatchJob]:
+        batches = BatchJob.objects.select_related("owner").order_by("-created_at")
+        if self.action == "list":
+            return batches.filter(owner_id=self.request.user.pk)
+        # Detail routes look among every batch, so someone else's batch is 403 (IsBatchOwner)
+        # while an unknown id is 404.
+        return batches
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        # The create body is described, not validated, by its serializer (see serializers.py).
+        return BatchCreateSerializer if self.action == "create" else super().get_serializer_class()
+
+    def get_throttles(self) -> list:
+        return [BatchCreateThrottle()] if self.action == "create" else []
+
+    def list(self, request: Request) -> Response:
+        """List the caller's batches, newest first, with their progress."""
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(BatchSerializer(batch_summaries(page), many=True).data)
+
+    def create(self, request: Request) -> Response:
+        """Create a batch and start it at once."""
+        batch, created = services.create_batch(
+            owner=request.user,
+            definition=request.data,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
+        return Response(
+            BatchSerializer(batch_summary(batch)).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        """Return one batch with its progress."""
+        return Response(BatchSerializer(batch_summary(self.get_object())).data)
+
+    @extend_schema(
+        summary="List a batch's items in index order",
+        parameters=[ItemQuerySerializer],
+        responses={200: ItemSerializer(many=True), **error_responses(400, 401, 403, 404)},
+    )
+    @action(detail=True, methods=["get"], serializer_class=ItemSerializer)
+    def items(self, request: Request, pk: str | None = None) -> Response:
+        """List the batch's items in index order, optionally only those in one status."""
+        batch = self.get_object()
+        query = ItemQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        items = batch.items.order_by("index")
+        if "status" in query.validated_data:
+            items = items.filter(status=query.validated_data["status"])
+        page = self.paginate_queryset(items)
+        return self.get_paginated_response(ItemSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="List a batch's events, oldest first",
+        responses={200: EventSerializer(many=True), **error_responses(401, 403, 404)},
+    )
+    @action(detail=True, methods=["get"], serializer_class=EventSerializer)
+    def events(self, request: Request, pk: str | None = None) -> Response:
+        """List the batch's life-cycle events, oldest first."""
+        page = self.paginate_queryset(self.get_object().events.order_by("created_at", "id"))
+        return self.get_paginated_response(EventSerializer(page, many=True).data)
+
+    @extend_schema(summary="Pause: start no new item; running items finish")
+    @CONTROL_SCHEMA
+    @action(detail=True, methods=["post"], serializer_class=ControlSerializer)
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        """Pause a running batch: no new item starts; running items finish and keep results."""
+        return self._control(Action.PAUSE)
+
+    @extend_schema(summary="Resume a paused batch from where it stopped")
+    @CONTROL_SCHEMA
+    @action(detail=True, methods=["post"], serializer_class=ControlSerializer)
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        """Resume a paused batch, dispatching in item order from where it stopped."""
+        return self._control(Action.RESUME)
+
+    @extend_schema(summary="Cancel: waiting items are cancelled, running ones finish")
+    @CONTROL_SCHEMA
+    @action(detail=True, methods=["post"], serializer_class=ControlSerializer)
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel a batch: waiting items are cancelled, running ones finish, nothing is deleted."""
+        return self._control(Action.CANCEL)
+
+    @extend_schema(summary="Run the failed items again")
+    @CONTROL_SCHEMA
+    @action(
+        detail=True, methods=["post"], url_path="retry-failed", serializer_class=ControlSerializer
+    )
+    def retry_failed(self, request: Request, pk: str | None = None) -> Response:
+        """Run a finished batch's failed items again; completed items are untouched."""
+        return self._control(Action.RETRY_FAILED)
+
+    @extend_schema(
+        summary="Download the completed questions as a file",
+        parameters=[ExportQuerySerializer],
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                {"type": "array", "items": {"type": "object"}},
+                description="A JSON list of questions, in index order (not enveloped).",
+            ),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, one row each."),
+            **error_responses(400, 401, 403, 404),
+        },
+    )
+    @action(detail=True, methods=["get"], content_negotiation_class=IgnoreAcceptNegotiation)
+    def export(self, request: Request, pk: str | None = None) -> HttpResponse:
+        """Download the completed items' questions as a JSON or CSV file (not enveloped)."""
+        batch = self.get_object()
+        query = ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        fmt = query.validated_data["format"]
+        response = HttpResponse(
+            exporting.export(batch, fmt), content_type=exporting.CONTENT_TYPES[fmt]
+        )
+        response["Content-Disposition"] = f'attachment; filename="{exporting.filename(batch, fmt)}"'
+        return response
+
+    def _control(self, action: Action) -> Response:
+        result = services.apply_action(action, batch=self.get_object(), user=self.request.user)
+        return Response(result.as_dict())
+
+
+class NotFoundView(APIView):
+    """Answer any method on a path under /api/v1/ that names no endpoint with a 404 envelope."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    schema = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        raise NotFound("No API endpoint at this path.")
