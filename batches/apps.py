@@ -1,3 +1,5 @@
+import sys
+
 from django.apps import AppConfig
 
 
@@ -9,6 +11,11 @@ class BatchesConfig(AppConfig):
         from django_q.signals import post_spawn
 
         post_spawn.connect(_sweep_soon, dispatch_uid="batchgen-sweep-on-spawn")
+        if "qcluster" in sys.argv:
+            # Workers are forked from this process: importing the tasks (and LangChain with
+            # them) once here spares every worker, and every recycled one, seconds of cold
+            # imports before its first task.
+            import batches.tasks  # noqa: F401
 
 
 def _sweep_soon(sender, proc_name: str, **kwargs) -> None:

@@ -398,6 +398,7 @@ def active_batch_ids() -> list[uuid.UUID]:
     )
 
 
+SWEEP_SCHEDULE = "batchgen-sweep"
 FOLLOW_UP_SWEEP = "batchgen-sweep-follow-up"
 
 
@@ -431,15 +432,22 @@ def schedule_follow_up_sweep() -> None:
         return
     next_expiry = min(candidates)
     when = max(next_expiry, timezone.now()) + timedelta(seconds=1)
-    existing = Schedule.objects.filter(name=FOLLOW_UP_SWEEP).first()
-    if existing is not None and timezone.now() < existing.next_run <= when:
-        return
-    Schedule.objects.update_or_create(
-        name=FOLLOW_UP_SWEEP,
-        defaults={
-            "func": "batches.tasks.sweep",
-            "schedule_type": Schedule.ONCE,
-            "repeats": -1,
-            "next_run": when,
-        },
-    )
+    with transaction.atomic():
+        # Schedule names are not unique: sweeps started together (one per worker at
+        # start-up) serialise on the permanent sweep's row so only one follow-up exists.
+        list(Schedule.objects.select_for_update().filter(name=SWEEP_SCHEDULE))
+        existing = list(Schedule.objects.filter(name=FOLLOW_UP_SWEEP).order_by("next_run"))
+        for extra in existing[1:]:
+            extra.delete()
+        if existing and timezone.now() < existing[0].next_run <= when:
+            return
+        if existing:
+            Schedule.objects.filter(pk=existing[0].pk).update(next_run=when)
+        else:
+            Schedule.objects.create(
+                name=FOLLOW_UP_SWEEP,
+                func="batches.tasks.sweep",
+                schedule_type=Schedule.ONCE,
+                repeats=-1,
+                next_run=when,
+            )

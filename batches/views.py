@@ -1,25 +1,213 @@
-"""Server-rendered faculty pages."""
+"""Server-rendered faculty pages; htmx requests get the fragment they refresh."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseStopPolling
 
+from batches import exporting, services
 from batches.access import is_faculty
+from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
+from batches.forms import BatchForm
 from batches.models import BatchJob
-from batches.queries import batch_summaries
+from batches.progress import batch_pace, still_changing
+from batches.queries import batch_summaries, batch_summary
+from batches.states import Action, ItemStatus, allowed_actions, is_terminal
+
+BATCHES_PER_PAGE = 20
+ITEMS_PER_PAGE = 25
+ACTION_DONE = {
+    Action.PAUSE: "Batch paused. Questions already being generated will finish; no new one starts.",
+    Action.RESUME: "Batch resumed.",
+    Action.CANCEL: "Batch cancelled. Completed questions are kept.",
+    Action.RETRY_FAILED: "Retrying the failed questions.",
+}
+ITEM_FIELDS = ("id", "index", "status", "attempts", "error_code", "error_message", "result")
+
+
+def faculty_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Let logged-in faculty through; send others to log in, or refuse them with a 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not is_faculty(request.user):
+            raise PermissionDenied("These pages are for faculty.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _own_batch(request: HttpRequest, pk: uuid.UUID) -> BatchJob:
+    """Return the batch if the user owns it: 404 if there is none, 403 if it is not theirs."""
+    batch = get_object_or_404(BatchJob.objects.select_related("owner"), pk=pk)
+    if batch.owner_id != request.user.pk:
+        raise PermissionDenied("This batch belongs to someone else.")
+    return batch
+
+
+def _is_fragment_request(request: HttpRequest) -> bool:
+    # htmx restoring history after a cache miss wants the whole page, not a fragment.
+    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    """Send visitors to their batches."""
     return redirect("batches:list")
 
 
-@login_required
+@faculty_required
+@vary_on_headers("HX-Request")
 def batch_list(request: HttpRequest) -> HttpResponse:
-    """List the faculty member's batches, newest first, with status and progress."""
-    if not is_faculty(request.user):
-        raise PermissionDenied("Only faculty can see batches.")
-    batches = BatchJob.objects.filter(owner=request.user).order_by("-created_at")[:100]
-    return render(request, "batches/batch_list.html", {"rows": batch_summaries(list(batches))})
+    """List the user's batches, newest first; htmx polls the table while any is active."""
+    batches = BatchJob.objects.filter(owner=request.user).order_by("-created_at")
+    page = Paginator(batches, BATCHES_PER_PAGE).get_page(request.GET.get("page"))
+    rows = batch_summaries(list(page.object_list))
+    active = any(still_changing(row) for row in rows)
+    context = {"page": page, "rows": rows, "active": active, "poll_url": request.get_full_path()}
+    if _is_fragment_request(request):
+        response = render(request, "batches/partials/batch_table.html", context)
+        return response if active else HttpResponseStopPolling(response.content)
+    return render(request, "batches/batch_list.html", context)
+
+
+@faculty_required
+def batch_create(request: HttpRequest) -> HttpResponse:
+    """Show the create form; on a valid submit create the batch and go to its progress page."""
+    form = BatchForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            batch, created = services.create_batch(
+                owner=request.user,
+                definition=form.definition,
+                idempotency_key=form.cleaned_data["idempotency_key"] or None,
+            )
+        except BatchValidationError as error:
+            form.add_validation_error(error)
+        else:
+            if created:
+                messages.success(request, f"Batch created: {batch.target_count} questions.")
+            else:
+                messages.info(request, "This form was already sent; here is the batch it made.")
+            return redirect("batches:detail", pk=batch.pk)
+    return render(request, "batches/batch_form.html", {"form": form})
+
+
+def _progress_context(request: HttpRequest, batch: BatchJob) -> dict:
+    summary = batch_summary(batch)
+    status_filter = request.GET.get("status", "")
+    if status_filter not in ItemStatus.values:
+        status_filter = ""
+    items = batch.items.only(*ITEM_FIELDS).order_by("index")
+    if status_filter:
+        items = items.filter(status=status_filter)
+    page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    query = {k: v for k, v in (("status", status_filter), ("page", page.number)) if v}
+    # The poll says which status it last showed, so a change can be announced once.
+    poll_query = urlencode({**query, "seen": batch.status})
+    return {
+        "batch": batch,
+        "summary": summary,
+        "pace": batch_pace(summary),
+        "can": {action.name.lower(): True for action in allowed_actions(batch.status)},
+        "terminal": is_terminal(batch.status),
+        "live": still_changing(summary),
+        "items": page,
+        "status_filter": status_filter,
+        "item_statuses": ItemStatus.choices,
+        "poll_url": f"{reverse('batches:detail', kwargs={'pk': batch.pk})}?{poll_query}",
+    }
+
+
+def _render_progress(
+    request: HttpRequest,
+    batch: BatchJob,
+    *,
+    notice: tuple[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """Render the live progress fragment, with a notice for the page's message area."""
+    context = _progress_context(request, batch)
+    if notice is None and request.GET.get("seen") not in (None, batch.status):
+        notice = ("info", f"This batch is now {batch.get_status_display().lower()}.")
+    context["notice"] = notice
+    response = render(request, "batches/partials/batch_progress.html", context, status=status)
+    if request.method == "GET" and not context["live"]:
+        # htmx swaps in this last state, then stops polling.
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+@faculty_required
+@vary_on_headers("HX-Request")
+def batch_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Show a batch's live progress, controls and items."""
+    batch = _own_batch(request, pk)
+    if _is_fragment_request(request):
+        return _render_progress(request, batch)
+    return render(request, "batches/batch_detail.html", _progress_context(request, batch))
+
+
+def _conflict_message(batch: BatchJob) -> str:
+    return f"This batch is already {batch.get_status_display().lower()}."
+
+
+def _control(request: HttpRequest, batch: BatchJob, action: Action) -> HttpResponse:
+    """Apply a control action; answer htmx with the refreshed fragment, others with a redirect."""
+    try:
+        services.apply_action(action, batch=batch, user=request.user)
+    except InvalidBatchStatusTransitionError:
+        batch.refresh_from_db()
+        level, message, status = messages.WARNING, _conflict_message(batch), 409
+    else:
+        batch.refresh_from_db()
+        level, message, status = messages.SUCCESS, ACTION_DONE[action], 200
+    if not _is_fragment_request(request):
+        messages.add_message(request, level, message)
+        return redirect("batches:detail", pk=batch.pk)
+    notice = (messages.DEFAULT_TAGS[level], message)
+    return _render_progress(request, batch, notice=notice, status=status)
+
+
+@faculty_required
+@require_POST
+def batch_action(request: HttpRequest, pk: uuid.UUID, action: Action) -> HttpResponse:
+    """Pause, resume or retry the failed items of a batch."""
+    return _control(request, _own_batch(request, pk), action)
+
+
+@faculty_required
+def batch_cancel(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Confirm the cancellation (the page without JavaScript's dialog), then cancel."""
+    batch = _own_batch(request, pk)
+    if request.method == "POST":
+        return _control(request, batch, Action.CANCEL)
+    if Action.CANCEL not in allowed_actions(batch.status):
+        messages.warning(request, _conflict_message(batch))
+        return redirect("batches:detail", pk=batch.pk)
+    return render(request, "batches/batch_cancel.html", {"batch": batch})
+
+
+@faculty_required
+def batch_export(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Download the batch's completed questions as JSON or CSV."""
+    batch = _own_batch(request, pk)
+    fmt = request.GET.get("format", "json")
+    if fmt not in exporting.FORMATS:
+        return HttpResponseBadRequest(f"Unknown format; use one of {', '.join(exporting.FORMATS)}.")
+    response = HttpResponse(exporting.export(batch, fmt), content_type=exporting.CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{exporting.filename(batch, fmt)}"'
+    return response

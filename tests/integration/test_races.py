@@ -146,3 +146,21 @@ def test_no_item_is_claimed_after_pause_returns():
     late_claims = [ok for started, ok in attempts if started > paused_at[0] and ok]
     assert late_claims == []
     assert BatchJob.objects.get(pk=batch.pk).status == BatchStatus.PAUSED
+
+
+def test_sweeps_started_together_leave_one_follow_up_schedule():
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    # transaction=True tests flush the migration's rows: put the permanent sweep back.
+    Schedule.objects.get_or_create(
+        name=dispatch.SWEEP_SCHEDULE,
+        defaults={"func": "batches.tasks.sweep", "schedule_type": Schedule.MINUTES, "minutes": 1},
+    )
+    batch = new_batch(target_count=2)
+    BatchItem.objects.filter(batch=batch, index=0).update(
+        status=ItemStatus.RUNNING, lease_until=timezone.now()
+    )
+    results = race(8, lambda i: dispatch.schedule_follow_up_sweep())
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert Schedule.objects.filter(name=dispatch.FOLLOW_UP_SWEEP).count() == 1
