@@ -145,3 +145,13 @@ def live_web(pg_redis_deployment: Deployment) -> Iterator[WebServer]:
     server = WebServer(pg_redis_deployment.env).start().wait_ready()
     yield server
     server.stop(timeout=20)
+
+
+@pytest.fixture
+def queued(monkeypatch) -> list[int]:
+    """Record item ids handed to the task queue instead of queueing them."""
+    from batches import dispatch
+
+    sent: list[int] = []
+    monkeypatch.setattr(dispatch, "enqueue_items", lambda ids: sent.extend(ids))
+    return sent

@@ -9,17 +9,9 @@ from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from batches import dispatch, services
+from batches import services
 from batches.models import BatchJob
 from tests.factories import FacultyFactory, UserFactory, batch_definition
-
-
-@pytest.fixture(autouse=True)
-def queued(monkeypatch) -> list[int]:
-    """Record item ids handed to the task queue instead of queueing them."""
-    sent: list[int] = []
-    monkeypatch.setattr(dispatch, "enqueue_items", lambda ids: sent.extend(ids))
-    return sent
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +77,8 @@ def make_batch(faculty) -> Callable[..., BatchJob]:
 @pytest.fixture
 def batch(make_batch) -> BatchJob:
     return make_batch()
+
+
+@pytest.fixture(autouse=True)
+def _no_task_queue(queued: list[int]) -> None:
+    """Keep API tests off the task queue: dispatched item ids are only recorded."""

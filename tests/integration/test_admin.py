@@ -14,27 +14,19 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_q.models import Schedule
 
-from batches import dispatch, events, services, webhooks
+from batches import events, services, webhooks
 from batches.models import BatchEvent, BatchItem, BatchJob, WebhookDelivery
 from batches.states import BatchStatus, ItemStatus
 from tests.factories import FacultyFactory, UserFactory, batch_definition
 from tests.fakes import question_args, review_args
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued")]
 
 BATCHES = reverse("admin:batches_batchjob_changelist")
 ITEMS = reverse("admin:batches_batchitem_changelist")
 EVENTS = reverse("admin:batches_batchevent_changelist")
 DELIVERIES = reverse("admin:batches_webhookdelivery_changelist")
 HOOK_URL = "http://hooks.test/batch"
-
-
-@pytest.fixture(autouse=True)
-def queued(monkeypatch) -> list[int]:
-    """Record item ids handed to the task queue instead of queueing them."""
-    sent: list[int] = []
-    monkeypatch.setattr(dispatch, "enqueue_items", lambda ids: sent.extend(ids))
-    return sent
 
 
 @pytest.fixture

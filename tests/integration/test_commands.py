@@ -23,15 +23,7 @@ from generation.llm import override_chat_model
 from tests.factories import FacultyFactory, batch_definition
 from tests.fakes import question_args, review_args
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def queued(monkeypatch) -> list[int]:
-    """Record item ids handed to the task queue instead of queueing them."""
-    sent: list[int] = []
-    monkeypatch.setattr(dispatch, "enqueue_items", lambda ids: sent.extend(ids))
-    return sent
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued")]
 
 
 @pytest.fixture

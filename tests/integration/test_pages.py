@@ -19,7 +19,7 @@ from batches.queries import batch_summary
 from batches.states import TERMINAL_BATCH_STATUSES, BatchStatus, ItemStatus
 from tests.factories import FacultyFactory, UserFactory, batch_definition
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued")]
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 XSS = "<script>alert(1)</script>"
@@ -32,14 +32,6 @@ QUESTION = {
     "topic": "Renal physiology",
 }
 REVIEW = {"score": 4, "verdict": "accept", "issues": ["Option E is implausible."]}
-
-
-@pytest.fixture(autouse=True)
-def queued(monkeypatch) -> list[int]:
-    """Record item ids handed to the task queue instead of queueing them."""
-    sent: list[int] = []
-    monkeypatch.setattr(dispatch, "enqueue_items", lambda ids: sent.extend(ids))
-    return sent
 
 
 @pytest.fixture

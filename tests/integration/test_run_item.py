@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from batches import dispatch, services, tasks
+from batches import services, tasks
 from batches.models import BatchEvent, BatchItem, BatchJob
 from batches.states import BatchStatus, ItemStatus
 from generation.llm import override_chat_model
@@ -33,13 +33,6 @@ def fast_retries(settings) -> None:
     settings.RETRY_BACKOFF_MAX_S = 0.02
 
 
-@pytest.fixture
-def queued(monkeypatch) -> list[int]:
-    sent: list[int] = []
-    monkeypatch.setattr(dispatch, "enqueue_items", lambda ids: sent.extend(ids))
-    return sent
-
-
 def one_item_batch(django_capture_on_commit_callbacks, **overrides) -> BatchItem:
     with django_capture_on_commit_callbacks(execute=True):
         batch, _ = services.create_batch(
@@ -55,9 +48,7 @@ def run(item: BatchItem, model, django_capture_on_commit_callbacks) -> str:
     return outcome
 
 
-def test_an_item_completes_with_its_question_and_review(
-    queued, django_capture_on_commit_callbacks
-):
+def test_an_item_completes_with_its_question_and_review(queued, django_capture_on_commit_callbacks):
     item = one_item_batch(django_capture_on_commit_callbacks)
     assert run(item, scripted(QUESTION, REVIEW), django_capture_on_commit_callbacks) == "completed"
     assert item.status == ItemStatus.COMPLETED
@@ -80,9 +71,7 @@ def test_the_prompt_holds_the_topic_verbatim(queued, django_capture_on_commit_ca
 
 def test_a_retry_resumes_at_the_failed_stage(queued, django_capture_on_commit_callbacks):
     item = one_item_batch(django_capture_on_commit_callbacks)
-    model = scripted(
-        QUESTION, REVIEW, raises={1: status_error(openai.InternalServerError, 500)}
-    )
+    model = scripted(QUESTION, REVIEW, raises={1: status_error(openai.InternalServerError, 500)})
     assert run(item, model, django_capture_on_commit_callbacks) == "retry_wait"
     assert item.status == ItemStatus.QUEUED
     assert item.error["code"] == "provider_error"
@@ -94,9 +83,7 @@ def test_a_retry_resumes_at_the_failed_stage(queued, django_capture_on_commit_ca
     assert item.attempts == 2
 
 
-def test_a_non_retryable_error_fails_the_item_at_once(
-    queued, django_capture_on_commit_callbacks
-):
+def test_a_non_retryable_error_fails_the_item_at_once(queued, django_capture_on_commit_callbacks):
     item = one_item_batch(django_capture_on_commit_callbacks)
     model = scripted(QUESTION, raises={0: status_error(openai.BadRequestError, 400)})
     assert run(item, model, django_capture_on_commit_callbacks) == "failed"

@@ -21,14 +21,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def queued(monkeypatch) -> list[int]:
-    """Record item ids handed to the task queue instead of queueing them."""
-    sent: list[int] = []
-    monkeypatch.setattr(dispatch, "enqueue_items", lambda ids: sent.extend(ids))
-    return sent
-
-
-@pytest.fixture
 def faculty():
     return FacultyFactory()
 
