@@ -152,8 +152,10 @@ WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0)
 REDIS_URL = os.environ.get("REDIS_URL") or None
 Q_WORKERS = env_int("Q_WORKERS", 8)
 # One task is one attempt of one item: a rate-limit wait, two model calls and a backoff.
-# django-q2 kills a task after `timeout`; the item's lease then hands it to another worker.
-Q_TASK_TIMEOUT = env_int("Q_TASK_TIMEOUT", int(max(ITEM_LEASE_S * 4, 300)))
+# Model calls are bounded by GENERATION_TIMEOUT_S, but a wait for a token under a tight
+# GENERATION_RPM is not (the item's lease is renewed meanwhile), so the kill switch is an
+# hour: a task killed mid-wait would only hand its item to another worker after the lease.
+Q_TASK_TIMEOUT = env_int("Q_TASK_TIMEOUT", int(max(ITEM_LEASE_S * 4, 3600)))
 Q_CLUSTER = {
     "name": "batchgen",
     "workers": Q_WORKERS,
