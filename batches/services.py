@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from batches import dispatch, events
@@ -87,10 +87,7 @@ def _create_and_start(
         idempotency_key=idempotency_key,
         started_at=now,
     )
-    BatchItem.objects.bulk_create(
-        (BatchItem(batch=batch, index=i) for i in range(definition.target_count)),
-        batch_size=ITEM_CREATE_CHUNK,
-    )
+    _create_items(batch, definition.target_count)
     events.record_event(
         batch.id,
         events.CREATED,
@@ -99,6 +96,31 @@ def _create_and_start(
     events.record_event(batch.id, events.STARTED, {})
     dispatch.fill_slots(batch.id)
     return batch
+
+
+def _create_items(batch: BatchJob, count: int) -> None:
+    """Insert the batch's pending items, 0..count-1."""
+    if connection.vendor != "postgresql":
+        BatchItem.objects.bulk_create(
+            (BatchItem(batch=batch, index=i) for i in range(count)), batch_size=ITEM_CREATE_CHUNK
+        )
+        return
+    # One INSERT ... SELECT generate_series instead of 10,000 parameter rows: the database
+    # builds the rows itself (a 10,000-item batch in tens of milliseconds, not a second).
+    # The values are BatchItem's field defaults.
+    table = BatchItem._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (
+                batch_id, index, status, attempts, rate_limit_hits, takeovers,
+                checkpoints, error_code, error_message, updated_at
+            )
+            SELECT %s, i, %s, 0, 0, 0, '{{}}'::jsonb, '', '', %s
+            FROM generate_series(0, %s - 1) AS i
+            """,  # noqa: S608 - the table name is ours; every value is a parameter
+            [batch.pk, ItemStatus.PENDING.value, timezone.now(), count],
+        )
 
 
 def _transition(batch_id: uuid.UUID, action: Action, **fields: Any) -> tuple[str, str, datetime]:

@@ -35,7 +35,18 @@ ACTION_DONE = {
     Action.CANCEL: "Batch cancelled. Completed questions are kept.",
     Action.RETRY_FAILED: "Retrying the failed questions.",
 }
-ITEM_FIELDS = ("id", "index", "status", "attempts", "error_code", "error_message", "result")
+# batch_id too: the related manager sets `item.batch` on every row, and a deferred
+# batch_id would cost one query per row.
+ITEM_FIELDS = (
+    "id",
+    "batch_id",
+    "index",
+    "status",
+    "attempts",
+    "error_code",
+    "error_message",
+    "result",
+)
 
 
 def faculty_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

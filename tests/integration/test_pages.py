@@ -579,3 +579,18 @@ def test_pace_gives_no_estimate_while_paused_or_just_started(faculty):
 )
 def test_durations_read_like_speech(seconds, text):
     assert describe_duration(timedelta(seconds=seconds)) == text
+
+
+@pytest.mark.parametrize("fragment", [False, True])
+def test_progress_page_queries_do_not_grow_with_the_items_shown(client, faculty, fragment):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    headers = {"HX-Request": "true"} if fragment else {}
+    counts = []
+    for size in (3, 40):
+        batch = finish(make_batch(faculty, target_count=size), completed=size, failed=0)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(detail_url(batch), headers=headers).status_code in (200, 286)
+        counts.append(len(queries))
+    assert counts[0] == counts[1]

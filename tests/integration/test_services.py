@@ -293,3 +293,14 @@ def test_maybe_finish_waits_while_any_item_has_work_left(
     assert dispatch.maybe_finish(batch.pk) is None
     batch.refresh_from_db()
     assert batch.status == BatchStatus.RUNNING
+
+
+def test_created_items_hold_exactly_the_model_defaults(faculty, queued):
+    batch, _ = services.create_batch(owner=faculty, definition=batch_definition(target_count=3))
+    fresh = BatchItem(batch=batch, index=2)
+    stored = BatchItem.objects.get(batch=batch, index=2)
+    for field in BatchItem._meta.concrete_fields:
+        if field.name in {"id", "updated_at", "status", "queued_at", "lease_token"}:
+            continue  # set by the database, or by dispatch for the queued items
+        assert getattr(stored, field.attname) == getattr(fresh, field.attname), field.name
+    assert [i.index for i in batch.items.order_by("index")] == [0, 1, 2]
