@@ -1,0 +1,100 @@
+"""The patterns batchgen is compared with: plain LangChain in one process, nothing durable.
+
+    python -m bench.baseline BASE_URL LIMIT N MODE:TOPIC [MODE:TOPIC ...]
+
+MODE `batch` is the LangChain baseline: a `RunnableLambda` that makes both calls of an item
+(generate, then critique, with the app's prompts, schemas and validation), run with
+`.batch(inputs, config={"max_concurrency": LIMIT})`. MODE `chunked` is the old plan: chunks
+of LIMIT items, each awaited whole before the next starts. Both use the real
+`ChatOpenAI(base_url=..., max_retries=0).with_structured_output(...)`. Prints one JSON line:
+{mode: {"makespan_s", "items", "errors"}}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+
+from langchain_core.runnables import RunnableLambda  # noqa: E402
+from langchain_openai import ChatOpenAI  # noqa: E402
+
+from generation import pipeline  # noqa: E402
+from generation.schemas import Question, Review  # noqa: E402
+
+WARM_UP_TOPIC = "Bench baseline warm-up"
+
+
+def item_runnable(base_url: str) -> RunnableLambda:
+    """Return a runnable that turns one pipeline.Request into a reviewed question."""
+    model = ChatOpenAI(
+        model="gpt-4o-mini", base_url=base_url, api_key="stub-key", max_retries=0, timeout=30
+    )
+    ask_question = model.with_structured_output(Question)
+    ask_review = model.with_structured_output(Review)
+
+    def one_item(request: pipeline.Request) -> dict:
+        question = ask_question.invoke(pipeline.generation_messages(request))
+        pipeline.validate(question, request)
+        review = ask_review.invoke(pipeline.critique_messages(question, request))
+        return {"question": question.model_dump(), "review": review.model_dump()}
+
+    return RunnableLambda(one_item)
+
+
+def requests_for(topic: str, n: int) -> list[pipeline.Request]:
+    return [
+        pipeline.Request(
+            topic=topic,
+            course="",
+            learning_objectives=(),
+            difficulty="medium",
+            question_type=pipeline.DEFAULT_QUESTION_TYPE,
+            position=(i + 1, n),
+        )
+        for i in range(n)
+    ]
+
+
+def run(runnable: RunnableLambda, mode: str, topic: str, limit: int, n: int) -> dict:
+    inputs = requests_for(topic, n)
+    config = {"max_concurrency": limit}
+    started = time.perf_counter()
+    if mode == "batch":
+        outputs = runnable.batch(inputs, config=config, return_exceptions=True)
+    elif mode == "chunked":
+        outputs = []
+        for first in range(0, n, limit):
+            outputs += runnable.batch(
+                inputs[first : first + limit], config=config, return_exceptions=True
+            )
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    makespan = time.perf_counter() - started
+    errors = [repr(o) for o in outputs if isinstance(o, Exception)]
+    return {"makespan_s": makespan, "items": n, "errors": len(errors), "first_error": errors[:1]}
+
+
+def main(argv: list[str]) -> int:
+    base_url, limit, n, *runs = argv
+    limit, n = int(limit), int(n)
+    runnable = item_runnable(base_url)
+    # Connections, imports and schema conversion are paid before the clock starts, as they
+    # are by the long-lived batchgen workers it is compared with.
+    runnable.batch(requests_for(WARM_UP_TOPIC, limit), config={"max_concurrency": limit})
+    results = {}
+    for spec in runs:
+        mode, topic = spec.split(":", 1)
+        results[mode] = run(runnable, mode, topic, limit, n)
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,566 @@
+"""`make bench`: start everything on loopback, run the five measurements, print one table.
+
+1. makespan against the LangChain baseline and the chunked pattern (N=60, limit 6);
+2. overhead at zero latency against raw django-q2 (N=500, limit 20), dispatch latency;
+3. scale-out over 1, 2, 3 clusters, with the per-batch in-flight maximum;
+4. progress reads under 20 concurrent pollers, and SQL queries per read by batch size;
+5. creation time of a 10,000-item batch on PostgreSQL and SQLite.
+
+Results also go to bench/results/latest.json. `--parts 1,2` runs a subset; `--profile`
+samples the cluster with py-spy during part 2 (bench/results/profile-cluster.txt) and profiles
+one item at a time with pyinstrument (bench/results/profile-item.txt); both must be installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import infra, reads, report
+from bench.infra import Stub, deployment_env, django_job, start_clusters, wait_for
+from bench.stats import dispatch_gaps, ideal_makespan, max_overlap, percentile
+from tests.servers import PostgresServer, RedisServer
+from tests.system.harness import OWNER, Deployment, sqlite_url
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+MAKESPAN_N, MAKESPAN_LIMIT, LATENCY, SEED = 60, 6, (0.5, 1.5), 1
+OVERHEAD_N, OVERHEAD_LIMIT, OVERHEAD_WORKERS = 500, 20, 22
+SCALE_LIMITS, SCALE_COUNT, SCALE_WORKERS = (4, 8, 12), 120, 8
+READ_ITEMS, READ_LIMIT, POLLERS, POLL_S = 2000, 20, 20, 20.0
+CREATE_COUNT, CREATE_REPEAT, QUERY_SIZES = 10_000, 3, "10,1000,10000"
+SQLITE_WORKERS = 8
+
+
+def item_gaps_ms(records: list[dict], limit: int) -> list[float]:
+    """Return each freed slot's idle time at the model: an item's last response to the next
+    item's first request (generate calls start items, critique calls end them)."""
+    starts = [r["start"] for r in records if r["schema"] == "Question"]
+    ends = [r["end"] for r in records if r["schema"] == "Review"]
+    return [g * 1000 for g in dispatch_gaps(ends, starts, limit)]
+
+
+def nonce() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, parts: set[int], profile: bool) -> None:
+        self.parts = parts
+        self.profile = profile
+        self.results: dict[str, Any] = {}
+        self.tmp = Path(tempfile.mkdtemp(prefix="batchgen-bench-"))
+        self.stack = contextlib.ExitStack()
+
+    # --- infrastructure ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        log("starting the stub, PostgreSQL and Redis")
+        self.stub = Stub(latency=f"{LATENCY[0]}-{LATENCY[1]}", seed=SEED).start()
+        self.stack.callback(self.stub.stop)
+        self.postgres = PostgresServer().start()
+        self.stack.callback(self.postgres.stop)
+        self.redis = RedisServer().start()
+        self.stack.callback(self.redis.stop)
+        self.sqlite: Deployment | None = None
+        self.pg: Deployment | None = None
+
+    def sqlite_deployment(self) -> Deployment:
+        if self.sqlite is None:
+            env = deployment_env(
+                self.stub,
+                DATABASE_URL=sqlite_url(self.tmp),
+                REDIS_URL="",
+                Q_WORKERS=str(SQLITE_WORKERS),
+            )
+            self.sqlite = Deployment("sqlite+orm", env).setup()
+            self.stack.callback(self.sqlite.stop_clusters)
+        return self.sqlite
+
+    def pg_deployment(self) -> Deployment:
+        if self.pg is None:
+            env = deployment_env(
+                self.stub,
+                DATABASE_URL=self.postgres.create_database("bench"),
+                REDIS_URL=self.redis.url,
+                Q_WORKERS=str(OVERHEAD_WORKERS),
+            )
+            self.pg = Deployment("postgres+redis", env).setup()
+            self.stack.callback(self.pg.stop_clusters)
+        return self.pg
+
+    def warm_up(self, deployment: Deployment, workers: int) -> None:
+        """Run a quick batch so the workers hold a chat model and a connection, as in service."""
+        topic = f"Bench warm-up [{nonce()}]"
+        self.stub.client.add_rule(topic, "latency", None, seconds=0)
+        batch_id = deployment.create_batch(topic, count=2 * workers, concurrency=min(20, workers))
+        infra.wait_done(deployment, batch_id)
+
+    def run_batch(self, deployment: Deployment, topic: str, count: int, limit: int) -> dict:
+        batch_id = deployment.create_batch(topic, count=count, concurrency=limit)
+        status = infra.wait_done(deployment, batch_id)
+        started, finished = infra.batch_span(deployment, batch_id)
+        return {
+            "batch_id": batch_id,
+            "status": status,
+            "makespan_s": (finished - started).total_seconds(),
+            "errors": count - deployment.count(batch_id, "completed"),
+        }
+
+    # --- 1. makespan ------------------------------------------------------------------------
+
+    def makespan(self) -> None:
+        rng = random.Random(SEED)
+        latencies = [rng.uniform(*LATENCY) for _ in range(2 * MAKESPAN_N)]
+        labels = {
+            "baseline": "LangChain RunnableLambda .batch (baseline)",
+            "chunked": f"chunked: {MAKESPAN_LIMIT} at a time, each chunk awaited",
+            "sqlite": "batchgen, SQLite + ORM broker",
+            "postgres": "batchgen, PostgreSQL + Redis",
+        }
+        runs: dict[str, dict] = {}
+        topics = {name: f"Bench makespan {name} [{nonce()}]" for name in labels}
+        for topic in topics.values():
+            self.stub.fix_latencies(topic, latencies)
+
+        log("part 1: LangChain baseline and chunked pattern")
+        self.stub.client.add_rule("Bench baseline warm-up", "latency", None, seconds=0)
+        sqlite = self.sqlite_deployment()
+        out = django_job(
+            sqlite.env,
+            "bench.baseline",
+            self.stub.base_url,
+            str(MAKESPAN_LIMIT),
+            str(MAKESPAN_N),
+            f"batch:{topics['baseline']}",
+            f"chunked:{topics['chunked']}",
+        )
+        runs["baseline"], runs["chunked"] = out["batch"], out["chunked"]
+
+        log("part 1: batchgen on SQLite + ORM")
+        start_clusters(sqlite, 1)
+        self.warm_up(sqlite, SQLITE_WORKERS)
+        runs["sqlite"] = self.run_batch(sqlite, topics["sqlite"], MAKESPAN_N, MAKESPAN_LIMIT)
+        # The SQLite deployment is done: its database serves part 5 with no cluster on it.
+        sqlite.stop_clusters()
+
+        log("part 1: batchgen on PostgreSQL + Redis")
+        pg = self.pg_deployment()
+        start_clusters(pg, 1)
+        self.warm_up(pg, OVERHEAD_WORKERS)
+        self.results["memory"] = self.memory(pg)
+        runs["postgres"] = self.run_batch(pg, topics["postgres"], MAKESPAN_N, MAKESPAN_LIMIT)
+
+        bounds = {}
+        for name, run in runs.items():
+            records = [r for r in self.stub.records(topics[name]) if r["outcome"] == 200]
+            durations = [r["end"] - r["start"] for r in records]
+            run["label"] = labels[name]
+            run["calls"] = len(records)
+            run["busy_s"] = sum(durations)
+            run["max_in_flight"] = max_overlap((r["start"], r["end"]) for r in records)
+            gaps = item_gaps_ms(records, MAKESPAN_LIMIT)
+            run["dispatch_ms"] = {"p50": percentile(gaps, 50), "p95": percentile(gaps, 95)}
+            bounds[name] = ideal_makespan(durations, MAKESPAN_LIMIT) if durations else None
+        # Each run's bound holds for that run; the smallest holds for every run.
+        ideal = min(b for b in bounds.values() if b)
+        for run in runs.values():
+            makespan = run.get("makespan_s")
+            run["vs_ideal"] = makespan / ideal if makespan else None
+            run["utilisation"] = run["busy_s"] / (makespan * MAKESPAN_LIMIT) if makespan else None
+        ratios = {}
+        for name in ("sqlite", "postgres"):
+            makespan = runs[name]["makespan_s"]
+            ratios[labels[name]] = {
+                "vs_baseline": makespan / runs["baseline"]["makespan_s"],
+                "vs_chunked": makespan / runs["chunked"]["makespan_s"],
+                "vs_ideal": makespan / ideal,
+            }
+        self.results["makespan"] = {
+            "n": MAKESPAN_N,
+            "limit": MAKESPAN_LIMIT,
+            "latency": LATENCY,
+            "seed": SEED,
+            "latencies": latencies,
+            "ideal_s": ideal,
+            "ideal_by_run_s": bounds,
+            "runs": runs,
+            "ratios": ratios,
+        }
+
+    def memory(self, deployment: Deployment) -> dict[str, Any]:
+        cluster = deployment.clusters[0]
+        workers = [f for pid in infra.worker_pids(cluster) if (f := infra.memory_kib(pid))]
+        if not workers:
+            return {}
+
+        def median(key: str) -> int:
+            return int(statistics.median(w[key] for w in workers))
+
+        worker_set = set(infra.worker_pids(cluster))
+        helpers = [
+            f
+            for pid in infra.group_pids(cluster.pid)
+            if pid not in worker_set and (f := infra.memory_kib(pid))
+        ]
+        return {
+            f"worker (median of {len(workers)})": {k: median(k) for k in ("rss", "pss", "private")},
+            # The main process, the sentinel, the pusher, the monitor: once per cluster.
+            f"rest of the cluster ({len(helpers)} processes, summed)": {
+                k: sum(h[k] for h in helpers) for k in ("rss", "pss", "private")
+            },
+        }
+
+    # --- 2. overhead ------------------------------------------------------------------------
+
+    def overhead(self) -> None:
+        pg = self.pg_deployment()
+        if not pg.clusters:
+            start_clusters(pg, 1)
+            self.warm_up(pg, OVERHEAD_WORKERS)
+            self.results.setdefault("memory", self.memory(pg))
+        self.stub.client.clear_rules()
+        self.stub.client.set_latency(0)
+        topic = f"Bench overhead [{nonce()}]"
+        log(f"part 2: {OVERHEAD_N} items at zero latency")
+        profiler = self.start_profiler(pg) if self.profile else None
+        run = self.run_batch(pg, topic, OVERHEAD_N, OVERHEAD_LIMIT)
+        if profiler is not None:
+            self.stop_profiler(profiler)
+        records = [r for r in self.stub.records(topic) if r["outcome"] == 200]
+        stub_gaps = item_gaps_ms(records, OVERHEAD_LIMIT)
+        spans = infra.item_spans(pg, run["batch_id"])
+        db_gaps = [
+            g.total_seconds() * 1000
+            for g in dispatch_gaps([b for _, b in spans], [a for a, _ in spans], OVERHEAD_LIMIT)
+        ]
+
+        log(f"part 2: {OVERHEAD_N} raw django-q2 no-op tasks")
+        marks = self.tmp / f"noop-{nonce()}"
+        marks.mkdir()
+        from bench.noop import finished
+
+        enqueued = django_job(pg.env, "bench.noop", str(marks), str(OVERHEAD_N))
+        last = wait_for(lambda: finished(marks, OVERHEAD_N), 300, "the no-op tasks", 0.1)
+        noop_per_s = OVERHEAD_N / (last - enqueued["enqueue_started"])
+        items_per_s = OVERHEAD_N / run["makespan_s"]
+
+        log(f"part 2: LangChain baseline, {OVERHEAD_N} items at zero latency")
+        baseline_topic = f"Bench overhead baseline [{nonce()}]"
+        baseline = django_job(
+            pg.env,
+            "bench.baseline",
+            self.stub.base_url,
+            str(OVERHEAD_LIMIT),
+            str(OVERHEAD_N),
+            f"batch:{baseline_topic}",
+        )["batch"]
+
+        log("part 2: one item at a time in one process (CPU, queries)")
+        pg.stop_clusters()
+        profile_env = dict(pg.env)
+        if self.profile:
+            profile_env["BENCH_PROFILE_OUT"] = str(RESULTS / "profile-item.txt")
+        per_item = django_job(profile_env, "bench.profile_item", "100")
+        infra.flush_broker(pg)
+        self.results["overhead"] = {
+            "n": OVERHEAD_N,
+            "limit": OVERHEAD_LIMIT,
+            "deployment": pg.name,
+            "workers": OVERHEAD_WORKERS,
+            "makespan_s": run["makespan_s"],
+            "errors": run["errors"],
+            "items_per_s": items_per_s,
+            "noop_per_s": noop_per_s,
+            "noop_enqueue_s": enqueued["enqueue_s"],
+            "ratio": items_per_s / noop_per_s,
+            "baseline_items_per_s": OVERHEAD_N / baseline["makespan_s"],
+            "baseline_errors": baseline["errors"],
+            "per_item": per_item,
+            "calls_per_item": len(records) / OVERHEAD_N,
+            "dispatch_stub_ms": {
+                "p50": percentile(stub_gaps, 50),
+                "p95": percentile(stub_gaps, 95),
+            },
+            "dispatch_db_ms": {"p50": percentile(db_gaps, 50), "p95": percentile(db_gaps, 95)},
+            "profiled": profiler is not None,
+        }
+
+    def start_profiler(self, deployment: Deployment) -> subprocess.Popen | None:
+        py_spy = infra.VENV_BIN / "py-spy"
+        if not py_spy.exists():
+            log("py-spy is not installed: no profile")
+            return None
+        RESULTS.mkdir(exist_ok=True)
+        self.profile_raw = RESULTS / "profile-raw.txt"
+        args = [str(py_spy), "record", "--pid", str(deployment.clusters[0].pid), "--subprocesses"]
+        args += ["--rate", "50", "--format", "raw", "--full-filenames"]
+        args += ["--output", str(self.profile_raw)]
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)  # py-spy attaches to every process of the cluster before sampling
+        return process
+
+    def stop_profiler(self, process: subprocess.Popen) -> None:
+        from bench.profile import summarise_raw
+
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+        summary = summarise_raw(self.profile_raw)
+        (RESULTS / "profile-cluster.txt").write_text(summary)
+        log(f"profile written to {RESULTS / 'profile-cluster.txt'}")
+
+    # --- 3. scale ---------------------------------------------------------------------------
+
+    def scale(self) -> None:
+        pg = self.pg_deployment()
+        pg.stop_clusters()
+        self.stub.client.clear_rules()
+        self.stub.client.set_latency(0)
+        runs = []
+        for clusters in (1, 2, 3):
+            log(f"part 3: {clusters} cluster(s)")
+            start_clusters(pg, 1, Q_WORKERS=str(SCALE_WORKERS))
+            # The new cluster's workers build their model client before the clock runs.
+            self.warm_up(pg, SCALE_WORKERS * clusters)
+            specs = [
+                {"topic": f"Bench scale {clusters}x limit {limit} [{nonce()}]", "limit": limit}
+                | {"count": SCALE_COUNT}
+                for limit in SCALE_LIMITS
+            ]
+            batch_ids = infra.create_batches(pg, specs)
+            for batch_id in batch_ids:
+                infra.wait_done(pg, batch_id)
+            spans = [infra.item_spans(pg, b) for b in batch_ids]
+            first = min(a for batch in spans for a, _ in batch)
+            last = max(b for batch in spans for _, b in batch)
+            done = sum(len(batch) for batch in spans)
+            runs.append(
+                {
+                    "clusters": clusters,
+                    "items": done,
+                    "seconds": (last - first).total_seconds(),
+                    "items_per_s": done / (last - first).total_seconds(),
+                    "db_in_flight": [max_overlap(batch) for batch in spans],
+                    "stub_in_flight": [
+                        max_overlap((r["start"], r["end"]) for r in self.stub.records(s["topic"]))
+                        for s in specs
+                    ],
+                }
+            )
+        self.results["scale"] = {
+            "deployment": pg.name,
+            "workers": SCALE_WORKERS,
+            "batches": list(SCALE_LIMITS),
+            "count": SCALE_COUNT,
+            "runs": runs,
+        }
+
+    # --- 4. reads ---------------------------------------------------------------------------
+
+    def reads(self) -> None:
+        pg = self.pg_deployment()
+        if not pg.clusters:
+            start_clusters(pg, 1)
+        self.stub.client.clear_rules()
+        self.stub.client.set_latency(*LATENCY)
+        server, url, kind = infra.start_web(pg.env)
+        self.stack.callback(server.stop, timeout=20)
+        batch_id = pg.create_batch(f"Bench reads [{nonce()}]", READ_ITEMS, READ_LIMIT)
+        creds = reads.log_in(url, OWNER, "pw")
+        candidates = reads.candidate_endpoints(batch_id, creds)
+        answering, probes = reads.available(url, candidates)
+        wanted = [e for e in answering if e.name in ("api", "page", "fragment")]
+        # Until the API and the progress page exist, the batch list is the progress read.
+        measured = wanted or answering[:1]
+        phases = []
+        if measured:
+            for label, interval in (
+                ("back to back: each poller sends its next request when the last answers", 0.0),
+                ("paced like the page (htmx polls every 2 s)", 2.0),
+            ):
+                log(f"part 4: {POLLERS} pollers for {POLL_S:.0f}s, {label}")
+                samples = reads.poll(url, measured, POLLERS, POLL_S, interval)
+                phases.append({"label": label, "summary": reads.summarise(samples, POLL_S)})
+        running = pg.batch_status(batch_id)
+        web_memory = {
+            f"web process {pid}": mem
+            for pid in sorted(infra.group_pids(server.pid))
+            if (mem := infra.memory_kib(pid))
+        }
+        pg.control("cancel", batch_id)
+        server.stop(timeout=20)
+        self.results["reads"] = {
+            "server": kind,
+            "pollers": POLLERS,
+            "seconds": POLL_S,
+            "batch_items": READ_ITEMS,
+            "batch_limit": READ_LIMIT,
+            "batch_status_during": running,
+            "probes": probes,
+            "measured": [e.name for e in measured],
+            "credentials": creds.notes,
+            "phases": phases,
+            "web_memory": web_memory,
+        }
+
+    # --- 5. creation and queries per read ---------------------------------------------------
+
+    def creation(self) -> None:
+        pg = self.pg_deployment()
+        pg.stop_clusters()
+        log("part 5: SQL queries per read, creation of 10,000 items")
+        hosts = {"ALLOWED_HOSTS": "127.0.0.1,localhost,testserver"}
+        queries = django_job({**pg.env, **hosts}, "bench.probe", "queries", QUERY_SIZES)
+        self.results.setdefault("reads", {})["queries"] = queries
+        creation = {}
+        creation["PostgreSQL"] = django_job(
+            pg.env, "bench.probe", "creation", str(CREATE_COUNT), str(CREATE_REPEAT)
+        )
+        sqlite = self.sqlite_deployment()
+        sqlite.stop_clusters()
+        creation["SQLite"] = django_job(
+            sqlite.env, "bench.probe", "creation", str(CREATE_COUNT), str(CREATE_REPEAT)
+        )
+        self.results["creation"] = creation
+
+    # --- targets ----------------------------------------------------------------------------
+
+    def targets(self) -> list[dict]:
+        r = self.results
+        targets = []
+
+        def add(name: str, measured: str, goal: str, met: bool | None) -> None:
+            targets.append({"name": name, "measured": measured, "goal": goal, "met": met})
+
+        if "makespan" in r:
+            m = r["makespan"]
+            for key in ("postgres", "sqlite"):
+                run = m["runs"][key]
+                ratios = m["ratios"][run["label"]]
+                where = run["label"].removeprefix("batchgen, ")
+                add(
+                    f"makespan / LangChain baseline, {where}",
+                    f"{ratios['vs_baseline']:.3f}",
+                    "<= 1.05",
+                    ratios["vs_baseline"] <= 1.05,
+                )
+                add(
+                    f"makespan / chunked, {where}",
+                    f"{ratios['vs_chunked']:.3f}",
+                    "<= 0.85",
+                    ratios["vs_chunked"] <= 0.85,
+                )
+                add(
+                    f"utilisation (mean in-flight / limit), {where}",
+                    f"{run['utilisation']:.3f}",
+                    ">= 0.95",
+                    run["utilisation"] >= 0.95,
+                )
+        if "overhead" in r:
+            ratio = r["overhead"]["ratio"]
+            add(
+                "zero-latency items/s / raw django-q2 tasks/s",
+                f"{ratio:.3f}",
+                ">= 0.5",
+                ratio >= 0.5,
+            )
+        reads_ = r.get("reads", {})
+        if reads_.get("phases"):
+            for phase in reads_["phases"]:
+                p95 = phase["summary"]["all"]["p95_ms"]
+                errors = phase["summary"]["all"]["errors"]
+                add(
+                    f"progress reads p95 ({phase['label'].split(':')[0]}; "
+                    f"{', '.join(reads_['measured'])})",
+                    f"{p95:.1f} ms, {errors} errors",
+                    "< 100 ms",
+                    p95 < 100 and errors == 0,
+                )
+        if reads_.get("queries"):
+            sizes = reads_["queries"]["sizes"]
+            for read in next(iter(sizes.values())):
+                counts = [sizes[s][read]["queries"] for s in sizes]
+                statuses = {sizes[s][read].get("status", 200) for s in sizes}
+                ok = len(set(counts)) == 1 if statuses == {200} else None
+                repeated = [sizes[s][read].get("repeated") for s in sizes]
+                worst = max((r for r in repeated if r), key=lambda r: r["times"], default=None)
+                note = f" ({worst['times']}x one statement: N+1)" if worst else ""
+                add(
+                    f"queries per read constant: {read} ({', '.join(sizes)} items)",
+                    " / ".join(map(str, counts)) + note,
+                    "constant",
+                    ok,
+                )
+        for name, f in r.get("creation", {}).items():
+            add(
+                f"create a 10,000-item batch, {name}",
+                f"{f['median_s']:.3f} s",
+                "< 1 s",
+                f["median_s"] < 1.0,
+            )
+        return targets
+
+    # --- the run ----------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        started = time.monotonic()
+        self.results["meta"] = {
+            "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "cpus": os.cpu_count(),
+            "load": f"{os.getloadavg()[0]:.1f}",
+            "python": sys.version.split()[0],
+            "parts": sorted(self.parts),
+        }
+        with self.stack:
+            self.start()
+            steps = {1: self.makespan, 2: self.overhead, 3: self.scale, 4: self.reads}
+            for part, step in steps.items():
+                if part in self.parts:
+                    step()
+            if 5 in self.parts:
+                self.creation()
+        self.results["meta"]["duration_s"] = time.monotonic() - started
+        self.results["targets"] = self.targets()
+        return self.results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="1,2,3,4,5", help="which parts to run, e.g. 1,2")
+    parser.add_argument("--profile", action="store_true", help="py-spy the cluster in part 2")
+    args = parser.parse_args(argv)
+    parts = {int(p) for p in args.parts.split(",") if p.strip()}
+    if args.profile:
+        parts.add(2)
+    RESULTS.mkdir(exist_ok=True)
+    try:
+        results = Bench(parts, args.profile).run()
+    except BaseException:
+        (RESULTS / "failure.txt").write_text(traceback.format_exc())
+        log(f"failed; details in {RESULTS / 'failure.txt'}")
+        raise
+    text = report.render(results)
+    print(text)
+    (RESULTS / "latest.json").write_text(
+        json.dumps({**results, "table": text}, indent=2, default=str)
+    )
+    log(f"results written to {RESULTS / 'latest.json'}")
+    return 0
