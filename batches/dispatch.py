@@ -8,6 +8,7 @@ conditional UPDATE whose row count says whether this process won.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -317,13 +318,22 @@ def item_counts(batch_id: uuid.UUID) -> dict[str, int]:
     return counts
 
 
+# batch id -> when this process last looked for the batch's expired leases
+_last_reclaim: dict[uuid.UUID, float] = {}
+
+
 def after_item(batch_id: uuid.UUID) -> None:
     """Take over the batch's dead items, refill the window, finish the batch if it is done."""
-    # A batch that is still flowing recovers a crashed worker's items as soon as their
-    # lease runs out, instead of waiting for the next sweep.
-    reclaim_expired_leases(batch_id)
-    fill_slots(batch_id)
-    maybe_finish(batch_id)
+    # A batch that is still flowing recovers a crashed worker's items soon after their lease
+    # runs out, instead of waiting for the next sweep; a lease cannot expire faster than
+    # this, so looking a few times per lease period is enough.
+    now = time.monotonic()
+    if now - _last_reclaim.get(batch_id, 0.0) > settings.ITEM_LEASE_S / 4:
+        _last_reclaim[batch_id] = now
+        reclaim_expired_leases(batch_id)
+    # A batch that just queued more work cannot be finished.
+    if not fill_slots(batch_id):
+        maybe_finish(batch_id)
 
 
 # --- the sweep --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import LLMResult
+from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ValidationError
 
 from generation.classify import classify
@@ -220,15 +221,32 @@ def _ask(model: BaseChatModel, schema: type[_SchemaT], messages: list[BaseMessag
     # usage comes from a callback instead of the raw message.
     usage = _TokenCounter()
     try:
-        parsed = model.with_structured_output(schema).invoke(
-            messages, config={"callbacks": [usage]}
-        )
+        parsed = _structured(model, schema).invoke(messages, config={"callbacks": [usage]})
     finally:
         _charge_usage(usage)
     if parsed is None:
         # function_calling returns None, not an error, for broken or missing tool arguments.
         raise RetryableError(f"the model returned no {schema.__name__}", code="invalid_output")
     return parsed
+
+
+# (id(model), schema) -> (model, runnable). A worker asks one model for the same two schemas
+# thousands of times; building the structured-output chain is ~7% of an item's CPU. The
+# model is kept in the value so its id cannot be reused while the entry lives.
+_STRUCTURED: dict[tuple[int, type], tuple[BaseChatModel, Runnable]] = {}
+_STRUCTURED_MAX = 32
+
+
+def _structured(model: BaseChatModel, schema: type[_SchemaT]) -> Runnable:
+    """Return `model.with_structured_output(schema)`, built once per model and schema."""
+    key = (id(model), schema)
+    cached = _STRUCTURED.get(key)
+    if cached is None or cached[0] is not model:
+        if len(_STRUCTURED) >= _STRUCTURED_MAX:
+            _STRUCTURED.clear()
+        cached = (model, model.with_structured_output(schema))
+        _STRUCTURED[key] = cached
+    return cached[1]
 
 
 class _TokenCounter(BaseCallbackHandler):
