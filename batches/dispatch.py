@@ -10,19 +10,21 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from batches import events
 from batches.errors import LeaseLostError
 from batches.models import BatchItem, BatchJob
+from batches.queries import status_counts
 from batches.states import (
     ACTIVE_ITEM_STATUSES,
     IN_PROGRESS_ITEM_STATUSES,
@@ -277,7 +279,7 @@ def maybe_finish(batch_id: uuid.UUID) -> str | None:
         # Checked again under the lock: only retry-failed revives items, and it needs this lock.
         if BatchItem.objects.filter(batch_id=batch_id, status__in=ACTIVE_ITEM_STATUSES).exists():
             return None
-        counts = item_counts(batch_id)
+        counts = defaultdict(int, status_counts([batch_id])[batch_id])
         new_status = final_status(
             completed=counts[ItemStatus.COMPLETED], failed=counts[ItemStatus.FAILED]
         )
@@ -302,20 +304,6 @@ def maybe_finish(batch_id: uuid.UUID) -> str | None:
             },
         )
         return str(new_status)
-
-
-def item_counts(batch_id: uuid.UUID) -> dict[str, int]:
-    """Return the number of the batch's items in each status (one grouped query)."""
-    counts = {status: 0 for status in ItemStatus.values}
-    rows = (
-        BatchItem.objects.filter(batch_id=batch_id)
-        .values("status")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for row in rows:
-        counts[row["status"]] = row["n"]
-    return counts
 
 
 # batch id -> when this process last looked for the batch's expired leases

@@ -24,13 +24,6 @@ CANCELLED = EVENT_PREFIX + "cancelled"
 RETRIED = EVENT_PREFIX + "retried"
 COMPLETED = BatchEvent.COMPLETED
 
-EVENT_FOR_ACTION = {
-    "pause": PAUSED,
-    "resume": RESUMED,
-    "cancel": CANCELLED,
-    "retry-failed": RETRIED,
-}
-
 
 def record_event(
     batch_id: uuid.UUID, name: str, payload: dict[str, Any] | None = None

@@ -44,17 +44,23 @@ def _summary(batch: BatchJob, counts: dict[str, int]) -> BatchSummary:
     )
 
 
-def batch_summaries(batches: list[BatchJob]) -> list[BatchSummary]:
-    """Return a summary per batch using one grouped query for all of them."""
-    counts: dict = {b.pk: {} for b in batches}
+def status_counts(batch_ids: list) -> dict:
+    """Return {batch id: {item status: count}} for the batches, in one grouped query."""
+    counts: dict = {batch_id: {} for batch_id in batch_ids}
     rows = (
-        BatchItem.objects.filter(batch_id__in=list(counts))
+        BatchItem.objects.filter(batch_id__in=batch_ids)
         .values("batch_id", "status")
         .annotate(n=Count("id"))
         .order_by()
     )
     for row in rows:
         counts[row["batch_id"]][row["status"]] = row["n"]
+    return counts
+
+
+def batch_summaries(batches: list[BatchJob]) -> list[BatchSummary]:
+    """Return a summary per batch using one grouped query for all of them."""
+    counts = status_counts([b.pk for b in batches])
     return [_summary(b, counts[b.pk]) for b in batches]
 
 

@@ -47,7 +47,6 @@ IN_PROGRESS_ITEM_STATUSES = frozenset(
 )
 # Items with work left: the batch cannot finish while any item is in one of these.
 ACTIVE_ITEM_STATUSES = IN_PROGRESS_ITEM_STATUSES | {ItemStatus.PENDING}
-TERMINAL_ITEM_STATUSES = frozenset({ItemStatus.COMPLETED, ItemStatus.FAILED, ItemStatus.CANCELLED})
 
 # What each control action may start from, and where it leads.
 ACTION_TRANSITIONS: dict[Action, tuple[tuple[BatchStatus, ...], BatchStatus]] = {

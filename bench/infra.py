@@ -14,7 +14,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from tests.servers import (
     project_env,
 )
 from tests.stub_llm import StubClient
-from tests.system.harness import Deployment
+from tests.system.harness import Deployment, wait_until
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -37,18 +36,6 @@ _RUNNING = re.compile(r"Q Cluster \S+ \[[^\]]*\] running\.")
 _STARTED = re.compile(r" processing (\S+) '")
 _ENDED = re.compile(r"(?:Processed|Failed) '[^']*' \((\S+?)\)")
 _WORKER_PID = re.compile(r"ready for work at (\d+)")
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05):
-    """Poll `predicate` until it returns something truthy and return that, or raise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------- the stub model
@@ -71,7 +58,7 @@ class Stub:
             match = re.search(r"READY (\d+)", self.process.log_text())
             return int(match.group(1)) if match else None
 
-        port = wait_for(ready, 30, "the stub to print READY")
+        port = wait_until(ready, 30, "the stub to print READY")
         self.client = StubClient(f"http://127.0.0.1:{port}", timeout=60)
         return self
 
@@ -121,9 +108,9 @@ def start_clusters(deployment: Deployment, count: int, **env: str) -> list[QClus
             raise RuntimeError(f"qcluster exited:\n{cluster.log_text()[-3000:]}")
         return bool(_RUNNING.search(cluster.log_text()))
 
-    wait_for(lambda: all(running(c) for c in clusters), 120, "the clusters to run", 0.2)
+    wait_until(lambda: all(running(c) for c in clusters), 120, "the clusters to run", 0.2)
     # Workers sweep on spawn, importing the pipeline on the way: let that settle first.
-    wait_for(lambda: idle_for(deployment, 1.0), 180, "the clusters to be idle", 0.2)
+    wait_until(lambda: idle_for(deployment, 1.0), 180, "the clusters to be idle", 0.2)
     return clusters
 
 
@@ -315,5 +302,5 @@ def start_web(env: Env) -> tuple[ManagedProcess, str, str]:
         except OSError:
             return False
 
-    wait_for(answers, 60, "the web server", 0.1)
+    wait_until(answers, 60, "the web server", 0.1)
     return server, url, kind

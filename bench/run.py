@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import infra, reads, report
-from bench.infra import Stub, deployment_env, django_job, start_clusters, wait_for
-from bench.stats import dispatch_gaps, ideal_makespan, max_overlap, percentile
+from bench.infra import Stub, deployment_env, django_job, start_clusters
+from bench.stats import dispatch_gaps, ideal_makespan, percentile
 from tests.servers import PostgresServer, RedisServer
-from tests.system.harness import OWNER, Deployment, sqlite_url
+from tests.stub_llm import max_overlap
+from tests.system.harness import OWNER, Deployment, sqlite_url, wait_until
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -259,7 +260,7 @@ class Bench:
         from bench.noop import finished
 
         enqueued = django_job(pg.env, "bench.noop", str(marks), str(OVERHEAD_N))
-        last = wait_for(lambda: finished(marks, OVERHEAD_N), 300, "the no-op tasks", 0.1)
+        last = wait_until(lambda: finished(marks, OVERHEAD_N), 300, "the no-op tasks", 0.1)
         noop_per_s = OVERHEAD_N / (last - enqueued["enqueue_started"])
         items_per_s = OVERHEAD_N / run["makespan_s"]
 

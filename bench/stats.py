@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -13,19 +13,6 @@ def percentile(values: Sequence[float], p: float) -> float | None:
         return None
     rank = max(1, math.ceil(p / 100 * len(ordered)))
     return ordered[rank - 1]
-
-
-def max_overlap(intervals: Iterable[tuple[float, float]]) -> int:
-    """Return the most intervals open at one instant (back-to-back ones do not overlap)."""
-    events = []
-    for start, end in intervals:
-        events += [(start, 1), (end, -1)]
-    events.sort()
-    best = current = 0
-    for _, delta in events:
-        current += delta
-        best = max(best, current)
-    return best
 
 
 def ideal_makespan(latencies: Sequence[float], limit: int) -> float:

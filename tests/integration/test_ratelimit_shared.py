@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +14,10 @@ import pytest
 import redis
 
 from generation.ratelimit import Budget, SharedRateLimiter
+from tests.servers import PostgresServer, RedisServer
+from tests.unit.generation.test_ratelimit import max_in_window
 
 REPO = Path(__file__).resolve().parents[2]
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 # A short "minute" keeps the test fast; the arithmetic is the same as for 60 s.
 RPM, PERIOD_S, JITTER_S = 60, 5.0, 1.0
 PROCESSES, DURATION_S = 4, 6.0
@@ -53,20 +50,6 @@ class Backend:
     redis_url: str = ""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not ready after {timeout} s")
-        time.sleep(0.05)
-
-
 def child_env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
     return env | {"DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": database_url}
@@ -82,111 +65,18 @@ def migrate(database_url: str) -> None:
     )
 
 
-def redis_ping(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url).ping())
-    except redis.ConnectionError:
-        return False
+@pytest.fixture(scope="module")
+def redis_url(redis_server: RedisServer) -> str:
+    """Use a database of the session's Redis that no other test uses."""
+    return redis_server.url.rsplit("/", 1)[0] + "/5"
 
 
 @pytest.fixture(scope="module")
-def redis_server() -> Iterator[str]:
-    """Start a throwaway redis-server on a free loopback port; yield its URL."""
-    # .ci/run installs redis-server; a missing one is an error, not a skip.
-    assert shutil.which("redis-server"), "redis-server is not installed"
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: redis_ping(url), 10, "redis-server")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def as_postgres(*cmd: str) -> list[str]:
-    """Return `cmd` run as the postgres user when we are root (PostgreSQL refuses root)."""
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)
-
-
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[str]:
-    """Start a throwaway PostgreSQL on a free loopback port with a migrated database."""
-    assert (PG_BIN / "initdb").exists(), f"PostgreSQL binaries not found in {PG_BIN}"
-    root = Path(tempfile.mkdtemp(prefix="ratelimit-pg-"))
-    data, port = root / "data", free_port()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    try:
-        run = {"check": True, "timeout": 60, "stdout": subprocess.DEVNULL}
-        subprocess.run(
-            as_postgres(
-                str(PG_BIN / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "--no-sync",
-            ),
-            **run,
-        )
-        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -F"
-        subprocess.run(
-            as_postgres(
-                str(PG_BIN / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(root / "log"),
-                "-w",
-                "start",
-            ),
-            **run,
-        )
-        try:
-            subprocess.run(
-                as_postgres(
-                    str(PG_BIN / "createdb"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "-U",
-                    "postgres",
-                    "ratelimit",
-                ),
-                **run,
-            )
-            url = f"postgres://postgres@127.0.0.1:{port}/ratelimit"
-            migrate(url)
-            yield url
-        finally:
-            subprocess.run(
-                as_postgres(
-                    str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"
-                ),
-                **run,
-            )
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """Create and migrate a database of its own on the session's PostgreSQL."""
+    url = postgres_server.create_database("ratelimit_shared")
+    migrate(url)
+    return url
 
 
 @pytest.fixture(params=["redis", "postgres", "sqlite"])
@@ -194,9 +84,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     """Each backend the limiter supports, empty."""
     sqlite_url = f"sqlite:///{tmp_path / 'ratelimit.sqlite3'}"
     if request.param == "redis":
-        return Backend(sqlite_url, redis_url=request.getfixturevalue("redis_server") + "/1")
+        return Backend(sqlite_url, redis_url=request.getfixturevalue("redis_url"))
     if request.param == "postgres":
-        return Backend(request.getfixturevalue("postgres_server"))
+        return Backend(request.getfixturevalue("postgres_url"))
     migrate(sqlite_url)
     return Backend(sqlite_url)
 
@@ -230,17 +120,6 @@ def run_greedy_children(backend: Backend) -> tuple[float, list[float]]:
     return start, [t for out in outputs for t in json.loads(out)]
 
 
-def max_in_window(times: list[float], length: float) -> int:
-    """Return the most timestamps found in any closed window of `length` seconds."""
-    ordered = sorted(times)
-    most, first = 0, 0
-    for last, t in enumerate(ordered):
-        while t - ordered[first] > length:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
-
-
 def test_processes_share_one_budget(backend: Backend) -> None:
     start, grants = run_greedy_children(backend)
 
@@ -253,8 +132,8 @@ def test_processes_share_one_budget(backend: Backend) -> None:
     assert len(on_time) >= 0.85 * (budget.capacity + DURATION_S * budget.rate)
 
 
-def test_redis_hold_and_token_budget_are_shared(redis_server: str) -> None:
-    url = redis_server + "/2"
+def test_redis_hold_and_token_budget_are_shared(redis_server: RedisServer) -> None:
+    url = redis_server.url.rsplit("/", 1)[0] + "/6"
     first = SharedRateLimiter(600, 1000, redis_url=url)
     second = SharedRateLimiter(600, 1000, redis_url=url)
 
