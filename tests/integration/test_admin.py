@@ -450,9 +450,11 @@ def test_django_q_admin_lists_the_sweep_schedule(admin_client):
     # Installed by a migration; run it again in case a transactional test flushed the table.
     migration = importlib.import_module("batches.migrations.0002_sweep_schedule")
     migration.install_sweep(django_apps, None)
+    migration.install_sweep(django_apps, None)  # idempotent: still one schedule
     response = admin_client.get(reverse("admin:django_q_schedule_changelist"))
     assert migration.SWEEP_NAME in response.content.decode()
-    assert Schedule.objects.filter(func="batches.tasks.sweep").exists()
+    [sweep] = Schedule.objects.filter(name=migration.SWEEP_NAME)
+    assert (sweep.func, sweep.minutes, sweep.repeats) == ("batches.tasks.sweep", 1, -1)
 
 
 @pytest.mark.parametrize("model", ["success", "failure", "ormq"])

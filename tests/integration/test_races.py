@@ -137,12 +137,20 @@ def test_no_item_is_claimed_after_pause_returns():
             services.pause_batch(batch=batch.pk)
             paused_at.append(time.monotonic())
             return
-        for item_id in items[i - 1 :: 4]:
-            started = time.monotonic()
-            attempts.append((started, dispatch.claim_item(item_id) is not None))
+        mine = items[i - 1 :: 4]
+        # Keep trying this thread's items until the pause has returned, then once more,
+        # so attempts straddle the pause whichever thread the scheduler favours.
+        while True:
+            done = bool(paused_at)
+            for item_id in mine:
+                started = time.monotonic()
+                attempts.append((started, dispatch.claim_item(item_id) is not None))
+            if done:
+                return
 
     results = race(5, work)
     assert not [r for r in results if isinstance(r, Exception)]
+    assert any(started > paused_at[0] for started, _ in attempts)
     late_claims = [ok for started, ok in attempts if started > paused_at[0] and ok]
     assert late_claims == []
     assert BatchJob.objects.get(pk=batch.pk).status == BatchStatus.PAUSED

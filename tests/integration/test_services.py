@@ -304,3 +304,26 @@ def test_created_items_hold_exactly_the_model_defaults(faculty, queued):
             continue  # set by the database, or by dispatch for the queued items
         assert getattr(stored, field.attname) == getattr(fresh, field.attname), field.name
     assert [i.index for i in batch.items.order_by("index")] == [0, 1, 2]
+
+
+def test_cancelling_a_pending_batch_cancels_every_item_and_queues_nothing(faculty, queued):
+    batch, _ = services.create_batch(owner=faculty, definition=batch_definition(target_count=3))
+    BatchJob.objects.filter(pk=batch.pk).update(status=BatchStatus.PENDING)
+    BatchItem.objects.filter(batch=batch).update(status=ItemStatus.PENDING)
+    queued.clear()
+    services.cancel_batch(batch=batch)
+    assert statuses(batch) == ["cancelled"] * 3
+    assert queued == []
+    assert not batch.events.filter(name="generation/batch.completed").exists()
+
+
+def test_a_claim_holds_the_item_for_item_lease_s(faculty, queued, settings):
+    settings.ITEM_LEASE_S = 42
+    batch, _ = services.create_batch(owner=faculty, definition=batch_definition())
+    item = batch.items.get(index=0)
+    before = timezone.now()
+    dispatch.claim_item(item.pk)
+    item.refresh_from_db()
+    assert 41 <= (item.lease_until - before).total_seconds() <= 43
+    # Not expired yet: the sweep leaves it with its worker.
+    assert dispatch.reclaim_expired_leases() == []

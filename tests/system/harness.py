@@ -156,6 +156,15 @@ class Deployment:
         )
         return [r[0] for r in rows]
 
+    def event_time(self, batch_id: str, name: str) -> datetime:
+        """Return when the batch's latest event `name` was recorded (the database's clock)."""
+        rows = self.sql(
+            "SELECT created_at FROM batches_batchevent WHERE batch_id = %s AND name = %s "
+            "ORDER BY id DESC LIMIT 1",
+            (self._id(batch_id), name),
+        )
+        return _as_datetime(rows[0][0])
+
     def wait_terminal(self, batch_id: str, timeout: float = 120) -> str:
         terminal = {"completed", "completed_with_errors", "failed", "cancelled"}
         return wait_until(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 
@@ -50,10 +51,14 @@ def test_a_paused_batch_stays_paused_across_a_restart(deployment):
     wait_until(lambda: deployment.count(batch_id, "completed") >= 3, 60, "three completed items")
     deployment.control("pause", batch_id)
     deployment.kill_clusters()
+    completed_at_kill = deployment.count(batch_id, "completed")
+    restarted_at = datetime.now(UTC)
     deployment.start_cluster()
     deployment.wait_idle(batch_id, timeout=120)
     assert deployment.batch_status(batch_id) == "paused"
-    pending_after_restart = deployment.count(batch_id, "pending")
-    assert pending_after_restart > 0
+    # The restarted cluster took the dead items back but started nothing.
+    assert deployment.count(batch_id, "completed") == completed_at_kill
+    assert not [i for i in deployment.items(batch_id) if i["started_at"] > restarted_at]
+    assert deployment.count(batch_id, "pending") > 0
     deployment.control("resume", batch_id)
     assert deployment.wait_terminal(batch_id, timeout=120) == "completed"

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 
@@ -87,7 +86,8 @@ def test_pause_stops_new_starts_and_lets_running_items_finish(deployment, stub):
     batch_id = deployment.create_batch(topic, count=40, concurrency=4)
     wait_until(lambda: deployment.count(batch_id, "completed") >= 6, 60, "six completed items")
     deployment.control("pause", batch_id)
-    paused_at = datetime.now(UTC)
+    # Recorded in the pause's own transaction: any claim after it committed starts later.
+    paused_at = deployment.event_time(batch_id, "generation/batch.paused")
     assert deployment.batch_status(batch_id) == "paused"
 
     deployment.wait_idle(batch_id)

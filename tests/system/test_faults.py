@@ -58,6 +58,7 @@ def test_a_non_retryable_error_fails_items_at_once_and_retry_failed_recovers_the
     stub.add_rule(topic, "status", times=None, status=400, message="invalid request")
     batch_id = pg_redis_deployment.create_batch(topic, count=3, concurrency=3)
     assert pg_redis_deployment.wait_terminal(batch_id) == "failed"
+    assert pg_redis_deployment.events(batch_id).count("generation/batch.completed") == 1
     items = pg_redis_deployment.items(batch_id)
     assert [(i["status"], i["attempts"], i["error"]) for i in items] == [
         ("batch_item_failed", 1, "provider_rejected")
@@ -68,6 +69,7 @@ def test_a_non_retryable_error_fails_items_at_once_and_retry_failed_recovers_the
     stub.clear_rules()
     pg_redis_deployment.control("retry-failed", batch_id)
     assert pg_redis_deployment.wait_terminal(batch_id) == "completed"
+    assert "generation/batch.retried" in pg_redis_deployment.events(batch_id)
     assert all(i["has_result"] for i in pg_redis_deployment.items(batch_id))
     assert pg_redis_deployment.events(batch_id).count("generation/batch.completed") == 2
 
@@ -77,6 +79,7 @@ def test_items_that_exhaust_their_attempts_fail_and_the_rest_complete(pg_redis_d
     stub.add_rule("question 2 of 4", "status", times=None, status=500)
     batch_id = pg_redis_deployment.create_batch(topic, count=4, concurrency=2, max_attempts=2)
     assert pg_redis_deployment.wait_terminal(batch_id) == "completed_with_errors"
+    assert pg_redis_deployment.events(batch_id).count("generation/batch.completed") == 1
     items = {i["index"]: i for i in pg_redis_deployment.items(batch_id)}
     assert (items[1]["status"], items[1]["attempts"], items[1]["error"]) == (
         "batch_item_failed",
