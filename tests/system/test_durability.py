@@ -58,7 +58,8 @@ def test_a_paused_batch_stays_paused_across_a_restart(deployment):
     assert deployment.batch_status(batch_id) == "paused"
     # The restarted cluster took the dead items back but started nothing.
     assert deployment.count(batch_id, "completed") == completed_at_kill
-    assert not [i for i in deployment.items(batch_id) if i["started_at"] > restarted_at]
+    started = [i["started_at"] for i in deployment.items(batch_id) if i["started_at"]]
+    assert not [moment for moment in started if moment > restarted_at]
     assert deployment.count(batch_id, "pending") > 0
     deployment.control("resume", batch_id)
     assert deployment.wait_terminal(batch_id, timeout=120) == "completed"
