@@ -1,4 +1,4 @@
-"""The sliding window: fill free slots, claim an item, keep and lose leases, finish a batch.
+"""The sliding window: fill free slots, claim an item, keep and lose leases, recover items.
 
 Every decision that must hold across worker processes and machines is made by the database:
 a row lock on the batch serialises slot accounting, and every item transition is a
@@ -10,28 +10,18 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import Q
 from django.utils import timezone
 
-from batches import events
 from batches.errors import LeaseLostError
 from batches.models import BatchItem, BatchJob
-from batches.queries import status_counts
-from batches.states import (
-    ACTIVE_ITEM_STATUSES,
-    IN_PROGRESS_ITEM_STATUSES,
-    BatchStatus,
-    ItemStatus,
-    final_status,
-)
+from batches.states import IN_PROGRESS_ITEM_STATUSES, BatchStatus, ItemStatus
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +98,7 @@ def fill_slots(batch_id: uuid.UUID) -> list[int]:
         )
         if not item_ids:
             return []
-        BatchItem.objects.filter(id__in=item_ids, status=ItemStatus.PENDING).update(
-            status=ItemStatus.QUEUED, queued_at=timezone.now(), lease_token=None
-        )
+        BatchItem.objects.filter(id__in=item_ids).to_queued(now=timezone.now())
         _enqueue_on_commit(item_ids)
         return item_ids
 
@@ -125,9 +113,7 @@ def claim_item(item_id: int) -> Claim | None:
         batch_status = _batch_status_shared(row["batch_id"])
         if batch_status == BatchStatus.PAUSED:
             # Paused after this item was queued: give its slot back; resume re-dispatches it.
-            BatchItem.objects.filter(pk=item_id, status=ItemStatus.QUEUED).update(
-                status=ItemStatus.PENDING, queued_at=None
-            )
+            BatchItem.objects.filter(pk=item_id, status=ItemStatus.QUEUED).to_pending()
             logger.info("item %s: batch paused; returned to pending", item_id)
             return None
         if batch_status != BatchStatus.RUNNING:
@@ -135,13 +121,8 @@ def claim_item(item_id: int) -> Claim | None:
             return None
         now = timezone.now()
         token = uuid.uuid4()
-        claimed = BatchItem.objects.filter(pk=item_id, status=ItemStatus.QUEUED).update(
-            status=ItemStatus.RUNNING,
-            attempts=F("attempts") + 1,
-            lease_token=token,
-            lease_until=now + lease_delta(),
-            started_at=Coalesce(F("started_at"), now),
-            next_attempt_at=None,
+        claimed = BatchItem.objects.filter(pk=item_id).claim(
+            token=token, lease_until=now + lease_delta(), now=now
         )
     if not claimed:
         logger.info(
@@ -171,17 +152,7 @@ def save_checkpoints(claim: Claim, checkpoints: dict) -> None:
 
 def complete_item(claim: Claim, result: dict, checkpoints: dict) -> bool:
     """Store the item's result; return False if another worker owns the item now."""
-    done = _held(claim).update(
-        status=ItemStatus.COMPLETED,
-        result=result,
-        checkpoints=checkpoints,
-        finished_at=timezone.now(),
-        lease_token=None,
-        lease_until=None,
-        error_code="",
-        error_message="",
-        error_retryable=None,
-    )
+    done = _held(claim).complete(result=result, checkpoints=checkpoints, now=timezone.now())
     if not done:
         logger.warning("item %s: lease lost before completion; result dropped", claim.item_id)
     return bool(done)
@@ -190,15 +161,12 @@ def complete_item(claim: Claim, result: dict, checkpoints: dict) -> bool:
 def fail_item(claim: Claim, *, code: str, message: str, retryable: bool, checkpoints: dict) -> bool:
     """Mark the item failed for good."""
     return bool(
-        _held(claim).update(
-            status=ItemStatus.FAILED,
-            error_code=code[:64],
-            error_message=message,
-            error_retryable=retryable,
+        _held(claim).fail(
+            code=code,
+            message=message,
+            retryable=retryable,
             checkpoints=checkpoints,
-            finished_at=timezone.now(),
-            lease_token=None,
-            lease_until=None,
+            now=timezone.now(),
         )
     )
 
@@ -213,26 +181,15 @@ def schedule_retry(
     rate_limited: bool,
 ) -> bool:
     """Park the item in retry_wait for `delay_s`; it keeps its slot while it waits."""
-    now = timezone.now()
-    wake = now + timedelta(seconds=delay_s)
-    extra = {}
-    if rate_limited:
-        # A provider 429 is the provider's doing, not the item's: give the attempt back.
-        extra = {
-            "attempts": Greatest(F("attempts") - 1, 0),
-            "rate_limit_hits": F("rate_limit_hits") + 1,
-        }
+    wake = timezone.now() + timedelta(seconds=delay_s)
     return bool(
-        _held(claim).update(
-            status=ItemStatus.RETRY_WAIT,
-            next_attempt_at=wake,
-            # The sweep takes the item back only if this worker dies during the wait.
+        _held(claim).to_retry_wait(
+            wake_at=wake,
             lease_until=wake + lease_delta(),
+            rate_limited=rate_limited,
             error_code=code[:64],
             error_message=message,
-            error_retryable=True,
             checkpoints=checkpoints,
-            **extra,
         )
     )
 
@@ -249,13 +206,13 @@ def requeue_after_wait(item_id: int, token: uuid.UUID | None) -> bool:
             waiting = waiting.filter(lease_token=token)
         now = timezone.now()
         if status == BatchStatus.RUNNING:
-            moved = waiting.update(status=ItemStatus.QUEUED, queued_at=now, lease_token=None)
+            moved = waiting.requeue(now=now)
             if moved:
                 _enqueue_on_commit([item_id])
         elif status == BatchStatus.PAUSED:
-            moved = waiting.update(status=ItemStatus.PENDING, queued_at=None, lease_token=None)
+            moved = waiting.to_pending()
         else:
-            moved = waiting.update(status=ItemStatus.CANCELLED, finished_at=now, lease_token=None)
+            moved = waiting.cancel_waiting(now=now)
         return bool(moved)
 
 
@@ -263,102 +220,47 @@ def batch_status(batch_id: uuid.UUID) -> str | None:
     return BatchJob.objects.filter(pk=batch_id).values_list("status", flat=True).first()
 
 
-def maybe_finish(batch_id: uuid.UUID) -> str | None:
-    """Move the batch to its terminal status once no item has work left; exactly once."""
-    if BatchItem.objects.filter(batch_id=batch_id, status__in=ACTIVE_ITEM_STATUSES).exists():
-        return None
-    with transaction.atomic():
-        batch = (
-            BatchJob.objects.select_for_update()
-            .filter(pk=batch_id)
-            .values("status", "scope")
-            .first()
-        )
-        if batch is None or batch["status"] not in (BatchStatus.RUNNING, BatchStatus.PAUSED):
-            return None
-        # Checked again under the lock: only retry-failed revives items, and it needs this lock.
-        if BatchItem.objects.filter(batch_id=batch_id, status__in=ACTIVE_ITEM_STATUSES).exists():
-            return None
-        counts = defaultdict(int, status_counts([batch_id])[batch_id])
-        new_status = final_status(
-            completed=counts[ItemStatus.COMPLETED], failed=counts[ItemStatus.FAILED]
-        )
-        now = timezone.now()
-        finished = BatchJob.objects.filter(pk=batch_id, status=batch["status"]).update(
-            status=new_status, finished_at=now, updated_at=now
-        )
-        if not finished:
-            return None
-        events.record_event(
-            batch_id,
-            events.COMPLETED,
-            {
-                "batchId": str(batch_id),
-                "topic": (batch["scope"] or {}).get("topic", ""),
-                "status": str(new_status),
-                "completedItems": counts[ItemStatus.COMPLETED],
-                "failedItems": counts[ItemStatus.FAILED],
-                "cancelledItems": counts[ItemStatus.CANCELLED],
-                "totalItems": sum(counts.values()),
-                "finishedAt": now.isoformat(),
-            },
-        )
-        return str(new_status)
+# Expired leases are looked for after items end as well as in the sweep: a batch that is
+# still flowing takes a crashed worker's items over soon after their lease runs out, instead
+# of at the next sweep (up to 90 s later: django-q2 checks schedules every 30 s). A lease
+# cannot expire faster than this, so looking a few times per lease period is enough; one
+# timestamp per process keeps it to one indexed query per period whatever the batch count.
+_next_reclaim_at = 0.0
 
 
-# batch id -> when this process last looked for the batch's expired leases
-_last_reclaim: dict[uuid.UUID, float] = {}
-
-
-def after_item(batch_id: uuid.UUID) -> None:
-    """Take over the batch's dead items, refill the window, finish the batch if it is done."""
-    # A batch that is still flowing recovers a crashed worker's items soon after their lease
-    # runs out, instead of waiting for the next sweep; a lease cannot expire faster than
-    # this, so looking a few times per lease period is enough.
+def reclaim_expired_leases_now_and_then() -> list[int]:
+    """Take over dead workers' items, at most a few times per lease period per process."""
+    global _next_reclaim_at
     now = time.monotonic()
-    if now - _last_reclaim.get(batch_id, 0.0) > settings.ITEM_LEASE_S / 4:
-        _last_reclaim[batch_id] = now
-        reclaim_expired_leases(batch_id)
-    # A batch that just queued more work cannot be finished.
-    if not fill_slots(batch_id):
-        maybe_finish(batch_id)
+    if now < _next_reclaim_at:
+        return []
+    _next_reclaim_at = now + settings.ITEM_LEASE_S / 4
+    return reclaim_expired_leases()
 
 
 # --- the sweep --------------------------------------------------------------------------------
 
 
-def reclaim_expired_leases(batch_id: uuid.UUID | None = None) -> list[int]:
-    """Requeue running items (of one batch, or all) whose worker went silent past its lease."""
+def reclaim_expired_leases() -> list[int]:
+    """Requeue running items whose worker went silent past its lease."""
     now = timezone.now()
     reclaimed: list[int] = []
     expired = BatchItem.objects.filter(status=ItemStatus.RUNNING, lease_until__lt=now)
-    if batch_id is not None:
-        expired = expired.filter(batch_id=batch_id)
     for item_id, takeovers in expired.values_list("id", "takeovers"):
         still_expired = BatchItem.objects.filter(
             pk=item_id, status=ItemStatus.RUNNING, lease_until__lt=now
         )
         if takeovers + 1 > MAX_TAKEOVERS:
-            if still_expired.update(
-                status=ItemStatus.FAILED,
-                error_code="worker_lost",
-                error_message=f"The worker running this item died {takeovers + 1} times.",
-                error_retryable=False,
-                finished_at=now,
-                lease_token=None,
+            if still_expired.fail(
+                code="worker_lost",
+                message=f"The worker running this item died {takeovers + 1} times.",
+                retryable=False,
+                now=now,
             ):
                 logger.error("item %s: failed after %s takeovers", item_id, takeovers + 1)
             continue
         with transaction.atomic():
-            if still_expired.update(
-                status=ItemStatus.QUEUED,
-                queued_at=now,
-                lease_token=None,
-                lease_until=None,
-                # The dead worker's attempt does not count against the item.
-                attempts=Greatest(F("attempts") - 1, 0),
-                takeovers=F("takeovers") + 1,
-            ):
+            if still_expired.take_over(now=now):
                 reclaimed.append(item_id)
                 _enqueue_on_commit([item_id])
                 logger.warning("item %s: lease expired; taken over", item_id)
@@ -394,58 +296,3 @@ def active_batch_ids() -> list[uuid.UUID]:
             Q(status=BatchStatus.RUNNING) | Q(status=BatchStatus.PAUSED)
         ).values_list("id", flat=True)
     )
-
-
-SWEEP_SCHEDULE = "batchgen-sweep"
-FOLLOW_UP_SWEEP = "batchgen-sweep-follow-up"
-
-
-def schedule_follow_up_sweep() -> None:
-    """Ask the scheduler for one extra sweep when the next lease (or dispatch lease) runs out.
-
-    The every-minute sweep alone would take a dead worker's item over up to 90 s after its
-    lease expired (django-q2 checks schedules every 30 s); this one-off schedule makes it
-    at most 30 s, and it costs one sweep per lease period while work is in flight.
-    """
-    from django_q.models import Schedule
-
-    lease_expiry = (
-        BatchItem.objects.filter(
-            status__in=(ItemStatus.RUNNING, ItemStatus.RETRY_WAIT), lease_until__isnull=False
-        )
-        .order_by("lease_until")
-        .values_list("lease_until", flat=True)
-        .first()
-    )
-    oldest_queued = (
-        BatchItem.objects.filter(status=ItemStatus.QUEUED, queued_at__isnull=False)
-        .order_by("queued_at")
-        .values_list("queued_at", flat=True)
-        .first()
-    )
-    candidates = [lease_expiry] if lease_expiry else []
-    if oldest_queued:
-        candidates.append(oldest_queued + timedelta(seconds=settings.DISPATCH_LEASE_S))
-    if not candidates:
-        return
-    next_expiry = min(candidates)
-    when = max(next_expiry, timezone.now()) + timedelta(seconds=1)
-    with transaction.atomic():
-        # Schedule names are not unique: sweeps started together (one per worker at
-        # start-up) serialise on the permanent sweep's row so only one follow-up exists.
-        list(Schedule.objects.select_for_update().filter(name=SWEEP_SCHEDULE))
-        existing = list(Schedule.objects.filter(name=FOLLOW_UP_SWEEP).order_by("next_run"))
-        for extra in existing[1:]:
-            extra.delete()
-        if existing and timezone.now() < existing[0].next_run <= when:
-            return
-        if existing:
-            Schedule.objects.filter(pk=existing[0].pk).update(next_run=when)
-        else:
-            Schedule.objects.create(
-                name=FOLLOW_UP_SWEEP,
-                func="batches.tasks.sweep",
-                schedule_type=Schedule.ONCE,
-                repeats=-1,
-                next_run=when,
-            )

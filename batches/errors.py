@@ -9,28 +9,12 @@ class BatchPipelineError(Exception):
     retryable: bool = False
 
 
-class BatchItemError(BatchPipelineError):
-    """One item could not be processed."""
-
-    def __init__(self, message: str, *, code: str, retryable: bool) -> None:
-        super().__init__(message)
-        self.code = code
-        self.retryable = retryable
-
-
-class LeaseLostError(BatchItemError):
+class LeaseLostError(BatchPipelineError):
     """Another worker took the item over: this worker must stop touching it."""
 
     def __init__(self, item_id: int) -> None:
-        super().__init__(
-            f"item {item_id}: lease lost to another worker", code="lease_lost", retryable=False
-        )
-
-
-class ConcurrencyLimitError(BatchPipelineError):
-    """The batch has no free slot for another item."""
-
-    retryable = True
+        super().__init__(f"item {item_id}: lease lost to another worker")
+        self.item_id = item_id
 
 
 class InvalidBatchStatusTransitionError(BatchPipelineError):

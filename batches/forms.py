@@ -12,15 +12,16 @@ from batches.validation import (
     CONCURRENCY_RANGE,
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ATTEMPTS,
-    DIFFICULTIES,
     MAX_ATTEMPTS_RANGE,
     MAX_COURSE_LENGTH,
     MAX_OBJECTIVES,
     TARGET_COUNT_RANGE,
-    TOPIC_LENGTH_RANGE,
+    TOPIC_MAX_LENGTH,
     BatchDefinition,
     validate_batch_definition,
 )
+from generation.pipeline import DEFAULT_DIFFICULTY
+from generation.schemas import DIFFICULTIES
 
 # Where each field of the definition is shown on the form.
 FORM_FIELD_FOR = {
@@ -40,12 +41,13 @@ def _number(bounds: tuple[int, int], **attrs: Any) -> forms.NumberInput:
 
 
 class BatchForm(forms.Form):
-    # Every field is optional here so that the missing and out-of-range messages come from
-    # validate_batch_definition, the rules the API applies, and not from a second copy.
+    # Every field is optional here, and its browser hints are read from BatchDefinition's
+    # limits, so the missing and out-of-range messages come from validate_batch_definition,
+    # the rules the API applies, and not from a second copy.
     topic = forms.CharField(
         required=False,
         widget=forms.TextInput(
-            attrs={"maxlength": TOPIC_LENGTH_RANGE[1], "required": True, "autofocus": True}
+            attrs={"maxlength": TOPIC_MAX_LENGTH, "required": True, "autofocus": True}
         ),
         help_text="What the questions assess, e.g. Renal physiology.",
     )
@@ -67,7 +69,7 @@ class BatchForm(forms.Form):
     )
     difficulty = forms.CharField(
         required=False,
-        initial="medium",
+        initial=DEFAULT_DIFFICULTY,
         widget=forms.Select(choices=[(d, d.capitalize()) for d in DIFFICULTIES]),
     )
     concurrency_limit = forms.IntegerField(
@@ -128,7 +130,7 @@ class BatchForm(forms.Form):
         }
         body: dict[str, Any] = {
             "scope": scope,
-            "parameters": {"difficulty": data.get("difficulty") or "medium"},
+            "parameters": {"difficulty": data.get("difficulty") or DEFAULT_DIFFICULTY},
         }
         for name in ("target_count", "concurrency_limit", "max_attempts"):
             if data.get(name) is not None:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce, Greatest
 
-from batches.states import BatchStatus, ItemStatus
+from batches.states import ITEM_TRANSITIONS, BatchStatus, ItemMove, ItemStatus
+
+# What each status without a live lease says about the lease: nobody holds the item.
+_NO_LEASE: dict[str, Any] = {"lease_token": None, "lease_until": None, "next_attempt_at": None}
+# Fields that say "this item's provider-side failures" and start afresh on a clean run.
+_NO_ERROR: dict[str, Any] = {"error_code": "", "error_message": "", "error_retryable": None}
 
 
 class BatchJob(models.Model):
@@ -50,6 +58,107 @@ class BatchJob(models.Model):
         return str(self.scope.get("topic", ""))
 
 
+class BatchItemQuerySet(models.QuerySet):
+    """Item status changes: one conditional UPDATE per move of `ITEM_TRANSITIONS`.
+
+    Each method matches only the rows of the queryset that are in one of the move's source
+    statuses, sets the target status and exactly the lease fields that status needs, and
+    returns how many rows it changed: 0 means another process got there first.
+    """
+
+    def _move(self, move: ItemMove, **fields: Any) -> int:
+        sources, target = ITEM_TRANSITIONS[move]
+        return self.filter(status__in=sources).update(status=target, **fields)
+
+    def to_queued(self, *, now: datetime) -> int:
+        """Queue pending items for a worker (they take a slot of the window)."""
+        return self._move(ItemMove.QUEUE, queued_at=now, **_NO_LEASE)
+
+    def to_pending(self) -> int:
+        """Give the slot back: the item waits, unstarted, until its batch runs again."""
+        return self._move(ItemMove.RELEASE, queued_at=None, **_NO_LEASE)
+
+    def claim(self, *, token: uuid.UUID, lease_until: datetime, now: datetime) -> int:
+        """Start an attempt under a new lease held by `token`."""
+        return self._move(
+            ItemMove.CLAIM,
+            attempts=F("attempts") + 1,
+            lease_token=token,
+            lease_until=lease_until,
+            started_at=Coalesce(F("started_at"), now),
+            next_attempt_at=None,
+        )
+
+    def to_retry_wait(
+        self, *, wake_at: datetime, lease_until: datetime, rate_limited: bool, **fields: Any
+    ) -> int:
+        """Park running items until `wake_at`; they keep their slot and their worker's token."""
+        if rate_limited:
+            # A provider 429 is the provider's doing, not the item's: give the attempt back.
+            fields |= {
+                "attempts": Greatest(F("attempts") - 1, 0),
+                "rate_limit_hits": F("rate_limit_hits") + 1,
+            }
+        return self._move(
+            ItemMove.WAIT,
+            next_attempt_at=wake_at,
+            # The sweep takes the item back only if its worker dies during the wait.
+            lease_until=lease_until,
+            error_retryable=True,
+            **fields,
+        )
+
+    def requeue(self, *, now: datetime) -> int:
+        """Queue waiting items again once their wait is over."""
+        return self._move(ItemMove.REQUEUE, queued_at=now, **_NO_LEASE)
+
+    def take_over(self, *, now: datetime) -> int:
+        """Queue running items again whose worker died; the dead attempt does not count."""
+        return self._move(
+            ItemMove.TAKE_OVER,
+            queued_at=now,
+            attempts=Greatest(F("attempts") - 1, 0),
+            takeovers=F("takeovers") + 1,
+            **_NO_LEASE,
+        )
+
+    def complete(self, *, result: dict, now: datetime, **fields: Any) -> int:
+        """Store the result of running items."""
+        return self._move(
+            ItemMove.COMPLETE, result=result, finished_at=now, **_NO_LEASE, **_NO_ERROR, **fields
+        )
+
+    def fail(
+        self, *, code: str, message: str, retryable: bool, now: datetime, **fields: Any
+    ) -> int:
+        """End running items for good with an error."""
+        return self._move(
+            ItemMove.FAIL,
+            error_code=code[:64],
+            error_message=message,
+            error_retryable=retryable,
+            finished_at=now,
+            **_NO_LEASE,
+            **fields,
+        )
+
+    def cancel_waiting(self, *, now: datetime) -> int:
+        """Cancel items that are not running: pending, queued or waiting to retry."""
+        return self._move(ItemMove.CANCEL, finished_at=now, **_NO_LEASE)
+
+    def retry_failed(self) -> int:
+        """Give failed items a fresh run: every attempt counter starts again."""
+        return self._move(
+            ItemMove.RETRY,
+            attempts=0,
+            rate_limit_hits=0,
+            takeovers=0,
+            finished_at=None,
+            **_NO_LEASE,
+            **_NO_ERROR,
+        )
+
+
 class BatchItem(models.Model):
     batch = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="items")
     index = models.PositiveIntegerField()
@@ -72,6 +181,8 @@ class BatchItem(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BatchItemQuerySet.as_manager()
 
     class Meta:
         ordering = ["batch", "index"]

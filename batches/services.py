@@ -1,13 +1,16 @@
-"""The only code that changes a batch's status: create, pause, resume, cancel, retry failed.
+"""The only code that changes a batch's status: create, pause, resume, cancel, retry failed,
+and the engine's own move to a terminal status once the last item ends.
 
-The API, the pages, the admin and the CLI all call these functions. Each transition is a
-conditional UPDATE guarded by the current status, so concurrent callers resolve in the
-database: exactly one wins, the others get InvalidBatchStatusTransitionError.
+The API, the pages, the admin and the CLI call the control services by name; the workers and
+the sweep call `advance_batch`. Each transition is a conditional UPDATE guarded by the current
+status, so concurrent callers resolve in the database: exactly one wins, the others get
+InvalidBatchStatusTransitionError (or, for the engine's finish, nothing).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +22,16 @@ from django.utils import timezone
 from batches import dispatch, events
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.models import BatchItem, BatchJob
-from batches.states import ACTION_TRANSITIONS, Action, BatchStatus, ItemStatus
+from batches.queries import status_counts
+from batches.states import (
+    ACTION_TRANSITIONS,
+    ACTIVE_ITEM_STATUSES,
+    FINISHABLE_BATCH_STATUSES,
+    Action,
+    BatchStatus,
+    ItemStatus,
+    final_status,
+)
 from batches.validation import BatchDefinition, validate_batch_definition
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -33,15 +45,6 @@ class TransitionResult:
     new_status: str
     action: str
     timestamp: datetime
-
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "batchId": str(self.batch_id),
-            "previousStatus": self.previous_status,
-            "newStatus": self.new_status,
-            "action": self.action,
-            "timestamp": self.timestamp.isoformat().replace("+00:00", "Z"),
-        }
 
 
 def create_batch(
@@ -82,8 +85,8 @@ def _create_and_start(
         target_count=definition.target_count,
         concurrency_limit=definition.concurrency_limit,
         max_attempts=definition.max_attempts,
-        scope=definition.scope,
-        parameters=definition.parameters,
+        scope=definition.scope.as_stored(),
+        parameters=definition.parameters.model_dump(),
         idempotency_key=idempotency_key,
         started_at=now,
     )
@@ -157,9 +160,7 @@ def pause_batch(
     previous, new, now = _transition(batch_id, Action.PAUSE)
     # Queued items have not started: give their slots back now rather than when (or if)
     # their task reaches a worker. Resume dispatches them again in index order.
-    BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.QUEUED).update(
-        status=ItemStatus.PENDING, queued_at=None
-    )
+    BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.QUEUED).to_pending()
     events.record_event(batch_id, events.PAUSED, {"previousStatus": previous, **_actor(user)})
     return TransitionResult(batch_id, previous, new, Action.PAUSE.value, now)
 
@@ -174,7 +175,7 @@ def resume_batch(
     events.record_event(batch_id, events.RESUMED, {"previousStatus": previous, **_actor(user)})
     dispatch.fill_slots(batch_id)
     # Everything may have finished while paused with nothing left to dispatch.
-    transaction.on_commit(lambda: dispatch.maybe_finish(batch_id))
+    transaction.on_commit(lambda: finish_batch(batch_id))
     return TransitionResult(batch_id, previous, new, Action.RESUME.value, now)
 
 
@@ -185,10 +186,7 @@ def cancel_batch(
     """Cancel the batch: waiting items are cancelled, running ones finish, nothing is deleted."""
     batch_id = _id(batch)
     previous, new, now = _transition(batch_id, Action.CANCEL, finished_at=timezone.now())
-    cancelled = BatchItem.objects.filter(
-        batch_id=batch_id,
-        status__in=(ItemStatus.PENDING, ItemStatus.QUEUED, ItemStatus.RETRY_WAIT),
-    ).update(status=ItemStatus.CANCELLED, finished_at=now, lease_token=None)
+    cancelled = BatchItem.objects.filter(batch_id=batch_id).cancel_waiting(now=now)
     events.record_event(
         batch_id,
         events.CANCELLED,
@@ -204,18 +202,7 @@ def retry_failed_batch(
     """Run the failed items again (from their failed stage); completed items are untouched."""
     batch_id = _id(batch)
     previous, new, now = _transition(batch_id, Action.RETRY_FAILED, finished_at=None)
-    retried = BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.FAILED).update(
-        status=ItemStatus.PENDING,
-        attempts=0,
-        rate_limit_hits=0,
-        takeovers=0,
-        error_code="",
-        error_message="",
-        error_retryable=None,
-        finished_at=None,
-        lease_token=None,
-        lease_until=None,
-    )
+    retried = BatchItem.objects.filter(batch_id=batch_id).retry_failed()
     events.record_event(
         batch_id,
         events.RETRIED,
@@ -223,6 +210,55 @@ def retry_failed_batch(
     )
     dispatch.fill_slots(batch_id)
     return TransitionResult(batch_id, previous, new, Action.RETRY_FAILED.value, now)
+
+
+def advance_batch(batch_id: uuid.UUID) -> None:
+    """Refill the batch's window, or finish the batch if no item has work left."""
+    # A batch that just queued more work cannot be finished.
+    if not dispatch.fill_slots(batch_id):
+        finish_batch(batch_id)
+
+
+def finish_batch(batch_id: uuid.UUID) -> str | None:
+    """Move the batch to its terminal status once no item has work left; exactly once."""
+    if BatchItem.objects.filter(batch_id=batch_id, status__in=ACTIVE_ITEM_STATUSES).exists():
+        return None
+    with transaction.atomic():
+        batch = (
+            BatchJob.objects.select_for_update()
+            .filter(pk=batch_id, status__in=FINISHABLE_BATCH_STATUSES)
+            .values("status", "scope")
+            .first()
+        )
+        if batch is None:
+            return None
+        # Checked again under the lock: only retry-failed revives items, and it needs this lock.
+        if BatchItem.objects.filter(batch_id=batch_id, status__in=ACTIVE_ITEM_STATUSES).exists():
+            return None
+        counts = defaultdict(int, status_counts([batch_id])[batch_id])
+        new_status = final_status(
+            completed=counts[ItemStatus.COMPLETED], failed=counts[ItemStatus.FAILED]
+        )
+        now = timezone.now()
+        if not BatchJob.objects.filter(pk=batch_id, status=batch["status"]).update(
+            status=new_status, finished_at=now, updated_at=now
+        ):
+            return None
+        events.record_event(
+            batch_id,
+            events.COMPLETED,
+            {
+                "batchId": str(batch_id),
+                "topic": (batch["scope"] or {}).get("topic", ""),
+                "status": str(new_status),
+                "completedItems": counts[ItemStatus.COMPLETED],
+                "failedItems": counts[ItemStatus.FAILED],
+                "cancelledItems": counts[ItemStatus.CANCELLED],
+                "totalItems": sum(counts.values()),
+                "finishedAt": now.isoformat(),
+            },
+        )
+        return str(new_status)
 
 
 ACTION_SERVICES = {
@@ -236,5 +272,9 @@ ACTION_SERVICES = {
 def apply_action(
     action: Action | str, *, batch: BatchJob | uuid.UUID | str, user: AbstractBaseUser | None = None
 ) -> TransitionResult:
-    """Run the service for a control action named by its contract name."""
+    """Run the service for a control action named by its contract name.
+
+    For code that loops over actions (the admin's apply-to-each, the CLI's verbs); a face that
+    knows its action calls the service by name.
+    """
     return ACTION_SERVICES[Action(action)](batch=batch, user=user)

@@ -62,35 +62,47 @@ ACTION_TRANSITIONS: dict[Action, tuple[tuple[BatchStatus, ...], BatchStatus]] = 
     ),
 }
 
-# Every status change the system makes: the control actions plus the engine's own moves.
-VALID_STATUS_TRANSITIONS: dict[BatchStatus, frozenset[BatchStatus]] = {
-    BatchStatus.PENDING: frozenset(
-        {BatchStatus.RUNNING, BatchStatus.CANCELLED, BatchStatus.FAILED}
+# A batch the engine may still finish by itself (its last items may end while it is paused).
+FINISHABLE_BATCH_STATUSES = (BatchStatus.RUNNING, BatchStatus.PAUSED)
+
+
+class ItemMove(models.TextChoices):
+    """Every way an item changes status; `BatchItemQuerySet` has one method per move."""
+
+    QUEUE = "queue", "Queue for a worker"
+    RELEASE = "release", "Give the slot back"
+    CLAIM = "claim", "Claim for a worker"
+    WAIT = "wait", "Wait to retry"
+    REQUEUE = "requeue", "Queue again after the wait"
+    TAKE_OVER = "take_over", "Take over from a dead worker"
+    COMPLETE = "complete", "Complete"
+    FAIL = "fail", "Fail"
+    CANCEL = "cancel", "Cancel"
+    RETRY = "retry", "Retry a failed item"
+
+
+# Where each move may start from, and where it leads. A move matches only rows in a source
+# status, so a stale caller (a duplicate task, a worker that lost its lease) changes nothing.
+ITEM_TRANSITIONS: dict[ItemMove, tuple[tuple[ItemStatus, ...], ItemStatus]] = {
+    ItemMove.QUEUE: ((ItemStatus.PENDING,), ItemStatus.QUEUED),
+    # Paused: a queued item that has not started, or one done waiting, waits as pending.
+    ItemMove.RELEASE: ((ItemStatus.QUEUED, ItemStatus.RETRY_WAIT), ItemStatus.PENDING),
+    ItemMove.CLAIM: ((ItemStatus.QUEUED,), ItemStatus.RUNNING),
+    ItemMove.WAIT: ((ItemStatus.RUNNING,), ItemStatus.RETRY_WAIT),
+    ItemMove.REQUEUE: ((ItemStatus.RETRY_WAIT,), ItemStatus.QUEUED),
+    ItemMove.TAKE_OVER: ((ItemStatus.RUNNING,), ItemStatus.QUEUED),
+    ItemMove.COMPLETE: ((ItemStatus.RUNNING,), ItemStatus.COMPLETED),
+    ItemMove.FAIL: ((ItemStatus.RUNNING,), ItemStatus.FAILED),
+    ItemMove.CANCEL: (
+        (ItemStatus.PENDING, ItemStatus.QUEUED, ItemStatus.RETRY_WAIT),
+        ItemStatus.CANCELLED,
     ),
-    BatchStatus.RUNNING: frozenset(
-        {
-            BatchStatus.PAUSED,
-            BatchStatus.CANCELLED,
-            BatchStatus.COMPLETED,
-            BatchStatus.COMPLETED_WITH_ERRORS,
-            BatchStatus.FAILED,
-        }
-    ),
-    BatchStatus.PAUSED: frozenset(
-        {
-            BatchStatus.RUNNING,
-            BatchStatus.CANCELLED,
-            # The last running items may finish while the batch is paused.
-            BatchStatus.COMPLETED,
-            BatchStatus.COMPLETED_WITH_ERRORS,
-            BatchStatus.FAILED,
-        }
-    ),
-    BatchStatus.COMPLETED: frozenset(),
-    BatchStatus.COMPLETED_WITH_ERRORS: frozenset({BatchStatus.RUNNING}),
-    BatchStatus.FAILED: frozenset({BatchStatus.RUNNING}),
-    BatchStatus.CANCELLED: frozenset(),
+    ItemMove.RETRY: ((ItemStatus.FAILED,), ItemStatus.PENDING),
 }
+
+# Only a running item holds a lease token; a waiting one keeps its worker's token and a lease
+# that covers the wait. Every other status holds no lease at all.
+LEASED_ITEM_STATUSES = frozenset({ItemStatus.RUNNING, ItemStatus.RETRY_WAIT})
 
 
 def allowed_actions(status: str) -> frozenset[Action]:

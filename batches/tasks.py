@@ -8,7 +8,7 @@ import time
 
 from django.conf import settings
 
-from batches import dispatch, webhooks
+from batches import dispatch, services, webhooks
 from batches.errors import LeaseLostError
 from batches.models import BatchItem
 from batches.states import BatchStatus
@@ -37,7 +37,8 @@ def run_item(item_id: int) -> str:
         return "lease_lost"
     if outcome == "retry_wait":
         _wait_then_requeue(claim)
-    dispatch.after_item(claim.batch_id)
+    dispatch.reclaim_expired_leases_now_and_then()
+    services.advance_batch(claim.batch_id)
     return outcome
 
 
@@ -120,14 +121,18 @@ def _wait_then_requeue(claim: dispatch.Claim) -> None:
 
 
 def sweep() -> dict[str, int]:
-    """Recover from lost workers and tasks, refill windows, finish batches, retry webhooks."""
+    """Recover from lost workers and tasks, refill windows, finish batches, retry webhooks.
+
+    The one recovery entry point, run every minute by the django-q2 schedule that migration
+    0002 installs. Workers also take expired leases over as their items end
+    (`dispatch.reclaim_expired_leases_now_and_then`), so a flowing batch does not wait for it.
+    """
     reclaimed = dispatch.reclaim_expired_leases()
     redispatched = dispatch.redispatch_stale_queued()
     woken = dispatch.wake_overdue_waits()
     for batch_id in dispatch.active_batch_ids():
-        dispatch.after_item(batch_id)
+        services.advance_batch(batch_id)
     webhooks_sent = webhooks.deliver_due()
-    dispatch.schedule_follow_up_sweep()
     summary = {
         "reclaimed": len(reclaimed),
         "redispatched": len(redispatched),

@@ -1,170 +1,180 @@
-"""Validate a batch definition exactly as CONTRACT §5 states, naming every bad field."""
+"""The batch definition (CONTRACT §5): one typed model that every face validates against.
+
+The service, the API (and its OpenAPI schema), the create form and the CLI all use
+`BatchDefinition`, so a limit written here is the limit everywhere. `validate_batch_definition`
+turns pydantic's errors into the contract's shape: every bad field named by its dotted path
+("scope.topic"), with messages a person can act on.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import annotated_types
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from batches.errors import BatchValidationError
+from generation.pipeline import DEFAULT_DIFFICULTY, QUESTION_TYPES
+from generation.schemas import DIFFICULTIES
 
 TARGET_COUNT_RANGE = (1, 10_000)
-TOPIC_LENGTH_RANGE = (1, 200)
+TOPIC_MAX_LENGTH = 200
 CONCURRENCY_RANGE = (1, 20)
 MAX_ATTEMPTS_RANGE = (1, 5)
 DEFAULT_CONCURRENCY = 5
 DEFAULT_MAX_ATTEMPTS = 3
-DIFFICULTIES = ("easy", "medium", "hard")
-QUESTION_TYPES = ("single_best_answer",)
 MAX_COURSE_LENGTH = 100
 MAX_OBJECTIVES = 20
 MAX_OBJECTIVE_LENGTH = 500
 
-TOP_LEVEL_FIELDS = {"target_count", "scope", "parameters", "concurrency_limit", "max_attempts"}
-SCOPE_FIELDS = {"topic", "course", "learning_objectives"}
-PARAMETER_FIELDS = {"difficulty", "question_type"}
+# Closed sets of choices, and where each is named in an error.
+CHOICES = {"parameters.difficulty": DIFFICULTIES, "parameters.question_type": QUESTION_TYPES}
 
 
-@dataclass(frozen=True)
-class BatchDefinition:
-    target_count: int
-    scope: dict[str, Any]
-    parameters: dict[str, Any] = field(default_factory=dict)
-    concurrency_limit: int = DEFAULT_CONCURRENCY
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+def _text_problem(value: str) -> str | None:
+    """Return what makes `value` unusable as stored text, if anything."""
+    # PostgreSQL cannot store NUL in text; it is never meaningful in a definition anyway.
+    if "\x00" in value:
+        return "Must not contain NUL characters."
+    return None
 
 
-class _Errors:
-    def __init__(self) -> None:
-        self.details: dict[str, list[str]] = {}
-
-    def add(self, name: str, message: str) -> None:
-        self.details.setdefault(name, []).append(message)
+class _Closed(BaseModel):
+    # strict: `true` is not a count and "5" is not a number; forbid: an unknown field is a
+    # 400 naming it, not silently dropped.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def _int_in_range(
-    errors: _Errors, name: str, value: Any, bounds: tuple[int, int], *, default: int | None
-) -> int | None:
-    if value is None and default is not None:
-        return default
-    # bool is an int in Python; `true` is not a count.
-    if isinstance(value, bool) or not isinstance(value, int):
-        errors.add(name, "Must be an integer.")
-        return None
-    low, high = bounds
-    if not low <= value <= high:
-        errors.add(name, f"Must be between {low} and {high}.")
-        return None
-    return value
+class BatchScope(_Closed):
+    """What the questions are about."""
+
+    topic: str = Field(
+        min_length=1,
+        max_length=TOPIC_MAX_LENGTH,
+        pattern=r"\S",
+        description="What the questions are about; it appears verbatim in every prompt.",
+    )
+    course: str | None = Field(default=None, max_length=MAX_COURSE_LENGTH)
+    learning_objectives: (
+        list[Annotated[str, Field(min_length=1, max_length=MAX_OBJECTIVE_LENGTH)]] | None
+    ) = Field(default=None, max_length=MAX_OBJECTIVES)
+
+    @field_validator("topic", "course")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        if value is not None and (problem := _text_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("learning_objectives")
+    @classmethod
+    def _storable_objectives(cls, value: list[str] | None) -> list[str] | None:
+        for objective in value or ():
+            if problem := _text_problem(objective):
+                raise ValueError(problem)
+        return value
+
+    def as_stored(self) -> dict[str, Any]:
+        """Return the scope as the batch stores it: empty optional fields left out."""
+        return {k: v for k, v in self.model_dump().items() if v not in (None, "", [])}
 
 
-def _unknown(errors: _Errors, prefix: str, data: dict, allowed: set[str]) -> None:
-    for key in sorted(set(data) - allowed):
-        errors.add(f"{prefix}{key}", "Unknown field.")
+class BatchParameters(_Closed):
+    """How the questions are asked."""
+
+    difficulty: Literal[DIFFICULTIES] = DEFAULT_DIFFICULTY  # type: ignore[valid-type]
+    question_type: Literal[QUESTION_TYPES] = QUESTION_TYPES[0]  # type: ignore[valid-type]
 
 
-def _clean_scope(errors: _Errors, scope: Any) -> dict[str, Any]:
-    if scope is None:
-        errors.add("scope", "This field is required.")
-        return {}
-    if not isinstance(scope, dict):
-        errors.add("scope", "Must be an object.")
-        return {}
-    _unknown(errors, "scope.", scope, SCOPE_FIELDS)
-    clean: dict[str, Any] = {}
-    topic = scope.get("topic")
-    if topic is None:
-        errors.add("scope.topic", "This field is required.")
-    elif not isinstance(topic, str):
-        errors.add("scope.topic", "Must be a string.")
-    elif not topic.strip():
-        errors.add("scope.topic", "Must not be blank.")
-    elif "\x00" in topic:
-        # PostgreSQL cannot store NUL in text; it is never meaningful in a topic anyway.
-        errors.add("scope.topic", "Must not contain NUL characters.")
-    elif not TOPIC_LENGTH_RANGE[0] <= len(topic) <= TOPIC_LENGTH_RANGE[1]:
-        errors.add("scope.topic", f"Must be at most {TOPIC_LENGTH_RANGE[1]} characters.")
-    else:
-        clean["topic"] = topic
-    course = scope.get("course")
-    if course not in (None, ""):
-        if not isinstance(course, str) or len(course) > MAX_COURSE_LENGTH or "\x00" in course:
-            errors.add(
-                "scope.course", f"Must be a string of at most {MAX_COURSE_LENGTH} characters."
-            )
-        else:
-            clean["course"] = course
-    objectives = scope.get("learning_objectives")
-    if objectives not in (None, []):
-        if (
-            not isinstance(objectives, list)
-            or len(objectives) > MAX_OBJECTIVES
-            or not all(
-                isinstance(o, str) and 0 < len(o) <= MAX_OBJECTIVE_LENGTH and "\x00" not in o
-                for o in objectives
-            )
-        ):
-            errors.add(
-                "scope.learning_objectives",
-                f"Must be a list of at most {MAX_OBJECTIVES} non-empty strings "
-                f"of at most {MAX_OBJECTIVE_LENGTH} characters.",
-            )
-        else:
-            clean["learning_objectives"] = objectives
-    return clean
+class BatchDefinition(_Closed):
+    """The create body; any other field is a 400 naming it."""
 
+    target_count: int = Field(
+        ge=TARGET_COUNT_RANGE[0], le=TARGET_COUNT_RANGE[1], description="How many questions."
+    )
+    scope: BatchScope
+    parameters: BatchParameters = Field(default_factory=BatchParameters)
+    concurrency_limit: int = Field(
+        default=DEFAULT_CONCURRENCY,
+        ge=CONCURRENCY_RANGE[0],
+        le=CONCURRENCY_RANGE[1],
+        description="Items of this batch running at once.",
+    )
+    max_attempts: int = Field(
+        default=DEFAULT_MAX_ATTEMPTS,
+        ge=MAX_ATTEMPTS_RANGE[0],
+        le=MAX_ATTEMPTS_RANGE[1],
+        description="Attempts per item, retries included.",
+    )
 
-def _clean_parameters(errors: _Errors, parameters: Any) -> dict[str, Any]:
-    if parameters is None:
-        parameters = {}
-    if not isinstance(parameters, dict):
-        errors.add("parameters", "Must be an object.")
-        return {}
-    _unknown(errors, "parameters.", parameters, PARAMETER_FIELDS)
-    difficulty = parameters.get("difficulty", "medium")
-    if difficulty not in DIFFICULTIES:
-        errors.add("parameters.difficulty", f"Must be one of: {', '.join(DIFFICULTIES)}.")
-    question_type = parameters.get("question_type", QUESTION_TYPES[0])
-    if question_type not in QUESTION_TYPES:
-        errors.add("parameters.question_type", f"Must be one of: {', '.join(QUESTION_TYPES)}.")
-    return {"difficulty": difficulty, "question_type": question_type}
+    @field_validator("parameters", "concurrency_limit", "max_attempts", mode="wrap")
+    @classmethod
+    def _null_means_default(cls, value: Any, handler: Any, info: Any) -> Any:
+        # An explicit null asks for the default, as leaving the field out does.
+        if value is None:
+            return cls.model_fields[info.field_name].get_default(call_default_factory=True)
+        return handler(value)
 
 
 def validate_batch_definition(data: Any) -> BatchDefinition:
-    """Return the cleaned definition, or raise BatchValidationError naming each bad field."""
-    errors = _Errors()
+    """Return the definition, or raise BatchValidationError naming each bad field."""
     if not isinstance(data, dict):
         raise BatchValidationError({"non_field_errors": ["Expected a JSON object."]})
-    _unknown(errors, "", data, TOP_LEVEL_FIELDS)
-    if "target_count" not in data:
-        errors.add("target_count", "This field is required.")
-        target_count = None
-    else:
-        target_count = _int_in_range(
-            errors, "target_count", data["target_count"], TARGET_COUNT_RANGE, default=None
+    try:
+        return BatchDefinition.model_validate(data)
+    except ValidationError as error:
+        raise BatchValidationError(_details(error)) from None
+
+
+def _details(error: ValidationError) -> dict[str, list[str]]:
+    details: dict[str, list[str]] = {}
+    for problem in error.errors(include_url=False):
+        # A bad list element is reported on the list: "scope.learning_objectives".
+        name = ".".join(str(part) for part in problem["loc"] if isinstance(part, str))
+        message = _message(name, problem)
+        if message not in details.setdefault(name or "non_field_errors", []):
+            details[name or "non_field_errors"].append(message)
+    return details
+
+
+def _message(name: str, problem: dict[str, Any]) -> str:
+    kind = problem["type"]
+    if kind == "missing" or (kind == "string_type" and problem.get("input") is None):
+        return "This field is required."
+    if kind == "extra_forbidden":
+        return "Unknown field."
+    if kind == "model_type" or kind == "model_attributes_type":
+        return "Must be an object."
+    if kind in ("greater_than_equal", "less_than_equal") and "." not in name:
+        low, high = _bounds(name)
+        return f"Must be between {low} and {high}."
+    if kind.startswith("int_"):
+        return "Must be an integer."
+    if kind == "literal_error" and name in CHOICES:
+        return f"Must be one of: {', '.join(CHOICES[name])}."
+    if kind == "value_error":
+        return str(problem["ctx"]["error"])
+    if name == "scope.topic":
+        if kind == "string_too_long":
+            return f"Must be at most {TOPIC_MAX_LENGTH} characters."
+        if kind in ("string_too_short", "string_pattern_mismatch"):
+            return "Must not be blank."
+        return "Must be a string."
+    if name == "scope.course":
+        return f"Must be a string of at most {MAX_COURSE_LENGTH} characters."
+    if name == "scope.learning_objectives":
+        return (
+            f"Must be a list of at most {MAX_OBJECTIVES} non-empty strings "
+            f"of at most {MAX_OBJECTIVE_LENGTH} characters."
         )
-    scope = _clean_scope(errors, data.get("scope"))
-    parameters = _clean_parameters(errors, data.get("parameters"))
-    concurrency = _int_in_range(
-        errors,
-        "concurrency_limit",
-        data.get("concurrency_limit"),
-        CONCURRENCY_RANGE,
-        default=DEFAULT_CONCURRENCY,
-    )
-    max_attempts = _int_in_range(
-        errors,
-        "max_attempts",
-        data.get("max_attempts"),
-        MAX_ATTEMPTS_RANGE,
-        default=DEFAULT_MAX_ATTEMPTS,
-    )
-    if errors.details:
-        raise BatchValidationError(errors.details)
-    assert target_count is not None and concurrency is not None and max_attempts is not None
-    return BatchDefinition(
-        target_count=target_count,
-        scope=scope,
-        parameters=parameters,
-        concurrency_limit=concurrency,
-        max_attempts=max_attempts,
-    )
+    if kind == "string_type":
+        return "Must be a string."
+    return str(problem["msg"])
+
+
+def _bounds(name: str) -> tuple[int, int]:
+    """Return the (low, high) limits of a top-level count, read from the model itself."""
+    metadata = BatchDefinition.model_fields[name].metadata
+    low = next(m.ge for m in metadata if isinstance(m, annotated_types.Ge))
+    high = next(m.le for m in metadata if isinstance(m, annotated_types.Le))
+    return low, high

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +22,6 @@ from tests.servers import (
     Env,
     ManagedProcess,
     QCluster,
-    WebServer,
     free_port,
     project_env,
 )
@@ -109,7 +107,7 @@ def start_clusters(deployment: Deployment, count: int, **env: str) -> list[QClus
         return bool(_RUNNING.search(cluster.log_text()))
 
     wait_until(lambda: all(running(c) for c in clusters), 120, "the clusters to run", 0.2)
-    # Workers sweep on spawn, importing the pipeline on the way: let that settle first.
+    # Whatever the clusters do on start (a due sweep, first imports) must settle first.
     wait_until(lambda: idle_for(deployment, 1.0), 180, "the clusters to be idle", 0.2)
     return clusters
 
@@ -278,17 +276,12 @@ def item_spans(deployment: Deployment, batch_id: str) -> list[tuple[datetime, da
 
 
 def start_web(env: Env) -> tuple[ManagedProcess, str, str]:
-    """Serve the app with gunicorn when it is installed (else runserver); return it, URL, kind."""
-    gunicorn = VENV_BIN / "gunicorn"
+    """Serve the app with gunicorn (a project dependency); return it, its URL and its kind."""
     port = free_port()
-    if gunicorn.exists() or shutil.which("gunicorn"):
-        args = [str(gunicorn if gunicorn.exists() else shutil.which("gunicorn")), "config.wsgi"]
-        args += ["--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8"]
-        server: ManagedProcess = ManagedProcess(args, env).start()
-        kind = "gunicorn, 2 workers x 8 threads"
-    else:
-        server = WebServer(env, port=port).start()
-        kind = "runserver (gunicorn not installed)"
+    args = [str(VENV_BIN / "gunicorn"), "config.wsgi"]
+    args += ["--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8"]
+    server = ManagedProcess(args, env).start()
+    kind = "gunicorn, 2 workers x 8 threads"
     url = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:

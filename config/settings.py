@@ -137,12 +137,11 @@ ITEM_LEASE_S = env_float("ITEM_LEASE_S", GENERATION_TIMEOUT_S * 2 + 30)
 # A queued task whose worker never claimed it (the Redis broker drops a killed worker's
 # task silently) is dispatched again after this long.
 DISPATCH_LEASE_S = env_float("DISPATCH_LEASE_S", max(ITEM_LEASE_S, 120.0))
-# Backoff between attempts: base * 2**(attempt-1), capped, with full jitter.
+# Backoff between attempts: base * 2**(attempt-1), capped; half of it fixed, half random.
 RETRY_BACKOFF_BASE_S = env_float("RETRY_BACKOFF_BASE_S", 2.0)
 RETRY_BACKOFF_MAX_S = env_float("RETRY_BACKOFF_MAX_S", 30.0)
 # A provider 429 does not burn an attempt, but an item may be throttled only this often.
 MAX_RATE_LIMIT_HITS = env_int("MAX_RATE_LIMIT_HITS", 10)
-SWEEP_INTERVAL_MINUTES = 1
 
 BATCH_WEBHOOK_URL = os.environ.get("BATCH_WEBHOOK_URL") or None
 BATCH_WEBHOOK_SECRET = os.environ.get("BATCH_WEBHOOK_SECRET") or None

@@ -1,4 +1,4 @@
-"""How the OpenAPI schema describes the envelope, closed request objects and error responses."""
+"""How the OpenAPI schema describes the envelope, the create body and error responses."""
 
 from __future__ import annotations
 
@@ -6,12 +6,18 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import force_instance, get_override, is_serializer
+from drf_spectacular.plumbing import (
+    ResolvedComponent,
+    force_instance,
+    get_override,
+    is_serializer,
+)
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
 from batches.api.envelope import success_schema
 from batches.api.serializers import ControlSerializer, ErrorEnvelopeSerializer
+from batches.validation import BatchDefinition
 
 ERROR_DESCRIPTIONS = {
     400: "VALIDATION_ERROR: a bad body or parameter; `details` names each bad field.",
@@ -84,13 +90,25 @@ class EnvelopeAutoSchema(AutoSchema):
         )
 
 
-class ClosedSerializerExtension(OpenApiSerializerExtension):
-    """Mark request objects closed: the API rejects fields it does not know."""
+class BatchDefinitionExtension(OpenApiSerializerExtension):
+    """Describe the create body from `BatchDefinition`, so its limits cannot drift."""
 
-    target_class = "batches.api.serializers.ClosedSerializer"
-    match_subclasses = True
+    target_class = "batches.validation.BatchDefinition"
+    # Ahead of drf-spectacular's generic pydantic extension, which names the component after
+    # the class and describes it in serialization mode.
+    priority = 1
+
+    def get_name(self, auto_schema: AutoSchema, direction: str) -> str:
+        return "BatchCreate"
 
     def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
-        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
-        schema["additionalProperties"] = False
+        schema = BatchDefinition.model_json_schema(
+            ref_template="#/components/schemas/{model}", mode="validation"
+        )
+        for name, sub_schema in schema.pop("$defs", {}).items():
+            auto_schema.registry.register_on_missing(
+                ResolvedComponent(
+                    name=name, type=ResolvedComponent.SCHEMA, object=name, schema=sub_schema
+                )
+            )
         return schema

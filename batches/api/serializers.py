@@ -1,8 +1,8 @@
 """Shapes of the API's bodies (CONTRACT §5).
 
-Output serializers render batches, items and events. The create body is *described* by
-`BatchCreateSerializer` for the schema and the browsable API only: it is validated by
-`batches.validation`, the one set of rules the pages, the CLI and the API share.
+Output serializers render batches, items and events. The create body is
+`batches.validation.BatchDefinition`, the one typed definition that the pages, the CLI and the
+API share; the OpenAPI schema describes it from the model itself (`api/schema.py`).
 """
 
 from __future__ import annotations
@@ -10,15 +10,12 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from batches import validation
 from batches.api.envelope import NULL_SCHEMA
 from batches.exporting import FORMATS
 from batches.models import BatchEvent, BatchItem
 from batches.states import BatchStatus, ItemStatus
-
-
-class ClosedSerializer(serializers.Serializer):
-    """A request object that admits no other field (additionalProperties: false)."""
+from generation.pipeline import QUESTION_TYPES
+from generation.schemas import DIFFICULTIES
 
 
 @extend_schema_field(NULL_SCHEMA)
@@ -27,59 +24,6 @@ class NullField(serializers.ReadOnlyField):
 
 
 # --- requests -------------------------------------------------------------------------------
-
-
-class ScopeInputSerializer(ClosedSerializer):
-    """What the questions are about."""
-
-    # Blank topics are refused: at least one character that is not white space.
-    topic = serializers.RegexField(
-        r"\S",
-        min_length=validation.TOPIC_LENGTH_RANGE[0],
-        max_length=validation.TOPIC_LENGTH_RANGE[1],
-        help_text="What the questions are about; it appears verbatim in every prompt.",
-    )
-    course = serializers.CharField(
-        required=False, allow_blank=True, max_length=validation.MAX_COURSE_LENGTH
-    )
-    learning_objectives = serializers.ListField(
-        child=serializers.CharField(min_length=1, max_length=validation.MAX_OBJECTIVE_LENGTH),
-        required=False,
-        max_length=validation.MAX_OBJECTIVES,
-    )
-
-
-class ParametersInputSerializer(ClosedSerializer):
-    """How the questions are asked."""
-
-    difficulty = serializers.ChoiceField(
-        choices=validation.DIFFICULTIES, default="medium", required=False
-    )
-    question_type = serializers.ChoiceField(
-        choices=validation.QUESTION_TYPES, default=validation.QUESTION_TYPES[0], required=False
-    )
-
-
-class BatchCreateSerializer(ClosedSerializer):
-    """The create body; any other field is a 400 naming it."""
-
-    target_count = serializers.IntegerField(
-        min_value=validation.TARGET_COUNT_RANGE[0], max_value=validation.TARGET_COUNT_RANGE[1]
-    )
-    scope = ScopeInputSerializer()
-    parameters = ParametersInputSerializer(required=False)
-    concurrency_limit = serializers.IntegerField(
-        min_value=validation.CONCURRENCY_RANGE[0],
-        max_value=validation.CONCURRENCY_RANGE[1],
-        default=validation.DEFAULT_CONCURRENCY,
-        required=False,
-    )
-    max_attempts = serializers.IntegerField(
-        min_value=validation.MAX_ATTEMPTS_RANGE[0],
-        max_value=validation.MAX_ATTEMPTS_RANGE[1],
-        default=validation.DEFAULT_MAX_ATTEMPTS,
-        required=False,
-    )
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -114,8 +58,8 @@ class ScopeSerializer(serializers.Serializer):
 
 
 class ParametersSerializer(serializers.Serializer):
-    difficulty = serializers.ChoiceField(choices=validation.DIFFICULTIES, read_only=True)
-    question_type = serializers.ChoiceField(choices=validation.QUESTION_TYPES, read_only=True)
+    difficulty = serializers.ChoiceField(choices=DIFFICULTIES, read_only=True)
+    question_type = serializers.ChoiceField(choices=QUESTION_TYPES, read_only=True)
 
 
 class BatchSerializer(serializers.Serializer):
@@ -178,12 +122,16 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class ControlSerializer(serializers.Serializer):
-    """The answer to pause, resume, cancel and retry-failed (`TransitionResult.as_dict()`)."""
+    """The answer to pause, resume, cancel and retry-failed: a `services.TransitionResult`."""
 
     # camelCase: the contract's names.
-    batchId = serializers.UUIDField(read_only=True)
-    previousStatus = serializers.ChoiceField(choices=BatchStatus.choices, read_only=True)
-    newStatus = serializers.ChoiceField(choices=BatchStatus.choices, read_only=True)
+    batchId = serializers.UUIDField(source="batch_id", read_only=True)
+    previousStatus = serializers.ChoiceField(
+        source="previous_status", choices=BatchStatus.choices, read_only=True
+    )
+    newStatus = serializers.ChoiceField(
+        source="new_status", choices=BatchStatus.choices, read_only=True
+    )
     action = serializers.CharField(read_only=True)
     timestamp = serializers.DateTimeField(read_only=True)
 

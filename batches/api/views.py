@@ -23,14 +23,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from batches import exporting, services
 from batches.api.permissions import IsBatchOwner, IsFaculty
 from batches.api.schema import CONTROL_SCHEMA, IDEMPOTENCY_KEY, RETRY_AFTER, error_responses
 from batches.api.serializers import (
-    BatchCreateSerializer,
     BatchSerializer,
     ControlSerializer,
     CredentialsSerializer,
@@ -43,7 +41,7 @@ from batches.api.serializers import (
 from batches.api.throttling import BatchCreateThrottle
 from batches.models import BatchJob
 from batches.queries import batch_summaries, batch_summary
-from batches.states import Action
+from batches.validation import BatchDefinition
 
 
 class TokenView(APIView):
@@ -90,7 +88,7 @@ class IgnoreAcceptNegotiation(DefaultContentNegotiation):
     ),
     create=extend_schema(
         summary="Create a batch and start it",
-        request=BatchCreateSerializer,
+        request=BatchDefinition,
         parameters=[IDEMPOTENCY_KEY, RETRY_AFTER],
         responses={
             201: OpenApiResponse(BatchSerializer, description="Created and started."),
@@ -118,10 +116,6 @@ class BatchViewSet(viewsets.GenericViewSet):
         # Detail routes look among every batch, so someone else's batch is 403 (IsBatchOwner)
         # while an unknown id is 404.
         return batches
-
-    def get_serializer_class(self) -> type[BaseSerializer]:
-        # The create body is described, not validated, by its serializer (see serializers.py).
-        return BatchCreateSerializer if self.action == "create" else super().get_serializer_class()
 
     def get_throttles(self) -> list:
         return [BatchCreateThrottle()] if self.action == "create" else []
@@ -179,21 +173,21 @@ class BatchViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], serializer_class=ControlSerializer)
     def pause(self, request: Request, pk: str | None = None) -> Response:
         """Pause a running batch: no new item starts; running items finish and keep results."""
-        return self._control(Action.PAUSE)
+        return _control_response(services.pause_batch(batch=self.get_object(), user=request.user))
 
     @extend_schema(summary="Resume a paused batch from where it stopped")
     @CONTROL_SCHEMA
     @action(detail=True, methods=["post"], serializer_class=ControlSerializer)
     def resume(self, request: Request, pk: str | None = None) -> Response:
         """Resume a paused batch, dispatching in item order from where it stopped."""
-        return self._control(Action.RESUME)
+        return _control_response(services.resume_batch(batch=self.get_object(), user=request.user))
 
     @extend_schema(summary="Cancel: waiting items are cancelled, running ones finish")
     @CONTROL_SCHEMA
     @action(detail=True, methods=["post"], serializer_class=ControlSerializer)
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel a batch: waiting items are cancelled, running ones finish, nothing is deleted."""
-        return self._control(Action.CANCEL)
+        return _control_response(services.cancel_batch(batch=self.get_object(), user=request.user))
 
     @extend_schema(summary="Run the failed items again")
     @CONTROL_SCHEMA
@@ -202,7 +196,9 @@ class BatchViewSet(viewsets.GenericViewSet):
     )
     def retry_failed(self, request: Request, pk: str | None = None) -> Response:
         """Run a finished batch's failed items again; completed items are untouched."""
-        return self._control(Action.RETRY_FAILED)
+        return _control_response(
+            services.retry_failed_batch(batch=self.get_object(), user=request.user)
+        )
 
     @extend_schema(
         summary="Download the completed questions as a file",
@@ -229,9 +225,9 @@ class BatchViewSet(viewsets.GenericViewSet):
         response["Content-Disposition"] = f'attachment; filename="{exporting.filename(batch, fmt)}"'
         return response
 
-    def _control(self, action: Action) -> Response:
-        result = services.apply_action(action, batch=self.get_object(), user=self.request.user)
-        return Response(result.as_dict())
+
+def _control_response(result: services.TransitionResult) -> Response:
+    return Response(ControlSerializer(result).data)
 
 
 class NotFoundView(APIView):

@@ -76,6 +76,6 @@ def test_an_unexpected_exception_is_a_500_envelope(api, batch, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(services, "apply_action", broken)
+    monkeypatch.setattr(services, "pause_batch", broken)
     body = error(api.post(batch_url(batch, "pause")), 500, "INTERNAL_ERROR")
     assert "bug" not in body["message"]

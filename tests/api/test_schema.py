@@ -75,3 +75,21 @@ def test_the_docs_page_uses_local_assets_only(anonymous_api, path):
     assert "drf_spectacular_sidecar" in page
     assert "cdn.jsdelivr.net" not in page
     assert "unpkg.com" not in page
+
+
+def test_the_create_body_limits_come_from_the_batch_definition(anonymous_api):
+    from batches import validation
+
+    schemas = anonymous_api.get(f"{API}/schema", {"format": "json"}).json()["components"]["schemas"]
+    body = schemas["BatchCreateRequest"]["properties"]
+    assert (body["target_count"]["minimum"], body["target_count"]["maximum"]) == (
+        validation.TARGET_COUNT_RANGE
+    )
+    assert body["concurrency_limit"]["maximum"] == validation.CONCURRENCY_RANGE[1]
+    assert body["max_attempts"]["default"] == validation.DEFAULT_MAX_ATTEMPTS
+    scope = schemas["BatchScope"]
+    assert scope["additionalProperties"] is False
+    assert scope["properties"]["topic"]["maxLength"] == validation.TOPIC_MAX_LENGTH
+    difficulty = schemas["BatchParameters"]["properties"]["difficulty"]
+    assert difficulty["allOf"] == [{"$ref": "#/components/schemas/DifficultyEnum"}]
+    assert schemas["DifficultyEnum"]["enum"] == ["easy", "medium", "hard"]

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from batches import dispatch, exporting, services, tasks
+from batches import exporting, services, tasks
 from batches.management.commands import _follow
 from batches.management.commands.batch import Command as BatchCommand
 from batches.models import BatchItem, BatchJob
@@ -177,7 +177,7 @@ def test_generate_batch_follow_counts_completed_and_failed_items(faculty, monkey
         batch = BatchJob.objects.get()
         complete(batch, [0])
         batch.items.filter(index=1).update(status=ItemStatus.FAILED, error_code="refusal")
-        dispatch.maybe_finish(batch.pk)
+        services.finish_batch(batch.pk)
 
     monkeypatch.setattr(_follow, "sleep", one_fails_one_completes)
     out, _ = generate("--count", "2", "--follow")
@@ -329,7 +329,7 @@ def test_batch_show_json_keeps_its_keys_and_figures(faculty):
 def test_batch_follow_of_an_ended_batch_draws_the_full_bar_without_waiting(faculty, no_waiting):
     batch = make_batch(faculty, target_count=2)
     complete(batch, [0, 1])
-    dispatch.maybe_finish(batch.pk)
+    services.finish_batch(batch.pk)
     out, _ = run("batch", "follow", str(batch.pk))
     assert "2/2" in out
     assert out.endswith(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from batches import dispatch, services, webhooks
+from batches import services, webhooks
 from batches.models import BatchEvent, BatchItem, WebhookDelivery
 from batches.signals import batch_completed
 from batches.states import BatchStatus, ItemStatus
@@ -45,8 +45,8 @@ def finished_batch(status: str = ItemStatus.COMPLETED):
 def test_completion_sends_the_signal_once(signals, django_capture_on_commit_callbacks):
     batch = finished_batch()
     with django_capture_on_commit_callbacks(execute=True):
-        dispatch.maybe_finish(batch.pk)
-        dispatch.maybe_finish(batch.pk)
+        services.finish_batch(batch.pk)
+        services.finish_batch(batch.pk)
     assert len(signals) == 1
     assert (signals[0]["batch_id"], signals[0]["status"]) == (batch.pk, "completed")
 
@@ -54,7 +54,7 @@ def test_completion_sends_the_signal_once(signals, django_capture_on_commit_call
 def test_a_failed_batch_also_completes_once(signals, django_capture_on_commit_callbacks):
     batch = finished_batch(ItemStatus.FAILED)
     with django_capture_on_commit_callbacks(execute=True):
-        assert dispatch.maybe_finish(batch.pk) == BatchStatus.FAILED
+        assert services.finish_batch(batch.pk) == BatchStatus.FAILED
     assert [s["status"] for s in signals] == ["failed"]
     assert BatchEvent.objects.filter(batch=batch, name=BatchEvent.COMPLETED).count() == 1
 
@@ -66,7 +66,7 @@ def test_cancelling_sends_no_completion(signals, django_capture_on_commit_callba
         BatchItem.objects.filter(batch=batch, status=ItemStatus.QUEUED).update(
             status=ItemStatus.COMPLETED
         )
-        assert dispatch.maybe_finish(batch.pk) is None
+        assert services.finish_batch(batch.pk) is None
     assert signals == []
     assert not BatchEvent.objects.filter(batch=batch, name=BatchEvent.COMPLETED).exists()
 
@@ -75,14 +75,14 @@ def test_no_webhook_url_means_no_delivery(settings, django_capture_on_commit_cal
     settings.BATCH_WEBHOOK_URL = None
     batch = finished_batch()
     with django_capture_on_commit_callbacks(execute=True):
-        dispatch.maybe_finish(batch.pk)
+        services.finish_batch(batch.pk)
     assert not WebhookDelivery.objects.exists()
 
 
 def deliver_for(batch, receiver, settings, secret):
     settings.BATCH_WEBHOOK_URL = receiver.url
     settings.BATCH_WEBHOOK_SECRET = secret
-    dispatch.maybe_finish(batch.pk)
+    services.finish_batch(batch.pk)
     delivery = WebhookDelivery.objects.get(event__batch=batch)
     assert webhooks.deliver(delivery.pk) is True
     return receiver.for_batch(str(batch.pk))
@@ -112,7 +112,7 @@ def test_a_failed_delivery_is_retried_by_the_sweep_until_it_succeeds(receiver, s
     batch = finished_batch()
     settings.BATCH_WEBHOOK_URL = receiver.url
     receiver.fail_topics[batch.topic] = 1
-    dispatch.maybe_finish(batch.pk)
+    services.finish_batch(batch.pk)
     delivery = WebhookDelivery.objects.get(event__batch=batch)
     assert webhooks.deliver(delivery.pk) is False
     delivery.refresh_from_db()

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from batches import dispatch, services
+from batches import services
 from batches.models import BatchEvent, BatchItem, BatchJob
 from batches.progress import batch_pace, describe_duration
 from batches.queries import batch_summary
@@ -72,7 +72,7 @@ def finish(batch: BatchJob, *, completed: int, failed: int) -> BatchJob:
             error_message="validate: options are not distinct",
             finished_at=now,
         )
-    dispatch.maybe_finish(batch.pk)
+    services.finish_batch(batch.pk)
     batch.refresh_from_db()
     return batch
 

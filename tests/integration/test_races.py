@@ -120,7 +120,7 @@ def test_concurrent_refills_never_exceed_the_limit():
 def test_racing_finishers_record_one_completion():
     batch = new_batch(target_count=5)
     BatchItem.objects.filter(batch=batch).update(status=ItemStatus.COMPLETED)
-    results = race(10, lambda i: dispatch.maybe_finish(batch.pk))
+    results = race(10, lambda i: services.finish_batch(batch.pk))
     assert Counter(results) == Counter({None: 9, "completed": 1})
     assert BatchEvent.objects.filter(batch=batch, name=BatchEvent.COMPLETED).count() == 1
 
@@ -154,21 +154,3 @@ def test_no_item_is_claimed_after_pause_returns():
     late_claims = [ok for started, ok in attempts if started > paused_at[0] and ok]
     assert late_claims == []
     assert BatchJob.objects.get(pk=batch.pk).status == BatchStatus.PAUSED
-
-
-def test_sweeps_started_together_leave_one_follow_up_schedule():
-    from django.utils import timezone
-    from django_q.models import Schedule
-
-    # transaction=True tests flush the migration's rows: put the permanent sweep back.
-    Schedule.objects.get_or_create(
-        name=dispatch.SWEEP_SCHEDULE,
-        defaults={"func": "batches.tasks.sweep", "schedule_type": Schedule.MINUTES, "minutes": 1},
-    )
-    batch = new_batch(target_count=2)
-    BatchItem.objects.filter(batch=batch, index=0).update(
-        status=ItemStatus.RUNNING, lease_until=timezone.now()
-    )
-    results = race(8, lambda i: dispatch.schedule_follow_up_sweep())
-    assert not [r for r in results if isinstance(r, Exception)], results
-    assert Schedule.objects.filter(name=dispatch.FOLLOW_UP_SWEEP).count() == 1

@@ -121,7 +121,9 @@ def test_action_on_a_missing_batch_raises_does_not_exist(queued):
 
 def test_control_result_has_the_contract_shape(faculty, queued, django_capture_on_commit_callbacks):
     batch = make_batch(faculty, django_capture_on_commit_callbacks)
-    body = services.pause_batch(batch=batch, user=faculty).as_dict()
+    from batches.api.serializers import ControlSerializer
+
+    body = ControlSerializer(services.pause_batch(batch=batch, user=faculty)).data
     assert body["batchId"] == str(batch.pk)
     assert (body["previousStatus"], body["newStatus"], body["action"]) == (
         "running",
@@ -270,27 +272,27 @@ def test_stale_queued_items_are_enqueued_again(
     assert queued == [item.pk]
 
 
-def test_maybe_finish_completes_a_batch_exactly_once(
+def test_finish_batch_completes_a_batch_exactly_once(
     faculty, queued, django_capture_on_commit_callbacks
 ):
     batch = make_batch(faculty, django_capture_on_commit_callbacks, target_count=3)
     BatchItem.objects.filter(batch=batch).update(status=ItemStatus.COMPLETED)
     BatchItem.objects.filter(batch=batch, index=2).update(status=ItemStatus.FAILED)
     with django_capture_on_commit_callbacks(execute=True):
-        assert dispatch.maybe_finish(batch.pk) == BatchStatus.COMPLETED_WITH_ERRORS
-        assert dispatch.maybe_finish(batch.pk) is None
+        assert services.finish_batch(batch.pk) == BatchStatus.COMPLETED_WITH_ERRORS
+        assert services.finish_batch(batch.pk) is None
     completed = BatchEvent.objects.filter(batch=batch, name=BatchEvent.COMPLETED)
     assert completed.count() == 1
     assert completed.get().payload["failedItems"] == 1
 
 
-def test_maybe_finish_waits_while_any_item_has_work_left(
+def test_finish_batch_waits_while_any_item_has_work_left(
     faculty, queued, django_capture_on_commit_callbacks
 ):
     batch = make_batch(faculty, django_capture_on_commit_callbacks, target_count=2)
     BatchItem.objects.filter(batch=batch, index=0).update(status=ItemStatus.COMPLETED)
     BatchItem.objects.filter(batch=batch, index=1).update(status=ItemStatus.RETRY_WAIT)
-    assert dispatch.maybe_finish(batch.pk) is None
+    assert services.finish_batch(batch.pk) is None
     batch.refresh_from_db()
     assert batch.status == BatchStatus.RUNNING
 

@@ -56,7 +56,7 @@ def run_clusters(deployment: Deployment, count: int, **env: str) -> list[QCluste
     deployment.clusters.extend(clusters)
     # Each cluster says it runs once its workers, pusher and monitor are up (a ping task
     # would only prove that *some* cluster runs); then whatever its workers do on start
-    # (the sweep on spawn, importing the pipeline) must be over, so the test's own tasks
+    # (a due sweep, first imports) must be over, so the test's own tasks
     # do not queue behind it.
     wait_until(lambda: all(_says_running(c) for c in clusters), 60, "the clusters to run")
     wait_until(lambda: not any(tasks_in_progress(c) for c in clusters), 90, "idle clusters")

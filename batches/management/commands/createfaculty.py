@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-FACULTY_GROUP = "faculty"
+from batches.access import FACULTY_GROUP
 
 
 class Command(BaseCommand):

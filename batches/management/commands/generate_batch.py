@@ -12,6 +12,15 @@ from batches import services
 from batches.errors import BatchValidationError
 from batches.management.commands._common import get_user
 from batches.management.commands._follow import follow
+from batches.validation import (
+    CONCURRENCY_RANGE,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_ATTEMPTS,
+    MAX_ATTEMPTS_RANGE,
+    TARGET_COUNT_RANGE,
+)
+from generation.pipeline import DEFAULT_DIFFICULTY
+from generation.schemas import DIFFICULTIES
 
 
 class Command(BaseCommand):
@@ -26,10 +35,27 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--owner", required=True, help="username of the faculty member")
         parser.add_argument("--topic", required=True, help="scope.topic, put verbatim in prompts")
-        parser.add_argument("--count", type=int, default=10, help="number of questions (1-10000)")
-        parser.add_argument("--difficulty", default="medium", help="easy, medium or hard")
-        parser.add_argument("--concurrency", type=int, default=5, help="items at once (1-20)")
-        parser.add_argument("--max-attempts", type=int, default=3, help="attempts per item (1-5)")
+        parser.add_argument(
+            "--count",
+            type=int,
+            default=10,
+            help="number of questions ({}-{})".format(*TARGET_COUNT_RANGE),
+        )
+        parser.add_argument(
+            "--difficulty", default=DEFAULT_DIFFICULTY, help=", ".join(DIFFICULTIES)
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=DEFAULT_CONCURRENCY,
+            help="items at once ({}-{})".format(*CONCURRENCY_RANGE),
+        )
+        parser.add_argument(
+            "--max-attempts",
+            type=int,
+            default=DEFAULT_MAX_ATTEMPTS,
+            help="attempts per item ({}-{})".format(*MAX_ATTEMPTS_RANGE),
+        )
         parser.add_argument("--course", default=None, help="scope.course")
         parser.add_argument(
             "--objective", action="append", default=[], help="a learning objective (repeatable)"

@@ -2,9 +2,12 @@ import pytest
 
 from batches.states import (
     ACTION_TRANSITIONS,
-    VALID_STATUS_TRANSITIONS,
+    ITEM_TRANSITIONS,
+    TERMINAL_BATCH_STATUSES,
     Action,
     BatchStatus,
+    ItemMove,
+    ItemStatus,
     allowed_actions,
     final_status,
     is_terminal,
@@ -27,15 +30,35 @@ def test_each_action_is_allowed_exactly_where_the_contract_says(status, action):
     assert (action in allowed_actions(status)) == (action in EXPECTED_ACTIONS[status])
 
 
-def test_every_action_target_is_a_valid_transition_from_each_source():
-    for sources, target in ACTION_TRANSITIONS.values():
-        for source in sources:
-            assert target in VALID_STATUS_TRANSITIONS[source]
+def test_no_action_leaves_a_completed_or_cancelled_batch():
+    for sources, _ in ACTION_TRANSITIONS.values():
+        assert BatchStatus.COMPLETED not in sources
+        assert BatchStatus.CANCELLED not in sources
 
 
-def test_completed_and_cancelled_batches_never_change_again():
-    assert VALID_STATUS_TRANSITIONS[BatchStatus.COMPLETED] == frozenset()
-    assert VALID_STATUS_TRANSITIONS[BatchStatus.CANCELLED] == frozenset()
+def test_every_item_move_is_in_the_table():
+    assert set(ITEM_TRANSITIONS) == set(ItemMove)
+
+
+def test_finished_items_change_only_through_retry_failed():
+    for move, (sources, _) in ITEM_TRANSITIONS.items():
+        if ItemStatus.COMPLETED in sources or ItemStatus.CANCELLED in sources:
+            pytest.fail(f"{move} leaves a finished item")
+        if ItemStatus.FAILED in sources:
+            assert move == ItemMove.RETRY
+
+
+def test_only_a_claim_starts_an_item_and_only_a_running_item_ends_with_a_result():
+    into_running = [m for m, (_, target) in ITEM_TRANSITIONS.items() if target == "running"]
+    assert into_running == [ItemMove.CLAIM]
+    for move in (ItemMove.COMPLETE, ItemMove.FAIL, ItemMove.WAIT, ItemMove.TAKE_OVER):
+        assert ITEM_TRANSITIONS[move][0] == (ItemStatus.RUNNING,)
+
+
+def test_every_item_status_is_reachable_and_terminal_batches_are_the_four_end_states():
+    targets = {target for _, target in ITEM_TRANSITIONS.values()}
+    assert targets | {ItemStatus.PENDING} == set(ItemStatus)
+    assert len(TERMINAL_BATCH_STATUSES) == 4
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,10 @@ def test_minimal_definition_gets_the_contract_defaults():
     assert definition.target_count == 40
     assert definition.concurrency_limit == 5
     assert definition.max_attempts == 3
-    assert definition.parameters == {"difficulty": "medium", "question_type": "single_best_answer"}
+    assert definition.parameters.model_dump() == {
+        "difficulty": "medium",
+        "question_type": "single_best_answer",
+    }
 
 
 def test_full_definition_is_kept():
@@ -34,7 +37,11 @@ def test_full_definition_is_kept():
             "max_attempts": 5,
         }
     )
-    assert definition.scope["learning_objectives"] == ["Explain GFR"]
+    assert definition.scope.as_stored() == {
+        "topic": "x" * 200,
+        "course": "MED-201",
+        "learning_objectives": ["Explain GFR"],
+    }
     assert definition.concurrency_limit == 20
 
 
@@ -86,3 +93,24 @@ def test_a_body_that_is_not_an_object_is_rejected(data):
 def test_every_bad_field_is_reported_at_once():
     details = errors_for({"target_count": 0, "scope": {"topic": ""}, "max_attempts": 9})
     assert {"target_count", "scope.topic", "max_attempts"} <= set(details)
+
+
+def test_an_explicit_null_asks_for_the_default():
+    definition = validate_batch_definition(
+        {**GOOD, "parameters": None, "concurrency_limit": None, "max_attempts": None}
+    )
+    assert (definition.concurrency_limit, definition.max_attempts) == (5, 3)
+    assert definition.parameters.difficulty == "medium"
+
+
+def test_empty_optional_scope_fields_are_not_stored():
+    definition = validate_batch_definition(
+        {**GOOD, "scope": {"topic": "Renal", "course": "", "learning_objectives": []}}
+    )
+    assert definition.scope.as_stored() == {"topic": "Renal"}
+
+
+def test_messages_name_the_limits_read_from_the_model():
+    details = errors_for({**GOOD, "target_count": 0, "concurrency_limit": 21})
+    assert details["target_count"] == ["Must be between 1 and 10000."]
+    assert details["concurrency_limit"] == ["Must be between 1 and 20."]
