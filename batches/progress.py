@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from batches import events
 from batches.models import BatchItem, BatchJob
+from batches.presentation import describe_duration
 from batches.queries import BatchSummary
 from batches.states import BatchStatus, ItemStatus, is_terminal
 
@@ -44,18 +45,6 @@ def still_changing(summary: BatchSummary) -> bool:
     """Return whether the page should keep polling the batch."""
     # A cancelled batch lets its running items finish: keep showing them until they do.
     return not is_terminal(summary.batch.status) or summary.in_progress_items > 0
-
-
-def describe_duration(duration: timedelta) -> str:
-    """Return a duration as a person would say it: "under a minute", "about 3 min"."""
-    seconds = int(duration.total_seconds())
-    if seconds < 60:
-        return "under a minute"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"about {minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"about {hours} h {minutes} min" if minutes else f"about {hours} h"
 
 
 def _measured_since(batch: BatchJob, now: datetime) -> datetime | None:

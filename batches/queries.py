@@ -21,11 +21,15 @@ class BatchSummary:
     in_progress_items: int
 
     @property
+    def finished_items(self) -> int:
+        """Items that ended, whatever the outcome: completed, failed or cancelled."""
+        return self.completed_items + self.failed_items + self.cancelled_items
+
+    @property
     def progress(self) -> float:
         if not self.total_items:
             return 0.0
-        done = self.completed_items + self.failed_items + self.cancelled_items
-        return round(done / self.total_items, 4)
+        return round(self.finished_items / self.total_items, 4)
 
     @property
     def percent(self) -> int:

@@ -3,7 +3,6 @@
 from django.urls import path
 
 from batches import views
-from batches.states import Action
 
 app_name = "batches"
 
@@ -12,14 +11,9 @@ urlpatterns = [
     path("batches/", views.batch_list, name="list"),
     path("batches/new/", views.batch_create, name="create"),
     path("batches/<uuid:pk>/", views.batch_detail, name="detail"),
-    path("batches/<uuid:pk>/pause/", views.batch_action, {"action": Action.PAUSE}, name="pause"),
-    path("batches/<uuid:pk>/resume/", views.batch_action, {"action": Action.RESUME}, name="resume"),
-    path(
-        "batches/<uuid:pk>/retry-failed/",
-        views.batch_action,
-        {"action": Action.RETRY_FAILED},
-        name="retry-failed",
-    ),
+    path("batches/<uuid:pk>/pause/", views.batch_pause, name="pause"),
+    path("batches/<uuid:pk>/resume/", views.batch_resume, name="resume"),
+    path("batches/<uuid:pk>/retry-failed/", views.batch_retry_failed, name="retry-failed"),
     path("batches/<uuid:pk>/cancel/", views.batch_cancel, name="cancel"),
     path("batches/<uuid:pk>/export/", views.batch_export, name="export"),
 ]

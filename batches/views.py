@@ -23,18 +23,14 @@ from batches.access import is_faculty
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.forms import BatchForm
 from batches.models import BatchJob
+from batches.presentation import ACTION_WORDING
 from batches.progress import batch_pace, still_changing
 from batches.queries import batch_summaries, batch_summary
 from batches.states import Action, ItemStatus, allowed_actions, is_terminal
 
+ControlService = Callable[..., services.TransitionResult]
 BATCHES_PER_PAGE = 20
 ITEMS_PER_PAGE = 25
-ACTION_DONE = {
-    Action.PAUSE: "Batch paused. Questions already being generated will finish; no new one starts.",
-    Action.RESUME: "Batch resumed.",
-    Action.CANCEL: "Batch cancelled. Completed questions are kept.",
-    Action.RETRY_FAILED: "Retrying the failed questions.",
-}
 # batch_id too: the related manager sets `item.batch` on every row, and a deferred
 # batch_id would cost one query per row.
 ITEM_FIELDS = (
@@ -176,16 +172,17 @@ def _conflict_message(batch: BatchJob) -> str:
     return f"This batch is already {batch.get_status_display().lower()}."
 
 
-def _control(request: HttpRequest, batch: BatchJob, action: Action) -> HttpResponse:
-    """Apply a control action; answer htmx with the refreshed fragment, others with a redirect."""
+def _control(request: HttpRequest, batch: BatchJob, service: ControlService) -> HttpResponse:
+    """Apply a control service; answer htmx with the refreshed fragment, others with a redirect."""
     try:
-        services.apply_action(action, batch=batch, user=request.user)
+        result = service(batch=batch, user=request.user)
     except InvalidBatchStatusTransitionError:
         batch.refresh_from_db()
         level, message, status = messages.WARNING, _conflict_message(batch), 409
     else:
         batch.refresh_from_db()
-        level, message, status = messages.SUCCESS, ACTION_DONE[action], 200
+        notice = ACTION_WORDING[Action(result.action)].notice
+        level, message, status = messages.SUCCESS, notice, 200
     if not _is_fragment_request(request):
         messages.add_message(request, level, message)
         return redirect("batches:detail", pk=batch.pk)
@@ -195,9 +192,23 @@ def _control(request: HttpRequest, batch: BatchJob, action: Action) -> HttpRespo
 
 @faculty_required
 @require_POST
-def batch_action(request: HttpRequest, pk: uuid.UUID, action: Action) -> HttpResponse:
-    """Pause, resume or retry the failed items of a batch."""
-    return _control(request, _own_batch(request, pk), action)
+def batch_pause(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Pause a batch: no new item starts; running items finish."""
+    return _control(request, _own_batch(request, pk), services.pause_batch)
+
+
+@faculty_required
+@require_POST
+def batch_resume(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Resume a paused batch from where it stopped."""
+    return _control(request, _own_batch(request, pk), services.resume_batch)
+
+
+@faculty_required
+@require_POST
+def batch_retry_failed(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Run the failed items of a finished batch again."""
+    return _control(request, _own_batch(request, pk), services.retry_failed_batch)
 
 
 @faculty_required
@@ -205,7 +216,7 @@ def batch_cancel(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """Confirm the cancellation (the page without JavaScript's dialog), then cancel."""
     batch = _own_batch(request, pk)
     if request.method == "POST":
-        return _control(request, batch, Action.CANCEL)
+        return _control(request, batch, services.cancel_batch)
     if Action.CANCEL not in allowed_actions(batch.status):
         messages.warning(request, _conflict_message(batch))
         return redirect("batches:detail", pk=batch.pk)

@@ -103,7 +103,7 @@ def test_batch_list_shows_owner_topic_status_progress_counts_and_limit(admin_cli
     html = admin_client.get(BATCHES).content.decode()
     assert "Acid-base balance" in html
     assert "dr-nephron" in html
-    assert "batchgen-status-running" in html
+    assert 'class="badge badge-running"' in html
     assert '<progress value="2" max="4"' in html
     assert "1 / 1 / 0 / 4" in html
     assert '<td class="field-concurrency_limit">3</td>' in html
@@ -334,7 +334,11 @@ def test_item_page_shows_the_question_review_error_and_checkpoints_per_stage(adm
     )
     html = admin_client.get(change_url(batch.items.get())).content.decode()
     assert question_args()["stem"] in html
-    assert "<strong>A. Prerenal acute kidney injury (correct)</strong>" in html
+    # The pages' own question partial: the correct option is marked as it is there.
+    assert (
+        '<li class="correct"><span class="option-label">A</span> Prerenal acute kidney injury '
+        '<strong class="correct-mark">correct answer</strong></li>'
+    ) in html
     assert "Too long" in html
     assert "validation_failed" in html
     assert "validate: options are not distinct" in html
@@ -368,7 +372,7 @@ def test_event_list_shows_the_webhook_status_attempts_and_last_response(
     event = completion_event(make_batch(faculty), settings)
     WebhookDelivery.objects.filter(event=event).update(attempts=3, last_status_code=503)
     html = admin_client.get(EVENTS, {"name": events.COMPLETED}).content.decode()
-    assert "batchgen-status-pending" in html
+    assert 'class="badge badge-delivery-pending"' in html
     assert '<td class="field-delivery_attempts">3</td>' in html
     assert '<td class="field-delivery_last_code">503</td>' in html
 
@@ -383,7 +387,7 @@ def test_delivery_list_shows_status_attempts_and_last_response(admin_client, fac
     event = completion_event(make_batch(faculty), settings)
     WebhookDelivery.objects.filter(event=event).update(attempts=2, last_status_code=500)
     html = admin_client.get(DELIVERIES).content.decode()
-    assert "batchgen-status-pending" in html
+    assert 'class="badge badge-delivery-pending"' in html
     assert '<td class="field-attempts">2</td>' in html
     assert '<td class="field-last_status_code">500</td>' in html
 

@@ -32,7 +32,7 @@ def follow(
     summary = read_summary(batch_id)
     bar = tqdm(
         total=summary.total_items,
-        initial=done_count(summary),
+        initial=summary.finished_items,
         unit="item",
         file=out,
         dynamic_ncols=True,
@@ -50,10 +50,6 @@ def follow(
 def read_summary(batch_id: uuid.UUID) -> BatchSummary:
     """Return the batch's current status and counts."""
     return batch_summary(BatchJob.objects.get(pk=batch_id))
-
-
-def done_count(summary: BatchSummary) -> int:
-    return summary.completed_items + summary.failed_items + summary.cancelled_items
 
 
 def outcome_line(summary: BatchSummary) -> str:
@@ -80,7 +76,7 @@ def _draw(bar: tqdm, summary: BatchSummary) -> None:
         f"completed={summary.completed_items} failed={summary.failed_items}", refresh=False
     )
     # tqdm derives the rate and the ETA from the timing of these updates.
-    bar.update(done_count(summary) - bar.n)
+    bar.update(summary.finished_items - bar.n)
     bar.refresh()
 
 
@@ -95,7 +91,7 @@ def _ask_what_next(
     offered = {k: a for k, a in INTERRUPT_ACTIONS.items() if a in allowed_actions(status)}
     choices = [f"[{k}]{a.label.lower()[1:]}" for k, a in offered.items()]
     out.write(
-        f"\nStopped following batch {batch_id} ({status}, {done_count(summary)} of "
+        f"\nStopped following batch {batch_id} ({status}, {summary.finished_items} of "
         f"{summary.total_items} items done).\n"
     )
     question = f"{', '.join(choices)} or [{LEAVE}]eave it {status}? [{LEAVE}] "

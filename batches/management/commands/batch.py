@@ -10,23 +10,17 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count
 from django.utils import timezone
-from tqdm import tqdm
 
 from batches import services
 from batches.errors import InvalidBatchStatusTransitionError
 from batches.management.commands._common import get_batch, get_user
 from batches.management.commands._follow import follow
 from batches.models import BatchJob
+from batches.presentation import ACTION_WORDING, format_duration, run_time
 from batches.queries import BatchSummary, batch_summaries, batch_summary
 from batches.states import Action, BatchStatus, ItemStatus
 
 EMPTY = "-"
-CONTROL_HELP = {
-    Action.PAUSE: "stop starting new items of a running batch; running items finish",
-    Action.RESUME: "start a paused batch again, in item order, from where it stopped",
-    Action.CANCEL: "cancel a batch: waiting items are cancelled, running ones finish",
-    Action.RETRY_FAILED: "run the failed items of a finished batch again",
-}
 
 
 class Command(BaseCommand):
@@ -41,7 +35,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
         for action in Action:
-            control = sub.add_parser(action.value, help=CONTROL_HELP[action])
+            control = sub.add_parser(action.value, help=ACTION_WORDING[action].help)
             control.add_argument("batch_id", metavar="BATCH_ID")
         show = sub.add_parser("show", help="a batch's status and counts")
         show.add_argument("batch_id", metavar="BATCH_ID")
@@ -163,7 +157,5 @@ def when(moment: datetime | None) -> str:
 
 
 def duration(batch: BatchJob) -> str:
-    if batch.started_at is None:
-        return EMPTY
-    elapsed = (batch.finished_at or timezone.now()) - batch.started_at
-    return tqdm.format_interval(elapsed.total_seconds())
+    elapsed = run_time(batch)
+    return EMPTY if elapsed is None else format_duration(elapsed)

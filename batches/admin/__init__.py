@@ -1,0 +1,14 @@
+"""Operators' console: every batch, item, event and webhook delivery, and the control actions.
+
+One module per model; `common` holds what they share. Importing this package registers them.
+"""
+
+from django.contrib import admin
+
+from batches.admin import batch, event, item
+
+admin.site.site_header = "batchgen operators"
+admin.site.site_title = "batchgen admin"
+admin.site.index_title = "Batches, items, events and webhook deliveries"
+
+__all__ = ["batch", "event", "item"]

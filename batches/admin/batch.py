@@ -1,0 +1,239 @@
+"""Operators' batches: list with progress, one batch with its events, the control actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString
+
+from batches.admin.common import (
+    EMPTY,
+    ByBatchIdSearchMixin,
+    ReadOnlyAdmin,
+    apply_to_each,
+    pretty_json,
+    progress_bar,
+    status_badge,
+)
+from batches.models import BatchEvent, BatchJob
+from batches.presentation import format_duration, run_time
+from batches.queries import BatchSummary, batch_summaries
+from batches.states import IN_PROGRESS_ITEM_STATUSES, Action, ItemStatus, allowed_actions
+
+
+def summary_of(batch: BatchJob) -> BatchSummary:
+    """Return the batch's item counts: attached by the change list, else read once."""
+    summary = getattr(batch, "_admin_summary", None)
+    if summary is None:
+        summary = batch._admin_summary = batch_summaries([batch])[0]
+    return summary
+
+
+class BatchChangeList(ChangeList):
+    """Attach the item counts of the whole page with one grouped query, not one per row."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        page = list(self.result_list)
+        for summary in batch_summaries(page):
+            summary.batch._admin_summary = summary
+        self.result_list = page
+
+
+class BatchEventInline(admin.TabularInline):
+    model = BatchEvent
+    fields = ("name", "created_at", "payload_display")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    @admin.display(description="payload")
+    def payload_display(self, event: BatchEvent) -> SafeString:
+        return pretty_json(event.payload)
+
+
+@admin.register(BatchJob)
+class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
+    batch_id_lookup = "pk"
+    list_display = (
+        "short_id",
+        "topic",
+        "owner",
+        "status_display",
+        "progress",
+        "item_counts",
+        "concurrency_limit",
+        "created_at",
+        "duration",
+    )
+    list_display_links = ("short_id", "topic")
+    list_filter = ("status", ("owner", admin.RelatedOnlyFieldListFilter), "created_at")
+    list_select_related = ("owner",)
+    search_fields = ("id", "scope__topic", "owner__username")
+    search_help_text = "A batch id (whole or in part), words of the topic, or the owner's username."
+    actions = ("pause_batches", "resume_batches", "cancel_batches", "retry_failed_batches")
+    inlines = (BatchEventInline,)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "owner",
+                    "status_display",
+                    "topic",
+                    "course",
+                    "learning_objectives",
+                    "parameters_display",
+                )
+            },
+        ),
+        (
+            "Progress",
+            {
+                "fields": (
+                    "progress",
+                    "item_links",
+                    "target_count",
+                    "concurrency_limit",
+                    "max_attempts",
+                )
+            },
+        ),
+        (
+            "Timing",
+            {"fields": ("created_at", "started_at", "finished_at", "duration", "updated_at")},
+        ),
+        ("Idempotency", {"fields": ("idempotency_key",), "classes": ("collapse",)}),
+    )
+    readonly_fields = flatten_fieldsets(fieldsets)
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return BatchChangeList
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, batch: BatchJob) -> SafeString:
+        return format_html('<span title="{}">{}</span>', batch.pk, str(batch.pk)[:8])
+
+    @admin.display(description="topic", ordering="scope__topic")
+    def topic(self, batch: BatchJob) -> str:
+        return batch.topic
+
+    @admin.display(description="course")
+    def course(self, batch: BatchJob) -> str:
+        return str(batch.scope.get("course") or EMPTY)
+
+    @admin.display(description="learning objectives")
+    def learning_objectives(self, batch: BatchJob) -> SafeString | str:
+        objectives = batch.scope.get("learning_objectives") or []
+        if not objectives:
+            return EMPTY
+        return format_html(
+            "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((o,) for o in objectives))
+        )
+
+    @admin.display(description="parameters")
+    def parameters_display(self, batch: BatchJob) -> SafeString:
+        return pretty_json(batch.parameters)
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, batch: BatchJob) -> SafeString:
+        return status_badge("", batch.status, batch.get_status_display())
+
+    @admin.display(description="progress")
+    def progress(self, batch: BatchJob) -> SafeString:
+        return progress_bar(summary_of(batch))
+
+    @admin.display(description="completed / failed / cancelled / total")
+    def item_counts(self, batch: BatchJob) -> str:
+        s = summary_of(batch)
+        return f"{s.completed_items} / {s.failed_items} / {s.cancelled_items} / {s.total_items}"
+
+    @admin.display(description="duration")
+    def duration(self, batch: BatchJob) -> str:
+        elapsed = run_time(batch)
+        return EMPTY if elapsed is None else format_duration(elapsed)
+
+    @admin.display(description="items")
+    def item_links(self, batch: BatchJob) -> SafeString:
+        s = summary_of(batch)
+        in_progress = ",".join(sorted(IN_PROGRESS_ITEM_STATUSES))
+        links = [
+            (s.total_items, "items", {}),
+            (s.completed_items, "completed", {"status__exact": ItemStatus.COMPLETED}),
+            (s.failed_items, "failed", {"status__exact": ItemStatus.FAILED}),
+            (s.cancelled_items, "cancelled", {"status__exact": ItemStatus.CANCELLED}),
+            (s.in_progress_items, "in progress", {"status__in": in_progress}),
+            (s.pending_items, "pending", {"status__exact": ItemStatus.PENDING}),
+        ]
+        url = reverse("admin:batches_batchitem_changelist")
+        return format_html_join(
+            " · ",
+            '<a href="{}?{}">{} {}</a>',
+            (
+                (url, urlencode({"batch": batch.pk, **params}), count, label)
+                for count, label, params in links
+            ),
+        )
+
+    def has_control_permission(self, request: HttpRequest) -> bool:
+        """Return whether the user may pause, resume, cancel and retry batches."""
+        return self.may(request, "change", BatchJob)
+
+    def _apply(self, request: HttpRequest, queryset: QuerySet, action: Action) -> None:
+        batch_ids = list(queryset.values_list("pk", flat=True))
+        apply_to_each(action, batch_ids, request.user).send(self, request)
+
+    @admin.action(description="Pause selected batches", permissions=["control"])
+    def pause_batches(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._apply(request, queryset, Action.PAUSE)
+
+    @admin.action(description="Resume selected batches", permissions=["control"])
+    def resume_batches(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._apply(request, queryset, Action.RESUME)
+
+    @admin.action(description="Cancel selected batches…", permissions=["control"])
+    def cancel_batches(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        # Like delete_selected: the first POST asks, the confirmed one (post=yes) acts.
+        if request.POST.get("post"):
+            self._apply(request, queryset, Action.CANCEL)
+            return None
+        rows = [
+            (summary, Action.CANCEL in allowed_actions(summary.batch.status))
+            for summary in batch_summaries(list(queryset.select_related("owner")))
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Cancel batches",
+            "subtitle": None,
+            "opts": self.opts,
+            "rows": rows,
+            "cancellable": sum(can_cancel for _, can_cancel in rows),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(
+            request, "admin/batches/batchjob/cancel_selected_confirmation.html", context
+        )
+
+    @admin.action(description="Retry failed items of selected batches", permissions=["control"])
+    def retry_failed_batches(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._apply(request, queryset, Action.RETRY_FAILED)

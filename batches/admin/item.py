@@ -1,0 +1,155 @@
+"""Operators' items: filter by batch, status and error; one item with its question."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import flatten_fieldsets
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from batches.admin.common import (
+    EMPTY,
+    RECENT_BATCHES_IN_FILTER,
+    ByBatchIdSearchMixin,
+    ReadOnlyAdmin,
+    as_uuid,
+    batch_label,
+    batch_link,
+    pretty_json,
+    render_question,
+    status_badge,
+)
+from batches.models import BatchItem, BatchJob
+
+
+class BatchListFilter(admin.SimpleListFilter):
+    """Filter by one batch: the recent ones, or any batch linked to or searched by id."""
+
+    title = "batch"
+    parameter_name = "batch"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        # Listing every batch would not scale: offer the recent ones and the chosen one.
+        recent = BatchJob.objects.order_by("-created_at")[:RECENT_BATCHES_IN_FILTER]
+        choices = [(str(b.pk), batch_label(b)) for b in recent]
+        value = self.value()
+        if value and value not in dict(choices):
+            # Django drops a filter without choices, so the chosen value must be one.
+            chosen = as_uuid(value)
+            batch = BatchJob.objects.filter(pk=chosen).first() if chosen else None
+            choices.append((value, batch_label(batch) if batch else value))
+        return choices
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() is None:
+            return queryset
+        batch_id = as_uuid(self.value())
+        if batch_id is None:
+            raise IncorrectLookupParameters(f"{self.value()!r} is not a batch id.")
+        return queryset.filter(batch_id=batch_id)
+
+
+class ErrorCodeFilter(admin.SimpleListFilter):
+    title = "error code"
+    parameter_name = "error_code"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        codes = (
+            BatchItem.objects.exclude(error_code="")
+            .order_by("error_code")
+            .values_list("error_code", flat=True)
+            .distinct()
+        )
+        return [(code, code) for code in codes]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(error_code=self.value()) if self.value() else queryset
+
+
+@admin.register(BatchItem)
+class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
+    list_display = (
+        "index",
+        "batch_display",
+        "status_display",
+        "attempts",
+        "error_code",
+        "error_retryable",
+        "started_at",
+        "finished_at",
+    )
+    list_display_links = ("index",)
+    list_filter = (BatchListFilter, "status", ErrorCodeFilter, "error_retryable")
+    list_select_related = ("batch",)
+    search_fields = ("batch__id",)
+    search_help_text = "A batch id, whole or in part."
+    # The unfiltered count of a large items table is a slow full scan; skip it.
+    show_full_result_count = False
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "batch_display",
+                    "index",
+                    "status_display",
+                    "attempts",
+                    "takeovers",
+                    "rate_limit_hits",
+                    "queued_at",
+                    "started_at",
+                    "finished_at",
+                    "next_attempt_at",
+                    "lease_until",
+                )
+            },
+        ),
+        ("Error", {"fields": ("error_display",)}),
+        ("Question", {"fields": ("question_display",)}),
+        ("Checkpoints", {"fields": ("checkpoints_display",)}),
+    )
+    readonly_fields = flatten_fieldsets(fieldsets)
+
+    @admin.display(description="batch", ordering="batch__created_at")
+    def batch_display(self, item: BatchItem) -> SafeString:
+        return batch_link(item.batch)
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, item: BatchItem) -> SafeString:
+        return status_badge("item-", item.status, item.get_status_display())
+
+    @admin.display(description="error")
+    def error_display(self, item: BatchItem) -> SafeString | str:
+        if not item.error_code:
+            return EMPTY
+        return format_html(
+            '<p><strong>{}</strong> · {}</p><pre class="batchgen-error">{}</pre>',
+            item.error_code,
+            "retryable" if item.error_retryable else "not retryable",
+            item.error_message,
+        )
+
+    @admin.display(description="question and critic's review")
+    def question_display(self, item: BatchItem) -> SafeString | str:
+        result = item.result if isinstance(item.result, dict) else {}
+        return render_question(result) if result.get("question") else EMPTY
+
+    @admin.display(description="checkpoints per stage")
+    def checkpoints_display(self, item: BatchItem) -> SafeString:
+        # Imported here: the pipeline pulls in LangChain, too slow to load at every startup.
+        from generation.pipeline import STAGES
+
+        checkpoints = item.checkpoints if isinstance(item.checkpoints, dict) else {}
+        # jsonb does not keep key order, so show the stages in pipeline order.
+        stages = [*STAGES, *sorted(set(checkpoints) - set(STAGES))]
+        return format_html_join(
+            "",
+            "<h4>{}</h4>{}",
+            (
+                (stage, pretty_json(checkpoints[stage]) if stage in checkpoints else "not done")
+                for stage in stages
+            ),
+        )
