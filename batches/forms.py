@@ -20,8 +20,7 @@ from batches.validation import (
     BatchDefinition,
     validate_batch_definition,
 )
-from generation.pipeline import DEFAULT_DIFFICULTY
-from generation.schemas import DIFFICULTIES
+from generation.schemas import DEFAULT_DIFFICULTY, DIFFICULTIES
 
 # Where each field of the definition is shown on the form.
 FORM_FIELD_FOR = {

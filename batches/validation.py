@@ -14,8 +14,7 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from batches.errors import BatchValidationError
-from generation.pipeline import DEFAULT_DIFFICULTY, QUESTION_TYPES
-from generation.schemas import DIFFICULTIES
+from generation.schemas import DEFAULT_DIFFICULTY, DIFFICULTIES, QUESTION_TYPES
 
 TARGET_COUNT_RANGE = (1, 10_000)
 TOPIC_MAX_LENGTH = 200

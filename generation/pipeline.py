@@ -24,14 +24,19 @@ from pydantic import BaseModel, ValidationError
 from generation.classify import classify
 from generation.errors import GenerationError, NonRetryableError, RateLimitedError, RetryableError
 from generation.llm import get_chat_model
-from generation.schemas import DIFFICULTIES, OPTION_LABELS, Question, Review
+from generation.schemas import (
+    DEFAULT_DIFFICULTY,
+    DEFAULT_QUESTION_TYPE,
+    DIFFICULTIES,
+    OPTION_LABELS,
+    QUESTION_TYPES,
+    Question,
+    Review,
+)
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("generate", "validate", "critique")
-DEFAULT_DIFFICULTY = "medium"
-DEFAULT_QUESTION_TYPE = "single_best_answer"
-QUESTION_TYPES = (DEFAULT_QUESTION_TYPE,)
 
 # How long every worker holds back after a 429 that did not say (no Retry-After).
 DEFAULT_RATE_LIMIT_HOLD_S = 5.0

@@ -17,6 +17,9 @@ Verdict = Literal["accept", "revise", "reject"]
 
 OPTION_LABELS: tuple[str, ...] = ("A", "B", "C", "D", "E")
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
+DEFAULT_DIFFICULTY = "medium"
+DEFAULT_QUESTION_TYPE = "single_best_answer"
+QUESTION_TYPES: tuple[str, ...] = (DEFAULT_QUESTION_TYPE,)
 
 
 class Option(BaseModel):

@@ -14,8 +14,7 @@ from batches.api.envelope import NULL_SCHEMA
 from batches.exporting import FORMATS
 from batches.models import BatchEvent, BatchItem
 from batches.states import BatchStatus, ItemStatus
-from generation.pipeline import QUESTION_TYPES
-from generation.schemas import DIFFICULTIES
+from generation.schemas import DIFFICULTIES, QUESTION_TYPES
 
 
 @extend_schema_field(NULL_SCHEMA)

@@ -19,8 +19,7 @@ from batches.validation import (
     MAX_ATTEMPTS_RANGE,
     TARGET_COUNT_RANGE,
 )
-from generation.pipeline import DEFAULT_DIFFICULTY
-from generation.schemas import DIFFICULTIES
+from generation.schemas import DEFAULT_DIFFICULTY, DIFFICULTIES
 
 
 class Command(BaseCommand):
