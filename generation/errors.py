@@ -24,9 +24,6 @@ class GenerationError(Exception):
         # Seconds the provider asked us to wait (HTTP 429 Retry-After), if it said.
         self.retry_after = retry_after
 
-    def as_dict(self) -> dict:
-        return {"code": self.code, "message": self.message, "retryable": self.retryable}
-
 
 class RetryableError(GenerationError):
     """Timeouts, connection errors, 429, 5xx, unparseable or invalid output."""
