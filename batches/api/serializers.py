@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from batches import validation
 from batches.api.envelope import NULL_SCHEMA
-from batches.exporting import FORMATS
+from batches.exports import DEFAULT_FORMAT, DEFAULT_STATUS, FORMATS, STATUSES
 from batches.models import BatchEvent, BatchItem
 from batches.states import BatchStatus, ItemStatus
 
@@ -95,7 +95,16 @@ class ItemQuerySerializer(serializers.Serializer):
 
 class ExportQuerySerializer(serializers.Serializer):
     format = serializers.ChoiceField(
-        choices=FORMATS, default="json", required=False, help_text="The file's format."
+        choices=list(FORMATS),
+        default=DEFAULT_FORMAT,
+        required=False,
+        help_text="json, csv, gift (Moodle GIFT), moodle (Moodle XML) or qti (QTI 1.2 zip).",
+    )
+    status = serializers.ChoiceField(
+        choices=STATUSES,
+        default=DEFAULT_STATUS,
+        required=False,
+        help_text="completed questions, approved ones only, or all (failed items' last too).",
     )
 
 

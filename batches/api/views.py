@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
-from batches import exporting, services
+from batches import services
 from batches.api.permissions import IsBatchOwner, IsFaculty
 from batches.api.schema import CONTROL_SCHEMA, IDEMPOTENCY_KEY, RETRY_AFTER, error_responses
 from batches.api.serializers import (
@@ -41,6 +41,7 @@ from batches.api.serializers import (
     TokenSerializer,
 )
 from batches.api.throttling import BatchCreateThrottle
+from batches.exports import response as export_response
 from batches.models import BatchJob
 from batches.queries import batch_summaries, batch_summary
 from batches.states import Action
@@ -205,7 +206,7 @@ class BatchViewSet(viewsets.GenericViewSet):
         return self._control(Action.RETRY_FAILED)
 
     @extend_schema(
-        summary="Download the completed questions as a file",
+        summary="Download the questions as a file (JSON, CSV, GIFT, Moodle XML or QTI zip)",
         parameters=[ExportQuerySerializer],
         responses={
             (200, "application/json"): OpenApiResponse(
@@ -213,21 +214,25 @@ class BatchViewSet(viewsets.GenericViewSet):
                 description="A JSON list of questions, in index order (not enveloped).",
             ),
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, one row each."),
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Moodle GIFT."),
+            (200, "application/xml"): OpenApiResponse(
+                OpenApiTypes.STR, description="Moodle XML: a quiz of multichoice questions."
+            ),
+            (200, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="IMS QTI 1.2 zip with imsmanifest.xml (Canvas)."
+            ),
             **error_responses(400, 401, 403, 404),
         },
     )
     @action(detail=True, methods=["get"], content_negotiation_class=IgnoreAcceptNegotiation)
     def export(self, request: Request, pk: str | None = None) -> HttpResponse:
-        """Download the completed items' questions as a JSON or CSV file (not enveloped)."""
+        """Download the batch's questions as a file in the asked format (not enveloped)."""
         batch = self.get_object()
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        fmt = query.validated_data["format"]
-        response = HttpResponse(
-            exporting.export(batch, fmt), content_type=exporting.CONTENT_TYPES[fmt]
+        return export_response.download(
+            batch, query.validated_data["format"], query.validated_data["status"]
         )
-        response["Content-Disposition"] = f'attachment; filename="{exporting.filename(batch, fmt)}"'
-        return response
 
     def _control(self, action: Action) -> Response:
         result = services.apply_action(action, batch=self.get_object(), user=self.request.user)
