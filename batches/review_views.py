@@ -130,7 +130,8 @@ def review_decide(request: HttpRequest, pk: uuid.UUID, item_id: int) -> HttpResp
         return _answer(request, batch, name, item.pk, notice=notice, status=400)
     # Approving or rejecting moves on; unreviewing stays, to decide again.
     shown = item.pk if decision == "unreview" else workspace.following(batch, name, item.index)
-    notice = ("success", f"Question {item.index + 1} {DONE[decision]}.")
+    level = "success" if decision == "approve" else "info"
+    notice = (level, f"Question {item.index + 1} {DONE[decision]}.")
     return _answer(request, batch, name, shown or item.pk, notice=notice)
 
 

@@ -26,7 +26,7 @@
     const workspace = document.getElementById("workspace");
     if (!workspace || !workspace.contains(event.detail.elt)) return;
     const target =
-      workspace.querySelector(".has-error textarea, .has-error input[type=text]") ||
+      workspace.querySelector(".has-error textarea") ||
       (workspace.dataset.mode === "edit" ? workspace.querySelector("#edit-stem") : null) ||
       document.getElementById("question-heading");
     if (target) target.focus();

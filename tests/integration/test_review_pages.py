@@ -170,7 +170,7 @@ def test_an_edit_that_duplicates_an_option_is_refused_over_htmx_with_the_form(cl
     html = response.content.decode()
     assert response.status_code == 200
     assert 'data-testid="error-options"' in html and "Option texts must be distinct." in html
-    assert 'value="Same text"' in html  # what the user typed is kept
+    assert ">Same text</textarea>" in html  # what the user typed is kept
     assert not ItemEdit.objects.exists()
 
 
