@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from batches.exports.records import Record, xml_chars
 from batches.models import BatchJob
 
+DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 EXTENSION = "moodle.xml"
 CONTENT_TYPE = "application/xml"
 # Moodle's default penalty for a wrong try in adaptive mode: a third of the mark.
@@ -62,4 +63,5 @@ def render(batch: BatchJob, records: Iterable[Record]) -> bytes:
     for record in records:
         question(quiz, record, batch)
     ET.indent(quiz)
-    return ET.tostring(quiz, encoding="UTF-8", xml_declaration=True) + b"\n"
+    # To a str, then encoded once: ElementTree's byte encoder costs half the export's time.
+    return (DECLARATION + ET.tostring(quiz, encoding="unicode") + "\n").encode()

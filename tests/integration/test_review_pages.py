@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from batches import review, services
@@ -264,3 +266,17 @@ def test_new_templates_have_no_inline_scripts_or_styles(client, batch):
     html = client.get(url(batch)).content.decode()
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
     assert " style=" not in html and "onclick=" not in html
+
+
+def test_the_workspace_costs_the_same_queries_for_five_or_sixty_questions(client, faculty):
+    counts = []
+    for size in (5, 60):
+        batch, _ = services.create_batch(
+            owner=faculty, definition=batch_definition(target_count=size)
+        )
+        finish_items(batch, [4] * size)
+        target = items(batch)[size // 2]
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(f"{url(batch)}?filter=all&item={target.pk}").status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
