@@ -32,7 +32,12 @@ EXPORT_LABELS = {
     "csv": "CSV",
     "json": "JSON",
 }
-EDIT_FIELDS = ("stem", "correct_answer", "explanation")
+NOTICE_LEVELS = {
+    "success": messages.SUCCESS,
+    "info": messages.INFO,
+    "warning": messages.WARNING,
+    "error": messages.ERROR,
+}
 OPTION_LABELS = ("A", "B", "C", "D", "E")
 
 
@@ -84,14 +89,16 @@ def _answer(
 ) -> HttpResponse:
     """Render the workspace (or, for htmx, its section) showing `item_id` in filter `name`."""
     context = _context(request, batch, name, item_id, form=form)
-    context["notice"] = notice
     if _is_fragment_request(request):
+        context["notice"] = notice
         response = render(request, "batches/partials/review_workspace.html", context)
         response["HX-Push-Url"] = workspace_url(batch, name, item_id)
         return response
+    if notice is not None:
+        # A whole page shows notices in base.html's message area (live, polite).
+        messages.add_message(request, NOTICE_LEVELS[notice[0]], notice[1])
     if notice is not None and status == 200:
-        # A plain form post: show the outcome on the page it redirects to.
-        messages.add_message(request, messages.INFO, notice[1])
+        # A plain form post that worked: the outcome shows on the page it redirects to.
         return redirect(workspace_url(batch, name, item_id))
     return render(request, "batches/review.html", context, status=status)
 

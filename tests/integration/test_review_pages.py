@@ -155,6 +155,8 @@ def test_an_edit_with_an_empty_stem_shows_the_error_beside_the_field(client, bat
     assert response.status_code == 400
     assert 'data-testid="error-stem"' in html and "Stem must be 20-3000 characters." in html
     assert 'aria-invalid="true" aria-describedby="edit-stem-error"' in html
+    # The notice is in the page's one live message area.
+    assert html.count('id="messages"') == 1 and "The question was not saved" in html
     assert BatchItem.objects.get(pk=first.pk).edit_count == 0
 
 
