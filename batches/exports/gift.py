@@ -34,13 +34,23 @@ def tag(text: str) -> str:
     return text.replace("]", "\\]")
 
 
+def answer(text: str, correct: bool) -> str:
+    """Return one option line: `=` for the correct answer, `~` for the others."""
+    if correct:
+        # Moodle takes an `=` answer's text as it is, `%` included.
+        return "=" + escape(text)
+    # After `~`, Moodle reads a leading `%50%` as a weight and GIFT cannot escape `%`; an
+    # explicit weight of 0 first makes the rest text again.
+    weight = "%0%" if text.lstrip().startswith("%") else ""
+    return f"~{weight}{escape(text)}"
+
+
 def question(record: Record, batch: BatchJob) -> str:
     """Return one question block (without the blank line that ends it)."""
     title = f"{batch.topic[:TITLE_LENGTH]} · {record.index + 1}"
     tags = " ".join(f"[tag:{tag(t)}]" for t in record.tags)
     answers = "".join(
-        f"\n{'=' if label == record.correct_answer else '~'}{escape(text)}"
-        for label, text in record.options
+        f"\n{answer(text, label == record.correct_answer)}" for label, text in record.options
     )
     feedback = f"\n####{escape(record.text('explanation'))}" if record.text("explanation") else ""
     return (

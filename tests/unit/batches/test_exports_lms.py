@@ -68,6 +68,19 @@ def test_gift_reads_back_with_every_text_intact_one_correct_option_and_the_tags(
     assert questions[1]["stem"]["text"] == EDITED_STEM
 
 
+def test_gift_keeps_a_wrong_option_that_starts_like_a_weight_as_text(batch):
+    options = [{"label": x, "text": f"%{n}% glucose"} for n, x in enumerate("ABCDE", start=5)]
+    [parsed] = read_gift(gift.render(batch, [record(0, options=options)]).decode())
+    wrong = [c for c in parsed["choices"] if not c["isCorrect"]]
+    assert [c["text"]["text"] for c in wrong] == [
+        "%5% glucose",
+        "%7% glucose",
+        "%8% glucose",
+        "%9% glucose",
+    ]
+    assert {c["weight"] for c in wrong} == {0}
+
+
 def test_gift_escapes_the_closing_bracket_of_a_tag_as_moodle_reads_it():
     assert gift.tag("a] b,\nc") == "a\\] b c"
 
