@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Greatest
 
-from batches.states import ITEM_TRANSITIONS, BatchStatus, ItemMove, ItemStatus
+from batches.states import ITEM_TRANSITIONS, BatchStatus, ItemMove, ItemStatus, ReviewStatus
 
 # What each status without a live lease says about the lease: nobody holds the item.
 _NO_LEASE: dict[str, Any] = {"lease_token": None, "lease_until": None, "next_attempt_at": None}
@@ -181,6 +181,26 @@ class BatchItem(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Review (issue 13): changed only by batches.review.
+    # Database defaults: services._create_items inserts items with raw SQL that names only
+    # the engine's columns.
+    review_status = models.CharField(
+        max_length=16,
+        choices=ReviewStatus.choices,
+        default=ReviewStatus.UNREVIEWED,
+        db_default=ReviewStatus.UNREVIEWED.value,
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reviewed_items",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True, default="", db_default="")
+    # How many edits the question has had: the compare-and-swap token of an edit.
+    edit_count = models.PositiveIntegerField(default=0, db_default=0)
 
     objects = BatchItemQuerySet.as_manager()
 
@@ -194,6 +214,10 @@ class BatchItem(models.Model):
             models.Index(fields=["batch", "status", "index"], name="item_batch_status_index"),
             # The sweep: expired leases and stale queue entries across all batches.
             models.Index(fields=["status", "lease_until"], name="item_status_lease"),
+            # The review workspace's filters and progress line, per batch.
+            models.Index(
+                fields=["batch", "review_status", "index"], name="item_batch_review_index"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -208,6 +232,10 @@ class BatchItem(models.Model):
             "message": self.error_message,
             "retryable": bool(self.error_retryable),
         }
+
+    @property
+    def edited(self) -> bool:
+        return self.edit_count > 0
 
 
 class BatchEvent(models.Model):
@@ -250,3 +278,21 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"webhook for event {self.event_id} ({self.status})"
+
+
+class ItemEdit(models.Model):
+    """One edit of an item's question: who, when, the question before and after."""
+
+    item = models.ForeignKey(BatchItem, on_delete=models.CASCADE, related_name="edits")
+    editor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    before = models.JSONField()
+    after = models.JSONField()
+
+    class Meta:
+        ordering = ["item", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"edit of item {self.item_id} at {self.created_at:%Y-%m-%d %H:%M}"

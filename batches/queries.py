@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Count
 
 from batches.models import BatchItem, BatchJob
-from batches.states import IN_PROGRESS_ITEM_STATUSES, ItemStatus
+from batches.states import IN_PROGRESS_ITEM_STATUSES, ItemStatus, ReviewStatus
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class BatchSummary:
     cancelled_items: int
     pending_items: int
     in_progress_items: int
+    approved_items: int = 0
 
     @property
     def finished_items(self) -> int:
@@ -36,7 +37,7 @@ class BatchSummary:
         return int(self.progress * 100)
 
 
-def _summary(batch: BatchJob, counts: dict[str, int]) -> BatchSummary:
+def _summary(batch: BatchJob, counts: dict[str, int], approved: int = 0) -> BatchSummary:
     return BatchSummary(
         batch=batch,
         total_items=sum(counts.values()),
@@ -45,6 +46,7 @@ def _summary(batch: BatchJob, counts: dict[str, int]) -> BatchSummary:
         cancelled_items=counts.get(ItemStatus.CANCELLED, 0),
         pending_items=counts.get(ItemStatus.PENDING, 0),
         in_progress_items=sum(counts.get(s, 0) for s in IN_PROGRESS_ITEM_STATUSES),
+        approved_items=approved,
     )
 
 
@@ -65,7 +67,19 @@ def status_counts(batch_ids: list) -> dict:
 def batch_summaries(batches: list[BatchJob]) -> list[BatchSummary]:
     """Return a summary per batch using one grouped query for all of them."""
     counts = status_counts([b.pk for b in batches])
-    return [_summary(b, counts[b.pk]) for b in batches]
+    approved = approved_counts([b.pk for b in batches])
+    return [_summary(b, counts[b.pk], approved.get(b.pk, 0)) for b in batches]
+
+
+def approved_counts(batch_ids: list) -> dict:
+    """Return {batch id: approved items} for the batches, in one grouped query."""
+    rows = (
+        BatchItem.objects.filter(batch_id__in=batch_ids, review_status=ReviewStatus.APPROVED)
+        .values("batch_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {row["batch_id"]: row["n"] for row in rows}
 
 
 def batch_summary(batch: BatchJob) -> BatchSummary:

@@ -122,3 +122,11 @@ def final_status(*, completed: int, failed: int) -> BatchStatus:
     if completed > 0:
         return BatchStatus.COMPLETED_WITH_ERRORS
     return BatchStatus.FAILED
+
+
+class ReviewStatus(models.TextChoices):
+    """A faculty member's decision on one item's question (issue 13)."""
+
+    UNREVIEWED = "unreviewed", "Unreviewed"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from batches import views
+from batches import review_views, views
 
 app_name = "batches"
 
@@ -16,4 +16,19 @@ urlpatterns = [
     path("batches/<uuid:pk>/retry-failed/", views.batch_retry_failed, name="retry-failed"),
     path("batches/<uuid:pk>/cancel/", views.batch_cancel, name="cancel"),
     path("batches/<uuid:pk>/export/", views.batch_export, name="export"),
+    # The review workspace (issue 13).
+    path("batches/<uuid:pk>/review/", review_views.review_workspace, name="review"),
+    path(
+        "batches/<uuid:pk>/review/items/<int:item_id>/decide/",
+        review_views.review_decide,
+        name="review-decide",
+    ),
+    path(
+        "batches/<uuid:pk>/review/items/<int:item_id>/edit/",
+        review_views.review_edit,
+        name="review-edit",
+    ),
+    path(
+        "batches/<uuid:pk>/review/approve/", review_views.review_bulk_approve, name="review-approve"
+    ),
 ]

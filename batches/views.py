@@ -18,9 +18,10 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from batches import exporting, services
+from batches import services
 from batches.access import is_faculty
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
+from batches.exports import response as export_response
 from batches.forms import BatchForm
 from batches.models import BatchJob
 from batches.presentation import ACTION_WORDING
@@ -225,11 +226,10 @@ def batch_cancel(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 
 @faculty_required
 def batch_export(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    """Download the batch's completed questions as JSON or CSV."""
+    """Download the batch's questions in the asked format and status."""
     batch = _own_batch(request, pk)
-    fmt = request.GET.get("format", "json")
-    if fmt not in exporting.FORMATS:
-        return HttpResponseBadRequest(f"Unknown format; use one of {', '.join(exporting.FORMATS)}.")
-    response = HttpResponse(exporting.export(batch, fmt), content_type=exporting.CONTENT_TYPES[fmt])
-    response["Content-Disposition"] = f'attachment; filename="{exporting.filename(batch, fmt)}"'
-    return response
+    try:
+        return export_response.download(batch, request.GET.get("format"), request.GET.get("status"))
+    except BatchValidationError as error:
+        problems = "; ".join(f"{field}: {' '.join(m)}" for field, m in error.details.items())
+        return HttpResponseBadRequest(problems, content_type="text/plain; charset=utf-8")

@@ -222,6 +222,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BatchStatusEnum": "batches.states.BatchStatus",
         "ItemStatusEnum": "batches.states.ItemStatus",
+        "ReviewStatusEnum": "batches.states.ReviewStatus",
+        "OptionLabelEnum": "generation.schemas.OPTION_LABELS",
     },
     # Swagger UI from the drf-spectacular-sidecar package: the docs need no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -130,6 +130,12 @@ def validate(question: Question, request: Request) -> dict:
     return {"ok": True, "warnings": _warnings(question, request)}
 
 
+def check_question(question: Question, *, topic: str, difficulty: str) -> tuple[list, list]:
+    """Return (problems, warnings) of a question as `validate` judges it (for faculty edits)."""
+    request = Request(topic, "", (), difficulty, DEFAULT_QUESTION_TYPE)
+    return _problems(question, request), _warnings(question, request)
+
+
 def critique(model: BaseChatModel, question: Question, request: Request) -> Review:
     """Ask the model to review the question."""
     return _ask(model, Review, critique_messages(question, request))

@@ -10,9 +10,11 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from batches import review
 from batches.admin.common import (
     EMPTY,
     RECENT_BATCHES_IN_FILTER,
+    ActionReport,
     ByBatchIdSearchMixin,
     ReadOnlyAdmin,
     as_uuid,
@@ -22,7 +24,8 @@ from batches.admin.common import (
     render_question,
     status_badge,
 )
-from batches.models import BatchItem, BatchJob
+from batches.models import BatchItem, BatchJob, ItemEdit
+from batches.review import ItemReviewConflictError
 
 
 class BatchListFilter(admin.SimpleListFilter):
@@ -69,6 +72,30 @@ class ErrorCodeFilter(admin.SimpleListFilter):
         return queryset.filter(error_code=self.value()) if self.value() else queryset
 
 
+class ItemEditInline(admin.TabularInline):
+    """Every edit of the item's question, oldest first: who, when, before and after."""
+
+    model = ItemEdit
+    fields = ("editor", "created_at", "before_display", "after_display")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="before")
+    def before_display(self, edit: ItemEdit) -> SafeString:
+        return pretty_json(edit.before)
+
+    @admin.display(description="after")
+    def after_display(self, edit: ItemEdit) -> SafeString:
+        return pretty_json(edit.after)
+
+
 @admin.register(BatchItem)
 class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
     list_display = (
@@ -76,13 +103,17 @@ class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
         "batch_display",
         "status_display",
         "attempts",
+        "review_status",
+        "edited",
         "error_code",
         "error_retryable",
         "started_at",
         "finished_at",
     )
     list_display_links = ("index",)
-    list_filter = (BatchListFilter, "status", ErrorCodeFilter, "error_retryable")
+    list_filter = (BatchListFilter, "status", "review_status", ErrorCodeFilter, "error_retryable")
+    actions = ("approve_questions", "reject_questions", "unreview_questions")
+    inlines = (ItemEditInline,)
     list_select_related = ("batch",)
     search_fields = ("batch__id",)
     search_help_text = "A batch id, whole or in part."
@@ -107,6 +138,7 @@ class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
                 )
             },
         ),
+        ("Review", {"fields": ("review_status", "reviewed_by", "reviewed_at", "review_note")}),
         ("Error", {"fields": ("error_display",)}),
         ("Question", {"fields": ("question_display",)}),
         ("Checkpoints", {"fields": ("checkpoints_display",)}),
@@ -153,3 +185,37 @@ class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
                 for stage in stages
             ),
         )
+
+    @admin.display(description="edited", boolean=True)
+    def edited(self, item: BatchItem) -> bool:
+        return item.edit_count > 0
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        """Return whether the user may approve, reject or unreview questions."""
+        return self.may(request, "change", BatchItem)
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet, decision: str) -> None:
+        report = ActionReport(ACTION_DONE_FOR_DECISION[decision])
+        for item_id in queryset.values_list("pk", flat=True):
+            try:
+                review.review_item(item=item_id, user=request.user, decision=decision)
+            except ItemReviewConflictError:
+                report.not_done["skipped: no question to review"] += 1
+            else:
+                report.done += 1
+        report.send(self, request)
+
+    @admin.action(description="Approve selected questions", permissions=["review"])
+    def approve_questions(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._decide(request, queryset, "approve")
+
+    @admin.action(description="Reject selected questions", permissions=["review"])
+    def reject_questions(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._decide(request, queryset, "reject")
+
+    @admin.action(description="Mark selected questions unreviewed", permissions=["review"])
+    def unreview_questions(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._decide(request, queryset, "unreview")
+
+
+ACTION_DONE_FOR_DECISION = {"approve": "approved", "reject": "rejected", "unreview": "unreviewed"}

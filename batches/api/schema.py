@@ -90,6 +90,18 @@ class EnvelopeAutoSchema(AutoSchema):
         )
 
 
+class ClosedSerializerExtension(OpenApiSerializerExtension):
+    """Mark request objects closed: the API rejects fields it does not know."""
+
+    target_class = "batches.api.serializers.ClosedSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["additionalProperties"] = False
+        return schema
+
+
 class BatchDefinitionExtension(OpenApiSerializerExtension):
     """Describe the create body from `BatchDefinition`, so its limits cannot drift."""
 

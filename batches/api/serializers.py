@@ -10,11 +10,16 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from batches import review
 from batches.api.envelope import NULL_SCHEMA
-from batches.exporting import FORMATS
+from batches.exports import DEFAULT_FORMAT, DEFAULT_STATUS, FORMATS, STATUSES
 from batches.models import BatchEvent, BatchItem
-from batches.states import BatchStatus, ItemStatus
+from batches.states import BatchStatus, ItemStatus, ReviewStatus
 from generation.schemas import DIFFICULTIES, QUESTION_TYPES
+
+
+class ClosedSerializer(serializers.Serializer):
+    """A request object that admits no other field (additionalProperties: false)."""
 
 
 @extend_schema_field(NULL_SCHEMA)
@@ -38,8 +43,60 @@ class ItemQuerySerializer(serializers.Serializer):
 
 class ExportQuerySerializer(serializers.Serializer):
     format = serializers.ChoiceField(
-        choices=FORMATS, default="json", required=False, help_text="The file's format."
+        choices=list(FORMATS),
+        default=DEFAULT_FORMAT,
+        required=False,
+        help_text="json, csv, gift (Moodle GIFT), moodle (Moodle XML) or qti (QTI 1.2 zip).",
     )
+    status = serializers.ChoiceField(
+        choices=STATUSES,
+        default=DEFAULT_STATUS,
+        required=False,
+        help_text="completed questions, approved ones only, or all (failed items' last too).",
+    )
+
+
+class OptionInputSerializer(ClosedSerializer):
+    label = serializers.ChoiceField(choices=["A", "B", "C", "D", "E"])
+    text = serializers.CharField(max_length=400)
+
+
+class QuestionEditSerializer(ClosedSerializer):
+    """Any of the question's editable fields; the pipeline's validator checks the result."""
+
+    stem = serializers.CharField(required=False, max_length=3000)
+    options = OptionInputSerializer(many=True, required=False)
+    correct_answer = serializers.ChoiceField(choices=["A", "B", "C", "D", "E"], required=False)
+    explanation = serializers.CharField(required=False, max_length=4000)
+
+
+class ItemEditSerializer(ClosedSerializer):
+    """The edit body (described for the schema; `batches.review` validates it)."""
+
+    question = QuestionEditSerializer()
+
+
+class ReviewSerializer(ClosedSerializer):
+    """The review body (described for the schema; `batches.review` validates it)."""
+
+    decision = serializers.ChoiceField(choices=list(review.DECISIONS))
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=review.MAX_NOTE_LENGTH
+    )
+
+
+class ApproveSerializer(ClosedSerializer):
+    """The bulk approve body (described for the schema; `batches.review` validates it)."""
+
+    min_score = serializers.IntegerField(
+        min_value=review.MIN_SCORE_RANGE[0],
+        max_value=review.MIN_SCORE_RANGE[1],
+        help_text="Approve unreviewed completed questions the critic scored at least this.",
+    )
+
+
+class ApprovedSerializer(serializers.Serializer):
+    approved = serializers.IntegerField(read_only=True, help_text="How many were approved.")
 
 
 # --- responses ------------------------------------------------------------------------------
@@ -90,6 +147,7 @@ class BatchSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(
         source="batch.finished_at", read_only=True, allow_null=True
     )
+    approved_items = serializers.IntegerField(read_only=True)
 
 
 class ItemErrorSerializer(serializers.Serializer):
@@ -101,14 +159,18 @@ class ItemErrorSerializer(serializers.Serializer):
 class ItemSerializer(serializers.ModelSerializer):
     error = ItemErrorSerializer(read_only=True, allow_null=True)
     result = serializers.JSONField(
-        read_only=True, help_text="A completed item's question and the critic's review."
+        read_only=True,
+        help_text="The question (edited, if it was; the generated one is `generated_question`) "
+        "and the critic's review.",
     )
+    review_status = serializers.ChoiceField(choices=ReviewStatus.choices, read_only=True)
+    edited = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = BatchItem
         fields = [
             *("id", "index", "status", "attempts", "error", "result"),
-            *("started_at", "finished_at"),
+            *("review_status", "edited", "started_at", "finished_at"),
         ]
         read_only_fields = fields
 

@@ -25,21 +25,27 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from batches import exporting, services
+from batches import review, services
 from batches.api.permissions import IsBatchOwner, IsFaculty
 from batches.api.schema import CONTROL_SCHEMA, IDEMPOTENCY_KEY, RETRY_AFTER, error_responses
 from batches.api.serializers import (
+    ApprovedSerializer,
+    ApproveSerializer,
     BatchSerializer,
     ControlSerializer,
     CredentialsSerializer,
     EventSerializer,
     ExportQuerySerializer,
+    ItemEditSerializer,
     ItemQuerySerializer,
     ItemSerializer,
+    ReviewSerializer,
     TokenSerializer,
 )
 from batches.api.throttling import BatchCreateThrottle
-from batches.models import BatchJob
+from batches.errors import BatchValidationError
+from batches.exports import response as export_response
+from batches.models import BatchItem, BatchJob
 from batches.queries import batch_summaries, batch_summary
 from batches.validation import BatchDefinition
 
@@ -201,7 +207,7 @@ class BatchViewSet(viewsets.GenericViewSet):
         )
 
     @extend_schema(
-        summary="Download the completed questions as a file",
+        summary="Download the questions as a file (JSON, CSV, GIFT, Moodle XML or QTI zip)",
         parameters=[ExportQuerySerializer],
         responses={
             (200, "application/json"): OpenApiResponse(
@@ -209,25 +215,107 @@ class BatchViewSet(viewsets.GenericViewSet):
                 description="A JSON list of questions, in index order (not enveloped).",
             ),
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, one row each."),
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Moodle GIFT."),
+            (200, "application/xml"): OpenApiResponse(
+                OpenApiTypes.STR, description="Moodle XML: a quiz of multichoice questions."
+            ),
+            (200, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="IMS QTI 1.2 zip with imsmanifest.xml (Canvas)."
+            ),
             **error_responses(400, 401, 403, 404),
         },
     )
     @action(detail=True, methods=["get"], content_negotiation_class=IgnoreAcceptNegotiation)
     def export(self, request: Request, pk: str | None = None) -> HttpResponse:
-        """Download the completed items' questions as a JSON or CSV file (not enveloped)."""
+        """Download the batch's questions as a file in the asked format (not enveloped)."""
         batch = self.get_object()
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        fmt = query.validated_data["format"]
-        response = HttpResponse(
-            exporting.export(batch, fmt), content_type=exporting.CONTENT_TYPES[fmt]
+        return export_response.download(
+            batch, query.validated_data["format"], query.validated_data["status"]
         )
-        response["Content-Disposition"] = f'attachment; filename="{exporting.filename(batch, fmt)}"'
-        return response
+
+    @extend_schema(
+        summary="Edit an item's question (re-validated; the generated one is kept)",
+        request=ItemEditSerializer,
+        responses={200: ItemSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415)},
+    )
+    @action(
+        detail=True,
+        methods=["patch"],
+        url_path=r"items/(?P<item_id>[0-9]+)",
+        serializer_class=ItemSerializer,
+    )
+    def edit_item(self, request: Request, pk: str | None = None, item_id: str = "") -> Response:
+        """Edit any of the question's stem, options, correct answer and explanation."""
+        item = self._item(item_id)
+        body = _body(request.data, {"question"})
+        if "question" not in body:
+            raise BatchValidationError({"question": ["This field is required."]})
+        item = review.edit_question(item=item, user=request.user, changes=body["question"])
+        return Response(ItemSerializer(item).data)
+
+    @extend_schema(
+        summary="Approve, reject or unreview an item's question",
+        request=ReviewSerializer,
+        responses={200: ItemSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415)},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"items/(?P<item_id>[0-9]+)/review",
+        serializer_class=ItemSerializer,
+    )
+    def review_item(self, request: Request, pk: str | None = None, item_id: str = "") -> Response:
+        """Record the caller's decision on the item's question, with an optional note."""
+        item = self._item(item_id)
+        body = _body(request.data, {"decision", "note"})
+        if "decision" not in body:
+            raise BatchValidationError({"decision": ["This field is required."]})
+        item = review.review_item(
+            item=item, user=request.user, decision=body["decision"], note=body.get("note")
+        )
+        return Response(ItemSerializer(item).data)
+
+    @extend_schema(
+        summary="Approve every unreviewed completed question scored at least min_score",
+        request=ApproveSerializer,
+        responses={200: ApprovedSerializer, **error_responses(400, 401, 403, 404, 413, 415)},
+    )
+    @action(detail=True, methods=["post"], serializer_class=ApprovedSerializer)
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        """Bulk approve by the critic's score, in one statement."""
+        batch = self.get_object()
+        body = _body(request.data, {"min_score"})
+        if "min_score" not in body:
+            raise BatchValidationError({"min_score": ["This field is required."]})
+        if isinstance(body["min_score"], str):
+            # A JSON number only: "3" is a string, not a score.
+            raise BatchValidationError({"min_score": ["Must be an integer from 1 to 5."]})
+        count = review.bulk_approve(batch=batch, user=request.user, min_score=body["min_score"])
+        return Response(ApprovedSerializer({"approved": count}).data)
+
+    def _item(self, item_id: str) -> BatchItem:
+        # The batch first: someone else's batch is 403 before its items are looked at.
+        batch = self.get_object()
+        try:
+            return BatchItem.objects.select_related("batch").get(batch=batch, pk=int(item_id))
+        except BatchItem.DoesNotExist:
+            raise NotFound("No such item in this batch.") from None
 
 
 def _control_response(result: services.TransitionResult) -> Response:
     return Response(ControlSerializer(result).data)
+
+
+def _body(data: Any, allowed: set[str]) -> dict:
+    """Return the JSON object body, or raise naming what is wrong with it."""
+    if not isinstance(data, dict):
+        raise BatchValidationError({"non_field_errors": ["Expected a JSON object."]})
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise BatchValidationError({key: ["Unknown field."] for key in unknown})
+    return data
 
 
 class NotFoundView(APIView):

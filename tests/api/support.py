@@ -29,8 +29,12 @@ BATCH_FIELDS = {
     "created_at",
     "started_at",
     "finished_at",
+    "approved_items",
 }
-ITEM_FIELDS = {"id", "index", "status", "attempts", "error", "result", "started_at", "finished_at"}
+ITEM_FIELDS = {
+    *("id", "index", "status", "attempts", "error", "result"),
+    *("review_status", "edited", "started_at", "finished_at"),
+}
 EVENT_FIELDS = {"id", "name", "created_at", "payload"}
 CONTROL_FIELDS = {"batchId", "previousStatus", "newStatus", "action", "timestamp"}
 

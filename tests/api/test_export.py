@@ -67,3 +67,64 @@ def test_export_defaults_to_json_and_ignores_the_accept_header(api, done_batch):
 def test_an_unknown_export_format_is_a_400(api, done_batch):
     response = api.get(batch_url(done_batch, "export"), {"format": "xlsx"})
     assert "format" in error(response, 400, "VALIDATION_ERROR")["details"]
+
+
+@pytest.fixture
+def reviewed_batch(make_batch, faculty):
+    from batches import review
+    from tests.review_data import finish_items
+
+    batch = make_batch(target_count=4)
+    items = finish_items(batch, [5, 4, None, 3])
+    review.review_item(item=items[1], user=faculty, decision="approve")
+    BatchItem.objects.filter(pk=items[2].pk).update(result={"question": RESULT["question"]})
+    return batch
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type", "extension"),
+    [
+        ("gift", "text/plain; charset=utf-8", "gift.txt"),
+        ("moodle", "application/xml", "moodle.xml"),
+        ("qti", "application/zip", "qti.zip"),
+    ],
+)
+def test_lms_exports_are_attachments_of_their_type(
+    api, reviewed_batch, fmt, content_type, extension
+):
+    response = api.get(batch_url(reviewed_batch, "export"), {"format": fmt})
+    assert response.status_code == 200
+    assert response["Content-Type"] == content_type
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="batch-{reviewed_batch.pk}.{extension}"'
+    )
+    assert response.content
+
+
+@pytest.mark.parametrize(
+    ("status", "indexes"), [("completed", [0, 1, 3]), ("approved", [1]), ("all", [0, 1, 2, 3])]
+)
+def test_export_status_picks_completed_approved_or_all_questions(
+    api, reviewed_batch, status, indexes
+):
+    response = api.get(batch_url(reviewed_batch, "export"), {"format": "json", "status": status})
+    records = json.loads(response.content)
+    assert [r["index"] for r in records] == indexes
+    assert {r["review_status"] for r in records} <= {"approved", "unreviewed"}
+    assert all("spec" in r for r in records)
+
+
+def test_an_unknown_export_status_is_a_400(api, reviewed_batch):
+    response = api.get(batch_url(reviewed_batch, "export"), {"status": "rejected"})
+    assert "status" in error(response, 400, "VALIDATION_ERROR")["details"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "gift", "moodle", "qti"])
+def test_an_export_of_no_questions_is_a_valid_empty_file(api, batch, fmt):
+    response = api.get(batch_url(batch, "export"), {"format": fmt, "status": "approved"})
+    assert response.status_code == 200
+    assert response.content
+
+
+def test_another_owners_export_is_a_403(other_faculty_api, reviewed_batch):
+    error(other_faculty_api.get(batch_url(reviewed_batch, "export")), 403, "FORBIDDEN")

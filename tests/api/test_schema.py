@@ -18,6 +18,15 @@ OPERATIONS = {
     ("/api/v1/generation/batch/{id}/items/", "get"): {"200", "400", "401", "403", "404"},
     ("/api/v1/generation/batch/{id}/events/", "get"): {"200", "401", "403", "404"},
     ("/api/v1/generation/batch/{id}/export/", "get"): {"200", "400", "401", "403", "404"},
+    ("/api/v1/generation/batch/{id}/items/{item_id}/", "patch"): {
+        *("200", "400", "401", "403", "404", "409", "413", "415")
+    },
+    ("/api/v1/generation/batch/{id}/items/{item_id}/review/", "post"): {
+        *("200", "400", "401", "403", "404", "409", "413", "415")
+    },
+    ("/api/v1/generation/batch/{id}/approve/", "post"): {
+        *("200", "400", "401", "403", "404", "413", "415")
+    },
     **{
         (f"/api/v1/generation/batch/{{id}}/{action}/", "post"): {"200", "401", "403", "404", "409"}
         for action in ("pause", "resume", "cancel", "retry-failed")

@@ -464,3 +464,27 @@ def test_django_q_admin_lists_the_sweep_schedule(admin_client):
 @pytest.mark.parametrize("model", ["success", "failure", "ormq"])
 def test_django_q_task_pages_stay_available(admin_client, model):
     assert admin_client.get(reverse(f"admin:django_q_{model}_changelist")).status_code == 200
+
+
+def test_item_list_shows_the_review_and_the_actions_use_the_review_service(admin_client, faculty):
+    batch = make_batch(faculty, target_count=2)
+    set_items(
+        batch,
+        [0],
+        ItemStatus.COMPLETED,
+        result={"question": question_args(), "review": review_args()},
+    )
+    items = list(batch.items.order_by("index"))
+    url = reverse("admin:batches_batchitem_changelist")
+    response = admin_client.post(
+        url,
+        {"action": "approve_questions", "_selected_action": [i.pk for i in items]},
+        follow=True,
+    )
+    assert "1 approved; 1 skipped: no question to review" in response.content.decode()
+    items[0].refresh_from_db()
+    items[1].refresh_from_db()
+    assert (items[0].review_status, items[0].reviewed_by.username) == ("approved", "admin")
+    assert items[1].review_status == "unreviewed"
+    html = admin_client.get(url, {"review_status__exact": "approved"}).content.decode()
+    assert html.count('class="field-index"') == 1

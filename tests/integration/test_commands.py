@@ -13,7 +13,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from batches import exporting, services, tasks
+from batches import services, tasks
+from batches.exports import response as export_response
 from batches.management.commands import _follow
 from batches.management.commands.batch import Command as BatchCommand
 from batches.models import BatchItem, BatchJob
@@ -387,7 +388,7 @@ def test_export_batch_writes_the_exporters_json_to_stdout(faculty):
     batch = make_batch(faculty, target_count=3)
     complete(batch, [0, 2])
     out, _ = run("export_batch", str(batch.pk), "--format", "json")
-    assert out == exporting.export_json(batch) + "\n"
+    assert out == export_response.build(batch, "json").content.decode() + "\n"
     assert [q["index"] for q in json.loads(out)] == [0, 2]
 
 

@@ -1,4 +1,4 @@
-"""Export a batch's completed questions as JSON or CSV, the same content as the API export."""
+"""Export a batch's questions in any export format, the same content as the API export."""
 
 from __future__ import annotations
 
@@ -7,17 +7,20 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from batches import exporting
+from batches.exports import DEFAULT_FORMAT, DEFAULT_STATUS, FORMATS, STATUSES
+from batches.exports import response as export_response
+from batches.exports.records import export_items
 from batches.management.commands._common import get_batch
-from batches.queries import batch_summary
+
+BINARY_FORMATS = ("qti",)
 
 
 class Command(BaseCommand):
     help = (
-        "Write the completed questions of BATCH_ID, in index order, as JSON (a list of "
-        "questions with the critic's review) or CSV (one row per question), UTF-8, to "
-        "--output FILE or to standard output. CSV cells a spreadsheet would run as formulas "
-        "are escaped."
+        "Write the questions of BATCH_ID, in index order, as JSON, CSV, Moodle GIFT, Moodle "
+        "XML or a QTI 1.2 zip (Canvas), to --output FILE or to standard output (qti needs "
+        "--output). --status completed (default), approved, or all (failed items' last "
+        "questions too). CSV cells a spreadsheet would run as formulas are escaped."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,29 +28,38 @@ class Command(BaseCommand):
         parser.add_argument(
             "--format",
             dest="fmt",
-            choices=exporting.FORMATS,
-            default="json",
-            help="json (default) or csv",
+            choices=list(FORMATS),
+            default=DEFAULT_FORMAT,
+            help="json (default), csv, gift, moodle or qti",
+        )
+        parser.add_argument(
+            "--status",
+            choices=STATUSES,
+            default=DEFAULT_STATUS,
+            help="completed (default), approved or all",
         )
         parser.add_argument(
             "--output", metavar="FILE", help="write to FILE instead of standard output"
         )
 
-    def handle(self, *args: Any, batch_id: str, fmt: str, output: str | None, **opts: Any) -> None:
+    def handle(
+        self, *args: Any, batch_id: str, fmt: str, status: str, output: str | None, **opts: Any
+    ) -> None:
+        if output is None and fmt in BINARY_FORMATS:
+            raise CommandError(f"--format {fmt} writes a zip file: give --output FILE.")
         batch = get_batch(batch_id)
-        content = exporting.export(batch, fmt)
+        export = export_response.build(batch, fmt, status)
         if output is None:
-            self.stdout.write(content)
+            self.stdout.write(export.content.decode())
             return
-        write_file(Path(output), content)
-        count = batch_summary(batch).completed_items
+        write_file(Path(output), export.content)
+        count = export_items(batch, status).count()
         self.stdout.write(f"Wrote {count} questions from batch {batch.pk} to {output}.")
 
 
-def write_file(path: Path, content: str) -> None:
-    """Write `content` as UTF-8, keeping the CSV's own line endings."""
+def write_file(path: Path, content: bytes) -> None:
+    """Write the export's bytes as they are (UTF-8 text keeps its own line endings)."""
     try:
-        with path.open("w", encoding="utf-8", newline="") as file:
-            file.write(content)
+        path.write_bytes(content)
     except OSError as error:
         raise CommandError(f"Cannot write {path}: {error.strerror or error}.") from None
