@@ -29,7 +29,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
-from batches import services, webhooks
+from batches import admin_q, services, webhooks
 from batches.errors import InvalidBatchStatusTransitionError
 from batches.models import BatchEvent, BatchItem, BatchJob, WebhookDelivery
 from batches.queries import BatchSummary, batch_summaries
@@ -748,3 +748,7 @@ class WebhookDeliveryAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
     @admin.action(description="Redeliver now", permissions=["redeliver"])
     def redeliver_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         redeliver_each(list(queryset.values_list("pk", flat=True))).send(self, request)
+
+
+# django-q2's own admin: superuser-only writes (issue 15, batches/admin_q.py).
+admin_q.lock_down()

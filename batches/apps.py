@@ -11,6 +11,9 @@ class BatchesConfig(AppConfig):
         from django_q.signals import post_spawn
 
         post_spawn.connect(_sweep_soon, dispatch_uid="batchgen-sweep-on-spawn")
+        from batches import hardening
+
+        hardening.connect()
         if "qcluster" in sys.argv:
             # Workers are forked from this process: importing the tasks (and LangChain with
             # them) once here spares every worker, and every recycled one, seconds of cold

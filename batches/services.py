@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from batches import dispatch, events
+from batches import dispatch, events, quota
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.models import BatchItem, BatchJob
 from batches.states import ACTION_TRANSITIONS, Action, BatchStatus, ItemStatus
@@ -75,6 +75,7 @@ def create_batch(
 def _create_and_start(
     owner: AbstractBaseUser, definition: BatchDefinition, idempotency_key: str | None
 ) -> BatchJob:
+    quota.reserve(owner, definition.target_count)
     now = timezone.now()
     batch = BatchJob.objects.create(
         owner=owner,

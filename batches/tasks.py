@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from datetime import datetime
 
 from django.conf import settings
 
@@ -120,19 +121,19 @@ def _wait_then_requeue(claim: dispatch.Claim) -> None:
 
 
 def sweep() -> dict[str, int]:
-    """Recover from lost workers and tasks, refill windows, finish batches, retry webhooks."""
+    """Recover from lost workers and tasks, refill windows, finish batches, queue webhooks."""
     reclaimed = dispatch.reclaim_expired_leases()
     redispatched = dispatch.redispatch_stale_queued()
     woken = dispatch.wake_overdue_waits()
     for batch_id in dispatch.active_batch_ids():
         dispatch.after_item(batch_id)
-    webhooks_sent = webhooks.deliver_due()
+    webhooks_queued = webhooks.enqueue_due()
     dispatch.schedule_follow_up_sweep()
     summary = {
         "reclaimed": len(reclaimed),
         "redispatched": len(redispatched),
         "woken": len(woken),
-        "webhooks": webhooks_sent,
+        "webhooks": webhooks_queued,
     }
     if any(summary.values()):
         logger.info("sweep: %s", summary)
@@ -145,10 +146,10 @@ INLINE_WEBHOOK_TRIES = 3
 INLINE_WEBHOOK_MAX_WAIT_S = 10.0
 
 
-def deliver_webhook(delivery_id: int) -> bool:
+def deliver_webhook(delivery_id: int, queued_until: datetime | None = None) -> bool:
     """Deliver one webhook, retrying briefly in place before leaving it to the sweep."""
-    for _ in range(INLINE_WEBHOOK_TRIES):
-        if webhooks.deliver(delivery_id):
+    for attempt in range(INLINE_WEBHOOK_TRIES):
+        if webhooks.deliver(delivery_id, queued_until if attempt == 0 else None):
             return True
         wait = webhooks.seconds_until_due(delivery_id)
         if wait is None or wait > INLINE_WEBHOOK_MAX_WAIT_S:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from batches import text
 from batches.errors import BatchValidationError
 
 TARGET_COUNT_RANGE = (1, 10_000)
@@ -76,21 +77,20 @@ def _clean_scope(errors: _Errors, scope: Any) -> dict[str, Any]:
         errors.add("scope.topic", "This field is required.")
     elif not isinstance(topic, str):
         errors.add("scope.topic", "Must be a string.")
-    elif not topic.strip():
-        errors.add("scope.topic", "Must not be blank.")
-    elif "\x00" in topic:
-        # PostgreSQL cannot store NUL in text; it is never meaningful in a topic anyway.
-        errors.add("scope.topic", "Must not contain NUL characters.")
+    elif reason := text.problem(topic):
+        errors.add("scope.topic", reason)
     elif not TOPIC_LENGTH_RANGE[0] <= len(topic) <= TOPIC_LENGTH_RANGE[1]:
         errors.add("scope.topic", f"Must be at most {TOPIC_LENGTH_RANGE[1]} characters.")
     else:
         clean["topic"] = topic
     course = scope.get("course")
     if course not in (None, ""):
-        if not isinstance(course, str) or len(course) > MAX_COURSE_LENGTH or "\x00" in course:
+        if not isinstance(course, str) or len(course) > MAX_COURSE_LENGTH:
             errors.add(
                 "scope.course", f"Must be a string of at most {MAX_COURSE_LENGTH} characters."
             )
+        elif reason := text.problem(course):
+            errors.add("scope.course", reason)
         else:
             clean["course"] = course
     objectives = scope.get("learning_objectives")
@@ -99,8 +99,7 @@ def _clean_scope(errors: _Errors, scope: Any) -> dict[str, Any]:
             not isinstance(objectives, list)
             or len(objectives) > MAX_OBJECTIVES
             or not all(
-                isinstance(o, str) and 0 < len(o) <= MAX_OBJECTIVE_LENGTH and "\x00" not in o
-                for o in objectives
+                isinstance(o, str) and 0 < len(o) <= MAX_OBJECTIVE_LENGTH for o in objectives
             )
         ):
             errors.add(
@@ -108,6 +107,8 @@ def _clean_scope(errors: _Errors, scope: Any) -> dict[str, Any]:
                 f"Must be a list of at most {MAX_OBJECTIVES} non-empty strings "
                 f"of at most {MAX_OBJECTIVE_LENGTH} characters.",
             )
+        elif reasons := {text.problem(o) for o in objectives} - {None}:
+            errors.add("scope.learning_objectives", " ".join(sorted(r for r in reasons if r)))
         else:
             clean["learning_objectives"] = objectives
     return clean
