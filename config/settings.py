@@ -67,13 +67,14 @@ if _proxy_header := env_list("SECURE_PROXY_SSL_HEADER"):
         raise ImproperlyConfigured('SECURE_PROXY_SSL_HEADER must be "Header-Name,value".')
     _header = "HTTP_" + _proxy_header[0].upper().replace("-", "_")
     SECURE_PROXY_SSL_HEADER = (_header, _proxy_header[1])
-# HTTPS=1 when users reach the site over TLS: redirect http, secure cookies, HSTS.
-HTTPS = env_bool("HTTPS", False)
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+# HTTPS_ONLY=1 when users reach the site over TLS: redirect http, secure cookies, HSTS. (Not
+# `HTTPS`: wsgiref, under runserver, takes that CGI variable to mean every request is https.)
+HTTPS_ONLY = env_bool("HTTPS_ONLY", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS_ONLY)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS_ONLY)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS_ONLY)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS_ONLY)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
