@@ -22,6 +22,21 @@ LOCKED_OUT = (
 )
 
 
+def client_address(request: HttpRequest) -> str | None:
+    """Return the address sign-in failures are counted against.
+
+    Behind TRUSTED_PROXY_COUNT proxies, each appends the address it saw to X-Forwarded-For,
+    so the client is that many entries from the right; anything further left was written by
+    the client and may be forged. Without proxies the header is ignored altogether.
+    """
+    proxies = settings.TRUSTED_PROXY_COUNT
+    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [a for a in forwarded if a]
+    if proxies and len(forwarded) >= proxies:
+        return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR")
+
+
 def retry_after_s() -> int:
     """Return how long a lockout lasts, in whole seconds."""
     return int(settings.AXES_COOLOFF_TIME.total_seconds())

@@ -148,11 +148,10 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_CALLABLE = "batches.signin.lockout_response"
-# Only the proxy's address is trusted to name the client (behind a TLS proxy, set it).
-AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0) or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
-)
+# How many proxies in front of the app append to X-Forwarded-For: the client's address for
+# lockouts is then the one the outermost of them saw (batches/signin.py); 0 = REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "batches.signin.client_address"
 
 # API tokens expire this many seconds after they were issued; a password change revokes them.
 API_TOKEN_TTL_S = env_int("API_TOKEN_TTL_S", 30 * 24 * 3600)
