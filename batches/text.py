@@ -10,20 +10,23 @@ Why these rules:
   encoded as UTF-8, so every renderer that meets it raised UnicodeEncodeError (a 500 on every
   page listing the row). PostgreSQL's jsonb refuses it outright; SQLite stores the escape.
 - NUL cannot be stored in PostgreSQL text; non-characters (U+FDD0..U+FDEF, U+xFFFE/U+xFFFF)
-  and C0/C1 controls other than tab and newlines are never meaningful in a topic.
+  are reserved never to be interchanged.
 - Bidi embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069) reorder what a
   reader sees without changing what is stored (the "Trojan Source" trick): a topic that reads
   one way in the admin and another in the prompt. Real right-to-left text needs none of them
-  (the Unicode bidi algorithm orders it), so they are refused, not silently dropped.
+  (the Unicode bidi algorithm orders it), so they are removed (`neutralise_bidi`); the marks
+  LRM/RLM/ALM, which cannot reorder a span, stay.
 - A topic of zero-width spaces is blank to every reader: emptiness is judged after removing
   invisible characters, not only white space.
+
+The API schema states the emptiness rule as a pattern (`VISIBLE_PATTERN`: at least one visible
+character), so generated clients and fuzzers know it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,12 +38,67 @@ _NONCHARACTER = re.compile(
     + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(1, 17))
     + "]"
 )
-# C0 and C1 controls except tab, line feed and carriage return (multi-line objectives).
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _BIDI = re.compile(f"[{BIDI_CONTROLS}]")
-# Letters and symbols that render as nothing, besides the Cf (format) category and spaces.
-_BLANK_LOOKALIKES = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
+
+# What shows nothing: white space (str.isspace), the format characters (category Cf, as of
+# Unicode 14), and letters and symbols that render blank (Hangul fillers, Braille blank...).
+_INVISIBLE_RANGES = (
+    # white space
+    (0x09, 0x0D),
+    (0x1C, 0x20),
+    (0x85, 0x85),
+    (0xA0, 0xA0),
+    (0x1680, 0x1680),
+    (0x2000, 0x200A),
+    (0x2028, 0x2029),
+    (0x202F, 0x202F),
+    (0x205F, 0x205F),
+    (0x3000, 0x3000),
+    # Cf
+    (0xAD, 0xAD),
+    (0x600, 0x605),
+    (0x61C, 0x61C),
+    (0x6DD, 0x6DD),
+    (0x70F, 0x70F),
+    (0x890, 0x891),
+    (0x8E2, 0x8E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x13438),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+    # blank look-alikes
+    (0x34F, 0x34F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFFA0, 0xFFA0),
+)
+
+
+def _class_char(code: int) -> str:
+    # \uXXXX reads the same in Python's and ECMA-262's regexes; astral characters go literal.
+    return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+
+
+_INVISIBLE_CLASS = "".join(
+    _class_char(low) if low == high else f"{_class_char(low)}-{_class_char(high)}"
+    for low, high in _INVISIBLE_RANGES
+)
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CLASS}]")
+# "Holds at least one visible character" (JSON Schema patterns match anywhere in the string).
+VISIBLE_PATTERN = f"[^{_INVISIBLE_CLASS}]"
 
 
 def lone_surrogates(text: str) -> bool:
@@ -50,12 +108,17 @@ def lone_surrogates(text: str) -> bool:
 
 def is_invisible(char: str) -> bool:
     """Return True for a character that shows nothing: space, format control, blank filler."""
-    return char.isspace() or unicodedata.category(char) == "Cf" or char in _BLANK_LOOKALIKES
+    return _INVISIBLE.fullmatch(char) is not None
 
 
 def visible(text: str) -> str:
     """Return `text` without its invisible characters."""
-    return "".join(char for char in text if not is_invisible(char))
+    return _INVISIBLE.sub("", text)
+
+
+def neutralise_bidi(text: str) -> str:
+    """Return `text` without bidi embeddings, overrides and isolates."""
+    return _BIDI.sub("", text)
 
 
 def unstorable(text: str) -> str | None:
@@ -74,13 +137,6 @@ def problem(text: str, *, allow_empty: bool = False) -> str | None:
     reason = unstorable(text)
     if reason:
         return reason
-    if _CONTROL.search(text):
-        return "Must not contain control characters."
-    if _BIDI.search(text):
-        return (
-            "Must not contain bidirectional override or isolate characters "
-            "(U+202A-U+202E, U+2066-U+2069)."
-        )
     if not allow_empty and not visible(text):
         return "Must not be blank."
     return None

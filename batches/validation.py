@@ -82,7 +82,7 @@ def _clean_scope(errors: _Errors, scope: Any) -> dict[str, Any]:
     elif not TOPIC_LENGTH_RANGE[0] <= len(topic) <= TOPIC_LENGTH_RANGE[1]:
         errors.add("scope.topic", f"Must be at most {TOPIC_LENGTH_RANGE[1]} characters.")
     else:
-        clean["topic"] = topic
+        clean["topic"] = text.neutralise_bidi(topic)
     course = scope.get("course")
     if course not in (None, ""):
         if not isinstance(course, str) or len(course) > MAX_COURSE_LENGTH:
@@ -92,7 +92,7 @@ def _clean_scope(errors: _Errors, scope: Any) -> dict[str, Any]:
         elif reason := text.problem(course):
             errors.add("scope.course", reason)
         else:
-            clean["course"] = course
+            clean["course"] = text.neutralise_bidi(course)
     objectives = scope.get("learning_objectives")
     if objectives not in (None, []):
         if (
@@ -110,7 +110,7 @@ def _clean_scope(errors: _Errors, scope: Any) -> dict[str, Any]:
         elif reasons := {text.problem(o) for o in objectives} - {None}:
             errors.add("scope.learning_objectives", " ".join(sorted(r for r in reasons if r)))
         else:
-            clean["learning_objectives"] = objectives
+            clean["learning_objectives"] = [text.neutralise_bidi(o) for o in objectives]
     return clean
 
 

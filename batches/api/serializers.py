@@ -32,18 +32,23 @@ class NullField(serializers.ReadOnlyField):
 class ScopeInputSerializer(ClosedSerializer):
     """What the questions are about."""
 
-    # Blank topics are refused: at least one character that is not white space.
+    # Blank topics are refused: at least one visible character (batches.text).
     topic = serializers.RegexField(
-        r"\S",
+        text.VISIBLE_PATTERN,
         min_length=validation.TOPIC_LENGTH_RANGE[0],
         max_length=validation.TOPIC_LENGTH_RANGE[1],
         help_text="What the questions are about; it appears verbatim in every prompt.",
     )
-    course = serializers.CharField(
-        required=False, allow_blank=True, max_length=validation.MAX_COURSE_LENGTH
+    course = serializers.RegexField(
+        text.VISIBLE_PATTERN,
+        required=False,
+        allow_blank=True,
+        max_length=validation.MAX_COURSE_LENGTH,
     )
     learning_objectives = serializers.ListField(
-        child=serializers.CharField(min_length=1, max_length=validation.MAX_OBJECTIVE_LENGTH),
+        child=serializers.RegexField(
+            text.VISIBLE_PATTERN, min_length=1, max_length=validation.MAX_OBJECTIVE_LENGTH
+        ),
         required=False,
         max_length=validation.MAX_OBJECTIVES,
     )
@@ -91,7 +96,7 @@ def typed_text(value: str) -> str:
 
 
 class CredentialsSerializer(serializers.Serializer):
-    username = serializers.CharField(validators=[typed_text])
+    username = serializers.RegexField(text.VISIBLE_PATTERN, validators=[typed_text])
     # Any characters may be in a password; the parser already refused unstorable ones.
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
 

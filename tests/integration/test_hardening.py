@@ -22,8 +22,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued")]
 
 BAD_TOPICS = {
     "zero-width spaces": "\u200b\u200b\u200b",
-    "bidi override": "Renal \u202egolohcysp",
-    "control character": "Renal\x07physiology",
+    "only bidi controls": "\u202e\u2067",
     "non-character": "Renal \ufdd0",
 }
 
@@ -71,6 +70,12 @@ def test_the_cli_refuses_a_lone_surrogate_from_the_command_line(faculty):
             "Renal \udcff",
             stdout=io.StringIO(),
         )
+
+
+def test_the_form_removes_bidi_overrides_from_what_faculty_type(client):
+    response = client.post("/batches/new/", {"topic": "Renal \u202egolohcysp", "target_count": 3})
+    assert response.status_code == 302
+    assert BatchJob.objects.get().scope["topic"] == "Renal golohcysp"
 
 
 def test_the_services_refuse_bad_text_in_objectives(faculty):

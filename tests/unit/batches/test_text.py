@@ -25,10 +25,8 @@ def test_ordinary_text_in_any_script_has_no_problem(value):
         ("a\x00b", "NUL"),
         ("a\ufdd0", "non-characters"),
         ("a\U0001fffe", "non-characters"),
-        ("a\x1bb", "control characters"),
-        ("a\x85b", "control characters"),
-        ("abc\u202edef", "bidirectional"),
-        ("\u2067abc\u2069", "bidirectional"),
+        ("\u202e\u2069", "blank"),
+        ("\U000e0041\u00ad", "blank"),  # a tag character and a soft hyphen
         ("\u200b\u200b", "blank"),
         ("\u3164 \u2800\ufeff", "blank"),
         ("   ", "blank"),
@@ -37,6 +35,19 @@ def test_ordinary_text_in_any_script_has_no_problem(value):
 )
 def test_bad_text_is_named(value, reason):
     assert reason in text.problem(value)
+
+
+def test_bidi_controls_are_removed_and_marks_kept():
+    assert text.neutralise_bidi("a\u202eb\u2066c\u2069\u200f") == "abc\u200f"
+
+
+def test_the_schema_pattern_agrees_with_the_blank_rule():
+    import re
+
+    for value in ("x", " x ", "\u200bx", "\u05d0"):
+        assert re.search(text.VISIBLE_PATTERN, value) and text.problem(value) is None
+    for value in (" ", "\u200b\u3164", "\ufeff\u2028", "\U000e0020"):
+        assert not re.search(text.VISIBLE_PATTERN, value) and text.problem(value)
 
 
 def test_empty_text_is_allowed_when_asked():
