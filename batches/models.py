@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from batches.states import BatchStatus, ItemStatus
-from batches.text import SafeJSONDecoder
+from batches.text import SafeJSONDecoder, SafeJSONEncoder
 
 
 class BatchJob(models.Model):
@@ -23,8 +23,8 @@ class BatchJob(models.Model):
     target_count = models.PositiveIntegerField()
     concurrency_limit = models.PositiveSmallIntegerField(default=5)
     max_attempts = models.PositiveSmallIntegerField(default=3)
-    scope = models.JSONField(default=dict, decoder=SafeJSONDecoder)
-    parameters = models.JSONField(default=dict, decoder=SafeJSONDecoder)
+    scope = models.JSONField(default=dict, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder)
+    parameters = models.JSONField(default=dict, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder)
     # NULL, not "", means "no key": the unique constraint must ignore batches without one.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -65,8 +65,12 @@ class BatchItem(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # Output of each pipeline stage already done, so a retry resumes at the failed stage.
-    checkpoints = models.JSONField(default=dict, blank=True, decoder=SafeJSONDecoder)
-    result = models.JSONField(null=True, blank=True, decoder=SafeJSONDecoder)
+    checkpoints = models.JSONField(
+        default=dict, blank=True, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder
+    )
+    result = models.JSONField(
+        null=True, blank=True, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder
+    )
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
     error_retryable = models.BooleanField(null=True, blank=True)
@@ -107,7 +111,7 @@ class BatchEvent(models.Model):
 
     batch = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="events")
     name = models.CharField(max_length=64, db_index=True)
-    payload = models.JSONField(default=dict, decoder=SafeJSONDecoder)
+    payload = models.JSONField(default=dict, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -198,6 +198,31 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
+def storable(value: Any) -> Any:
+    """Return a JSON value with lone surrogates and NUL replaced by U+FFFD, in keys too."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", REPLACEMENT)
+        return safe_for_display(value)
+    if isinstance(value, dict):
+        return {storable(str(k)): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
+class SafeJSONEncoder(json.JSONEncoder):
+    """Encode a JSON column so PostgreSQL's jsonb takes it, whatever produced the value.
+
+    People's text is refused at the door (`problem`); this is for what machines write: a
+    model's answer or an error message holding "\\ud83d" or NUL would otherwise make the
+    item's UPDATE fail (jsonb refuses both) and the item could never finish.
+    """
+
+    def encode(self, o: Any) -> str:
+        return super().encode(storable(o))
+
+
 class SafeJSONDecoder(json.JSONDecoder):
     """Decode a stored JSON column with lone surrogates replaced (see the module docstring)."""
 

@@ -1,4 +1,5 @@
-"""Create the `operators` group (issue 15); stored JSON is read with lone surrogates replaced."""
+"""Create the `operators` group (issue 15); JSON columns are written and read with lone
+surrogates (and, on writing, NUL) replaced by U+FFFD."""
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
@@ -39,26 +40,26 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="batchevent",
             name="payload",
-            field=models.JSONField(decoder=batches.text.SafeJSONDecoder, default=dict),
+            field=models.JSONField(decoder=batches.text.SafeJSONDecoder, encoder=batches.text.SafeJSONEncoder, default=dict),
         ),
         migrations.AlterField(
             model_name="batchitem",
             name="checkpoints",
-            field=models.JSONField(blank=True, decoder=batches.text.SafeJSONDecoder, default=dict),
+            field=models.JSONField(blank=True, decoder=batches.text.SafeJSONDecoder, encoder=batches.text.SafeJSONEncoder, default=dict),
         ),
         migrations.AlterField(
             model_name="batchitem",
             name="result",
-            field=models.JSONField(blank=True, decoder=batches.text.SafeJSONDecoder, null=True),
+            field=models.JSONField(blank=True, decoder=batches.text.SafeJSONDecoder, encoder=batches.text.SafeJSONEncoder, null=True),
         ),
         migrations.AlterField(
             model_name="batchjob",
             name="parameters",
-            field=models.JSONField(decoder=batches.text.SafeJSONDecoder, default=dict),
+            field=models.JSONField(decoder=batches.text.SafeJSONDecoder, encoder=batches.text.SafeJSONEncoder, default=dict),
         ),
         migrations.AlterField(
             model_name="batchjob",
             name="scope",
-            field=models.JSONField(decoder=batches.text.SafeJSONDecoder, default=dict),
+            field=models.JSONField(decoder=batches.text.SafeJSONDecoder, encoder=batches.text.SafeJSONEncoder, default=dict),
         ),
     ]

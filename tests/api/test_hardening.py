@@ -207,3 +207,20 @@ def test_saving_a_user_without_a_new_password_keeps_the_token(anonymous_api, fac
     faculty.email = "new@example.edu"
     faculty.save()
     assert Token.objects.filter(key=key).exists()
+
+
+def test_a_model_answer_with_a_lone_surrogate_or_nul_is_stored_on_postgresql(api, batch):
+    """What machines write is made storable: jsonb would refuse it and the item never finish."""
+    from batches.models import BatchItem
+    from tests.api.support import batch_url
+
+    answer = {"question": {"stem": "Which \ud83d nephron\x00 segment?"}, "k\udc00": 1}
+    item = batch.items.order_by("index").first()
+    assert BatchItem.objects.filter(pk=item.pk).update(result=answer, status="completed") == 1
+    item.refresh_from_db()
+    assert item.result == {
+        "question": {"stem": "Which \ufffd nephron\ufffd segment?"},
+        "k\ufffd": 1,
+    }
+    rows, _ = listed(api.get(batch_url(batch, "items"), {"status": "completed"}))
+    assert rows[0]["result"]["question"]["stem"] == "Which \ufffd nephron\ufffd segment?"
