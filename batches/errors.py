@@ -33,3 +33,21 @@ class BatchValidationError(BatchPipelineError):
         fields = ", ".join(sorted(details))
         super().__init__(f"Invalid batch definition: {fields}.")
         self.details = details
+
+
+class QuotaExceededError(BatchPipelineError):
+    """The owner would hold more active items than USER_MAX_ACTIVE_ITEMS allows."""
+
+    def __init__(self, *, limit: int, active: int, requested: int) -> None:
+        super().__init__(
+            f"This batch of {requested} items would take you past your limit of {limit} "
+            f"pending and running items (you have {active}). Wait for some to finish, or "
+            "cancel a batch."
+        )
+        self.limit = limit
+        self.active = active
+        self.requested = requested
+
+    @property
+    def details(self) -> dict[str, int]:
+        return {"limit": self.limit, "active": self.active, "requested": self.requested}

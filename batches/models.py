@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Greatest
 
 from batches.states import ITEM_TRANSITIONS, BatchStatus, ItemMove, ItemStatus, ReviewStatus
+from batches.text import SafeJSONDecoder, SafeJSONEncoder
 
 # What each status without a live lease says about the lease: nobody holds the item.
 _NO_LEASE: dict[str, Any] = {"lease_token": None, "lease_until": None, "next_attempt_at": None}
@@ -30,8 +31,8 @@ class BatchJob(models.Model):
     target_count = models.PositiveIntegerField()
     concurrency_limit = models.PositiveSmallIntegerField(default=5)
     max_attempts = models.PositiveSmallIntegerField(default=3)
-    scope = models.JSONField(default=dict)
-    parameters = models.JSONField(default=dict)
+    scope = models.JSONField(default=dict, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder)
+    parameters = models.JSONField(default=dict, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder)
     # NULL, not "", means "no key": the unique constraint must ignore batches without one.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -173,8 +174,12 @@ class BatchItem(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # Output of each pipeline stage already done, so a retry resumes at the failed stage.
-    checkpoints = models.JSONField(default=dict, blank=True)
-    result = models.JSONField(null=True, blank=True)
+    checkpoints = models.JSONField(
+        default=dict, blank=True, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder
+    )
+    result = models.JSONField(
+        null=True, blank=True, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder
+    )
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
     error_retryable = models.BooleanField(null=True, blank=True)
@@ -245,7 +250,7 @@ class BatchEvent(models.Model):
 
     batch = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="events")
     name = models.CharField(max_length=64, db_index=True)
-    payload = models.JSONField(default=dict)
+    payload = models.JSONField(default=dict, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -19,7 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from batches import dispatch, events
+from batches import dispatch, events, quota
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.models import BatchItem, BatchJob
 from batches.queries import status_counts
@@ -78,6 +78,7 @@ def create_batch(
 def _create_and_start(
     owner: AbstractBaseUser, definition: BatchDefinition, idempotency_key: str | None
 ) -> BatchJob:
+    quota.reserve(owner, definition.target_count)
     now = timezone.now()
     batch = BatchJob.objects.create(
         owner=owner,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from datetime import datetime
 
 from django.conf import settings
 
@@ -121,7 +122,7 @@ def _wait_then_requeue(claim: dispatch.Claim) -> None:
 
 
 def sweep() -> dict[str, int]:
-    """Recover from lost workers and tasks, refill windows, finish batches, retry webhooks.
+    """Recover from lost workers and tasks, refill windows, finish batches, queue webhooks.
 
     The one recovery entry point, run every minute by the django-q2 schedule that migration
     0002 installs. Workers also take expired leases over as their items end
@@ -132,12 +133,12 @@ def sweep() -> dict[str, int]:
     woken = dispatch.wake_overdue_waits()
     for batch_id in dispatch.active_batch_ids():
         services.advance_batch(batch_id)
-    webhooks_sent = webhooks.deliver_due()
+    webhooks_queued = webhooks.enqueue_due()
     summary = {
         "reclaimed": len(reclaimed),
         "redispatched": len(redispatched),
         "woken": len(woken),
-        "webhooks": webhooks_sent,
+        "webhooks": webhooks_queued,
     }
     if any(summary.values()):
         logger.info("sweep: %s", summary)
@@ -150,10 +151,10 @@ INLINE_WEBHOOK_TRIES = 3
 INLINE_WEBHOOK_MAX_WAIT_S = 10.0
 
 
-def deliver_webhook(delivery_id: int) -> bool:
+def deliver_webhook(delivery_id: int, queued_until: datetime | None = None) -> bool:
     """Deliver one webhook, retrying briefly in place before leaving it to the sweep."""
-    for _ in range(INLINE_WEBHOOK_TRIES):
-        if webhooks.deliver(delivery_id):
+    for attempt in range(INLINE_WEBHOOK_TRIES):
+        if webhooks.deliver(delivery_id, queued_until if attempt == 0 else None):
             return True
         wait = webhooks.seconds_until_due(delivery_id)
         if wait is None or wait > INLINE_WEBHOOK_MAX_WAIT_S:

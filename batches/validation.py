@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from batches import text
 from batches.errors import BatchValidationError
 from generation.schemas import DEFAULT_DIFFICULTY, DIFFICULTIES, QUESTION_TYPES
 
@@ -30,12 +31,10 @@ MAX_OBJECTIVE_LENGTH = 500
 CHOICES = {"parameters.difficulty": DIFFICULTIES, "parameters.question_type": QUESTION_TYPES}
 
 
-def _text_problem(value: str) -> str | None:
-    """Return what makes `value` unusable as stored text, if anything."""
-    # PostgreSQL cannot store NUL in text; it is never meaningful in a definition anyway.
-    if "\x00" in value:
-        return "Must not contain NUL characters."
-    return None
+def _typed(value: str, *, allow_empty: bool = False) -> str:
+    if reason := text.problem(value, allow_empty=allow_empty):
+        raise ValueError(reason)
+    return text.neutralise_bidi(value)
 
 
 class _Closed(BaseModel):
@@ -50,7 +49,8 @@ class BatchScope(_Closed):
     topic: str = Field(
         min_length=1,
         max_length=TOPIC_MAX_LENGTH,
-        pattern=r"\S",
+        # At least one visible character (batches.text), said in the schema too.
+        pattern=text.VISIBLE_PATTERN,
         description="What the questions are about; it appears verbatim in every prompt.",
     )
     course: str | None = Field(default=None, max_length=MAX_COURSE_LENGTH)
@@ -58,20 +58,25 @@ class BatchScope(_Closed):
         list[Annotated[str, Field(min_length=1, max_length=MAX_OBJECTIVE_LENGTH)]] | None
     ) = Field(default=None, max_length=MAX_OBJECTIVES)
 
-    @field_validator("topic", "course")
+    # Text a person typed: refuse what cannot be stored or shown (lone surrogates, NUL,
+    # non-characters, nothing visible) and drop bidi overrides (batches.text).
+    @field_validator("topic")
     @classmethod
-    def _storable(cls, value: str | None) -> str | None:
-        if value is not None and (problem := _text_problem(value)):
-            raise ValueError(problem)
-        return value
+    def _typed_topic(cls, value: str) -> str:
+        return _typed(value)
+
+    @field_validator("course")
+    @classmethod
+    def _typed_course(cls, value: str | None) -> str | None:
+        return None if value is None else _typed(value, allow_empty=True)
 
     @field_validator("learning_objectives")
     @classmethod
-    def _storable_objectives(cls, value: list[str] | None) -> list[str] | None:
-        for objective in value or ():
-            if problem := _text_problem(objective):
-                raise ValueError(problem)
-        return value
+    def _typed_objectives(cls, value: list[str] | None) -> list[str] | None:
+        reasons = {text.problem(o) for o in value or ()} - {None}
+        if reasons:
+            raise ValueError(" ".join(sorted(r for r in reasons if r)))
+        return None if value is None else [text.neutralise_bidi(o) for o in value]
 
     def as_stored(self) -> dict[str, Any]:
         """Return the scope as the batch stores it: empty optional fields left out."""
@@ -138,6 +143,9 @@ def _details(error: ValidationError) -> dict[str, list[str]]:
 
 def _message(name: str, problem: dict[str, Any]) -> str:
     kind = problem["type"]
+    if kind == "string_unicode" and isinstance(problem.get("input"), str):
+        # pydantic refuses lone surrogates before our validators run: say it in our words.
+        return text.problem(problem["input"]) or "Must be valid Unicode text."
     if kind == "missing" or (kind == "string_type" and problem.get("input") is None):
         return "This field is required."
     if kind == "extra_forbidden":

@@ -20,7 +20,12 @@ from django_htmx.http import HttpResponseStopPolling
 
 from batches import services
 from batches.access import is_faculty
-from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
+from batches.api.throttling import create_throttle_wait
+from batches.errors import (
+    BatchValidationError,
+    InvalidBatchStatusTransitionError,
+    QuotaExceededError,
+)
 from batches.exports import response as export_response
 from batches.forms import BatchForm
 from batches.models import BatchJob
@@ -96,6 +101,13 @@ def batch_list(request: HttpRequest) -> HttpResponse:
 def batch_create(request: HttpRequest) -> HttpResponse:
     """Show the create form; on a valid submit create the batch and go to its progress page."""
     form = BatchForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST" and (wait := create_throttle_wait(request)) is not None:
+        # The API's create throttle, counted in the same shared cache for the same user.
+        form.add_error(None, f"You are creating batches too quickly; try again in {wait} s.")
+        response = render(request, "batches/batch_form.html", {"form": form}, status=429)
+        response["Retry-After"] = str(wait)
+        return response
     if request.method == "POST" and form.is_valid():
         try:
             batch, created = services.create_batch(
@@ -105,13 +117,16 @@ def batch_create(request: HttpRequest) -> HttpResponse:
             )
         except BatchValidationError as error:
             form.add_validation_error(error)
+        except QuotaExceededError as error:
+            form.add_error(None, str(error))
+            status = 409
         else:
             if created:
                 messages.success(request, f"Batch created: {batch.target_count} questions.")
             else:
                 messages.info(request, "This form was already sent; here is the batch it made.")
             return redirect("batches:detail", pk=batch.pk)
-    return render(request, "batches/batch_form.html", {"form": form})
+    return render(request, "batches/batch_form.html", {"form": form}, status=status)
 
 
 def _progress_context(request: HttpRequest, batch: BatchJob) -> dict:

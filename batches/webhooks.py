@@ -1,12 +1,27 @@
-"""Signed delivery of the completion event to BATCH_WEBHOOK_URL, retried until a 2xx."""
+"""Signed delivery of the completion event to BATCH_WEBHOOK_URL, retried until a 2xx.
+
+Signatures follow Standard Webhooks (https://www.standardwebhooks.com/, CONTRACT §2):
+`webhook-id` (the event's id, the same on every retry, so receivers can drop duplicates),
+`webhook-timestamp` (seconds, at sending: receivers refuse old ones, so a captured request
+cannot be replayed later) and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`.
+The old `X-Batchgen-Signature` (HMAC of the body alone, replayable forever) is still sent for
+one release and is deprecated.
+
+Each attempt is bounded as a whole by WEBHOOK_TIMEOUT_S, not per read: a receiver that drips
+one byte at a time used to hold a worker (and the sweep) for as long as it liked. The sweep
+never sends: it claims due deliveries and queues one `deliver_webhook` task each.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import hmac
 import json
 import logging
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 
 import httpx
 from django.conf import settings
@@ -17,13 +32,56 @@ from batches.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Batchgen-Signature"
+SIGNATURE_HEADER = "X-Batchgen-Signature"  # deprecated: replayable, removed next release
 MAX_BACKOFF = timedelta(hours=1)
+# How long a delivery the sweep queued stays claimed: if its task is lost (the Redis broker
+# drops a killed worker's task), a later sweep queues it again after this.
+QUEUED_DELIVERY_LEASE = timedelta(minutes=5)
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the scheme's key prefix, not a key
 
 
 def sign(body: bytes, secret: str) -> str:
-    """Return the signature header value for a raw body."""
+    """Return the deprecated X-Batchgen-Signature value for a raw body."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def secret_key(secret: str) -> bytes:
+    """Return the HMAC key: a `whsec_` value is base64, any other value its UTF-8 bytes."""
+    if secret.startswith(SECRET_PREFIX):
+        return base64.b64decode(secret[len(SECRET_PREFIX) :])
+    return secret.encode()
+
+
+def standard_signature(message_id: str, timestamp: int, body: bytes, secret: str) -> str:
+    """Return the Standard Webhooks `webhook-signature` value."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signed_headers(message_id: str, body: bytes, secret: str | None) -> dict[str, str]:
+    """Return the Standard Webhooks headers (signed if there is a secret) and the old one."""
+    timestamp = int(time.time())
+    headers = {"webhook-id": message_id, "webhook-timestamp": str(timestamp)}
+    if secret:
+        headers["webhook-signature"] = standard_signature(message_id, timestamp, body, secret)
+        headers[SIGNATURE_HEADER] = sign(body, secret)
+    return headers
+
+
+def post_within(url: str, body: bytes, headers: dict[str, str], total_s: float) -> int:
+    """POST and return the status code, or raise TimeoutError once `total_s` has passed.
+
+    httpx's timeouts are per connect/read/write; asyncio's wait_for bounds the whole request
+    and cancels it cleanly at the deadline.
+    """
+
+    async def post() -> int:
+        async with httpx.AsyncClient(timeout=total_s) as client:
+            response = await client.post(url, content=body, headers=headers)
+            return response.status_code
+
+    return asyncio.run(asyncio.wait_for(post(), total_s))
 
 
 def _body(delivery: WebhookDelivery) -> bytes:
@@ -55,16 +113,22 @@ def seconds_until_due(delivery_id: int) -> float | None:
     return None if due is None else max(0.0, (due - timezone.now()).total_seconds())
 
 
-def deliver(delivery_id: int) -> bool:
-    """POST one delivery if it is due and nobody else is sending it; return True on a 2xx."""
+def deliver(delivery_id: int, queued_until: datetime | None = None) -> bool:
+    """POST one delivery if it is due and nobody else is sending it; return True on a 2xx.
+
+    `queued_until` is the claim the sweep took when it queued this task (see enqueue_due):
+    only the task holding that exact claim may send, so a duplicate task sends nothing.
+    """
     now = timezone.now()
     # Claim the send: pushing next_attempt_at past the request's timeout keeps a racing
     # task or sweep from sending the same event at the same time.
-    claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id,
-        status=WebhookDelivery.Status.PENDING,
-        next_attempt_at__lte=now,
-    ).update(
+    due = WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
+    due = (
+        due.filter(next_attempt_at=queued_until)
+        if queued_until
+        else due.filter(next_attempt_at__lte=now)
+    )
+    claimed = due.update(
         attempts=F("attempts") + 1,
         next_attempt_at=now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_S + 30),
     )
@@ -77,15 +141,13 @@ def deliver(delivery_id: int) -> bool:
         "User-Agent": "batchgen-webhook/1",
         "X-Batchgen-Event": delivery.event.name,
         "X-Batchgen-Event-Id": str(delivery.event_id),
+        **signed_headers(f"evt_{delivery.event_id}", body, settings.BATCH_WEBHOOK_SECRET),
     }
-    if settings.BATCH_WEBHOOK_SECRET:
-        headers[SIGNATURE_HEADER] = sign(body, settings.BATCH_WEBHOOK_SECRET)
     status_code, error = None, ""
     try:
-        response = httpx.post(
-            delivery.url, content=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_S
-        )
-        status_code = response.status_code
+        status_code = post_within(delivery.url, body, headers, settings.WEBHOOK_TIMEOUT_S)
+    except TimeoutError:
+        error = f"Timeout: no complete answer within {settings.WEBHOOK_TIMEOUT_S:g}s"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
     if status_code is not None and 200 <= status_code < 300:
@@ -107,12 +169,32 @@ def deliver(delivery_id: int) -> bool:
     return False
 
 
-def deliver_due(limit: int = 100) -> int:
-    """Deliver the pending webhooks whose retry time has come; return how many succeeded."""
+def enqueue_delivery(delivery_id: int, queued_until: datetime | None = None) -> None:
+    """Queue the task that sends one delivery."""
+    from django_q.tasks import async_task
+
+    async_task("batches.tasks.deliver_webhook", delivery_id, queued_until)
+
+
+def enqueue_due(limit: int = 100) -> int:
+    """Queue a delivery task for each pending webhook whose time has come; return how many.
+
+    Sends nothing itself, so a slow receiver never delays the sweep's lease recovery.
+    """
+    now = timezone.now()
     due = WebhookDelivery.objects.filter(
-        status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now()
+        status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
     ).values_list("id", flat=True)[:limit]
-    return sum(deliver(delivery_id) for delivery_id in list(due))
+    queued = 0
+    for delivery_id in list(due):
+        queued_until = now + QUEUED_DELIVERY_LEASE
+        # Conditional claim: of two sweeps that saw the same due row, one queues it.
+        if WebhookDelivery.objects.filter(
+            pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
+        ).update(next_attempt_at=queued_until):
+            enqueue_delivery(delivery_id, queued_until)
+            queued += 1
+    return queued
 
 
 def redeliver_now(delivery_id: int) -> bool:

@@ -90,6 +90,8 @@ def deployment_env(stub: Stub, **extra: str) -> dict[str, str]:
         # The provider budget is not under test here: it must never be what limits a run.
         "GENERATION_RPM": "1000000",
         "ITEM_LEASE_S": "90",
+        # The per-user fair-use cap is not under test either (three 10,000-item creates).
+        "USER_MAX_ACTIVE_ITEMS": "1000000",
         "DEBUG": "false",
         "LOG_LEVEL": "WARNING",
         **extra,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -27,11 +30,54 @@ def env_float(name: str, default: float) -> float:
     return float(value) if value else default
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
-DEBUG = env_bool("DEBUG", True)
-ALLOWED_HOSTS = [
-    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h
-]
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# --- Production by default (issue 15) -------------------------------------------------------
+# A deploy that forgets DEBUG must not show debug pages: it is off unless set. `make run` and
+# the tests set DEBUG (or a SECRET_KEY) themselves.
+DEBUG = env_bool("DEBUG", False)
+DEV_SECRET_KEY = "django-insecure-dev-only-key-never-use-it-in-production"  # noqa: S105
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+
+
+def real_secret_key(key: str) -> bool:
+    """Return whether `key` is usable in production (the rule of Django's check W009)."""
+    return len(key) >= 50 and len(set(key)) >= 5 and not key.startswith("django-insecure-")
+
+
+if not DEBUG and not real_secret_key(SECRET_KEY):
+    # django-q2 signs its pickled tasks with this key: a known key plus broker access is code
+    # execution on every worker. Refuse to start rather than run with one.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is missing or weak and DEBUG is off. Set SECRET_KEY to a random string of "
+        "at least 50 characters (e.g. the output of `python -c 'import secrets; "
+        "print(secrets.token_urlsafe(50))'`), or set DEBUG=1 for local development only."
+    )
+SECRET_KEY = SECRET_KEY or DEV_SECRET_KEY
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+
+# Behind a TLS-terminating proxy (docs/deploy.md): the proxy says the request was https in
+# SECURE_PROXY_SSL_HEADER ("X-Forwarded-Proto,https"), and the site's https origins must be
+# trusted for CSRF, or every POST with `Origin: https://...` is refused.
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+if _proxy_header := env_list("SECURE_PROXY_SSL_HEADER"):
+    if len(_proxy_header) != 2:
+        raise ImproperlyConfigured('SECURE_PROXY_SSL_HEADER must be "Header-Name,value".')
+    _header = "HTTP_" + _proxy_header[0].upper().replace("-", "_")
+    SECURE_PROXY_SSL_HEADER = (_header, _proxy_header[1])
+# HTTPS_ONLY=1 when users reach the site over TLS: redirect http, secure cookies, HSTS. (Not
+# `HTTPS`: wsgiref, under runserver, takes that CGI variable to mean every request is https.)
+HTTPS_ONLY = env_bool("HTTPS_ONLY", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS_ONLY)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS_ONLY)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS_ONLY)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS_ONLY)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -46,6 +92,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "django_q",
+    "csp",
+    "axes",
     "generation",
     "batches",
 ]
@@ -61,7 +109,54 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Content-Security-Policy (django-csp): scripts only from our own static files, never inline
+# and never eval. Style *attributes* stay allowed (the progress bar's widths, the admin's own
+# markup); style elements do not, which is why htmx's indicator styles are turned off in
+# base.html and live in app.css.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# --- Sign-in throttling (django-axes) -------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out username or address is refused before its password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failures per username, and separately per address, before a lockout; an operator clears
+# one in the admin (Access attempts) or with `manage.py axes_reset_username USER`.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "batches.signin.lockout_response"
+# How many proxies in front of the app append to X-Forwarded-For: the client's address for
+# lockouts is then the one the outermost of them saw (batches/signin.py); 0 = REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "batches.signin.client_address"
+
+# API tokens expire this many seconds after they were issued; a password change revokes them.
+API_TOKEN_TTL_S = env_int("API_TOKEN_TTL_S", 30 * 24 * 3600)
+# Pending + running items one faculty member may have at once (batches/quota.py).
+USER_MAX_ACTIVE_ITEMS = env_int("USER_MAX_ACTIVE_ITEMS", 20_000)
 
 ROOT_URLCONF = "config.urls"
 
@@ -99,6 +194,24 @@ else:
     _db["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
     _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
+
+# Shared by every process on every machine, so throttles and lockouts hold across gunicorn
+# workers: Redis when there is one, else a table in the database (`migrate` creates it).
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": "batchgen",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "batchgen_cache",
+        }
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -185,7 +298,7 @@ REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header is what makes DRF answer 401, not 403, to a
     # request without credentials. Session auth serves the browsable API.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "batches.api.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["batches.api.permissions.IsFaculty"],
@@ -238,6 +351,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "batches": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        # Failed sign-ins (username, address, path) are logged here.
+        "axes": {"handlers": ["console"], "level": "WARNING"},
         "generation": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     },
 }

@@ -36,6 +36,9 @@ def stop(process: subprocess.Popen, name: str, timeout: float = 20) -> None:
 
 def main() -> int:
     port = os.environ.get("PORT", "8000")
+    # Production is the default (DEBUG off needs a real SECRET_KEY); `make run` is the local
+    # demo, so it turns DEBUG on for itself and its children unless told otherwise.
+    os.environ.setdefault("DEBUG", "1")
     manage("migrate", "--noinput", "-v", "0")
     manage("createfaculty", DEMO_USER, "--password", DEMO_PASSWORD)
     cluster = subprocess.Popen(

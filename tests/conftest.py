@@ -103,6 +103,11 @@ def base_env(stub: StubLLM, webhook_receiver: WebhookReceiver) -> dict[str, str]
         "BATCH_WEBHOOK_URL": webhook_receiver.url,
         "BATCH_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "DEBUG": "false",
+        # Every test signs in from 127.0.0.1: only the sign-in throttle's own test may lock
+        # that address out (tests/system/test_hardening_live.py).
+        "LOGIN_FAILURE_LIMIT": "1000",
+        # The page form is throttled like the API now; the browser tests create many batches.
+        "API_CREATE_RATE": "10000/minute",
     }
 
 

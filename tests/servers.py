@@ -355,10 +355,16 @@ class RedisServer:
 # --------------------------------------------------------------------------- Django processes
 
 
+TEST_SECRET_KEY = "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
 def project_env(env: Env | None = None) -> dict[str, str]:
     """Return os.environ with `env` merged over it (a None value removes the variable)."""
     merged = dict(os.environ)
     merged["PYTHONUNBUFFERED"] = "1"
+    # DEBUG is off unless set, and then the app refuses to start without a real SECRET_KEY
+    # (issue 15): every process the tests or the bench start gets a test-only one.
+    merged.setdefault("SECRET_KEY", TEST_SECRET_KEY)
     for key, value in (env or {}).items():
         if value is None:
             merged.pop(key, None)

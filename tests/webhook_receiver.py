@@ -21,11 +21,18 @@ class Received:
 
 
 class WebhookReceiver:
-    """Record webhook POSTs; answer 503 to the first ones about a topic in `fail_topics`."""
+    """Record webhook POSTs; answer 503 to the first ones about a topic in `fail_topics`.
+
+    With `drip_s` set, answer like a hostile receiver: a 200 whose body arrives one byte
+    every `drip_s` seconds, so no single read ever times out.
+    """
+
+    DRIP_BYTES = 200
 
     def __init__(self) -> None:
         # topic -> how many deliveries about it still get a 503
         self.fail_topics: dict[str, int] = {}
+        self.drip_s = 0.0
         self.received: list[Received] = []
         self._lock = threading.Lock()
         receiver = self
@@ -36,9 +43,24 @@ class WebhookReceiver:
                 with receiver._lock:
                     receiver.received.append(Received(body, dict(self.headers), time.time()))
                     failing = receiver._take_failure(body)
+                if receiver.drip_s:
+                    self._drip(receiver.drip_s)
+                    return
                 self.send_response(503 if failing else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            def _drip(self, interval: float) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", str(WebhookReceiver.DRIP_BYTES))
+                self.end_headers()
+                try:
+                    for _ in range(WebhookReceiver.DRIP_BYTES):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(interval)
+                except OSError:
+                    pass  # the sender gave up: what a bounded delivery must do
 
             def log_message(self, *args) -> None:
                 pass

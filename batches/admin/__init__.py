@@ -5,6 +5,7 @@ One module per model; `common` holds what they share. Importing this package reg
 
 from django.contrib import admin
 
+from batches import admin_q
 from batches.admin import batch, event, item
 
 admin.site.site_header = "batchgen operators"
@@ -12,3 +13,6 @@ admin.site.site_title = "batchgen admin"
 admin.site.index_title = "Batches, items, events and webhook deliveries"
 
 __all__ = ["batch", "event", "item"]
+
+# django-q2's own admin: superuser-only writes (issue 15, batches/admin_q.py).
+admin_q.lock_down()

@@ -8,6 +8,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from batches import text
+
 NULL_SCHEMA = {"type": "null"}
 
 
@@ -41,7 +43,12 @@ class EnvelopeJSONRenderer(JSONRenderer):
         renderer_context: dict[str, Any] | None = None,
     ) -> bytes:
         body = data if isinstance(data, Envelope) else success(data)
-        return super().render(body, accepted_media_type, renderer_context)
+        try:
+            return super().render(body, accepted_media_type, renderer_context)
+        except UnicodeEncodeError:
+            # A lone surrogate (from a row stored before the text rules, or echoed back in
+            # an error's field name) cannot be UTF-8: show U+FFFD rather than fail the page.
+            return super().render(text.scrub(body), accepted_media_type, renderer_context)
 
 
 class EnvelopePagination(PageNumberPagination):

@@ -19,7 +19,11 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler, set_rollback
 
 from batches.api.envelope import failure
-from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
+from batches.errors import (
+    BatchValidationError,
+    InvalidBatchStatusTransitionError,
+    QuotaExceededError,
+)
 from batches.models import BatchJob
 
 logger = logging.getLogger(__name__)
@@ -27,6 +31,7 @@ logger = logging.getLogger(__name__)
 VALIDATION_ERROR = "VALIDATION_ERROR"
 INTERNAL_ERROR = "INTERNAL_ERROR"
 INVALID_TRANSITION = "INVALID_TRANSITION"
+QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
 
 # CONTRACT §5's table, plus the codes of the HTTP errors DRF raises by itself.
 ERROR_CODES = {
@@ -99,6 +104,9 @@ def _message_and_details(exc: exceptions.APIException) -> tuple[str, dict[str, A
 
 def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """Answer any exception raised in an API view with an error envelope."""
+    if isinstance(exc, QuotaExceededError):
+        body = failure(QUOTA_EXCEEDED, str(exc), exc.details)
+        return Response(body, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, InvalidBatchStatusTransitionError):
         body = failure(INVALID_TRANSITION, str(exc), {"currentStatus": exc.current_status})
         return Response(body, status=status.HTTP_409_CONFLICT)

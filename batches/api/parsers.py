@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator
 from typing import IO, Any
 
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.utils import json
 
-NUL = "\x00"
+from batches import text as text_module
+
+# The deepest body the API accepts: a batch definition nests three levels (body, scope,
+# objectives). Deeper bodies are refused before anything walks them; 100,000 levels used to
+# raise RecursionError inside the parser (a 500).
+MAX_JSON_DEPTH = 32
 
 
 def json_number(text: str) -> int | float:
@@ -22,24 +26,9 @@ def json_number(text: str) -> int | float:
     return int(number) if number.is_integer() else number
 
 
-def nul_paths(value: Any, path: str = "") -> Iterator[str]:
-    """Yield the dotted path of every key or string in `value` that contains NUL."""
-    if isinstance(value, str):
-        if NUL in value:
-            yield path
-    elif isinstance(value, dict):
-        for key, child in value.items():
-            child_path = f"{path}.{key}" if path else str(key)
-            if NUL in str(key):
-                yield child_path
-            yield from nul_paths(child, child_path)
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from nul_paths(child, f"{path}.{index}" if path else str(index))
-
-
 class ApiJSONParser(JSONParser):
-    """Parse JSON as the schema reads it; refuse text with NUL, which PostgreSQL cannot store."""
+    """Parse JSON as the schema reads it; refuse bodies nested too deep and text that cannot
+    be stored (NUL, lone surrogates, non-characters: see batches.text)."""
 
     def parse(
         self,
@@ -50,10 +39,19 @@ class ApiJSONParser(JSONParser):
         try:
             text = codecs.getreader("utf-8")(stream).read()
             data = json.loads(text, parse_float=json_number, parse_constant=json.strict_constant)
+        except RecursionError as exc:
+            raise ValidationError(
+                {"non_field_errors": [f"Must not nest deeper than {MAX_JSON_DEPTH} levels."]}
+            ) from exc
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
-        paths = sorted(set(nul_paths(data)))
-        if paths:
-            message = ["Must not contain NUL characters."]
-            raise ValidationError({path or "non_field_errors": message for path in paths})
+        if text_module.json_depth(data) > MAX_JSON_DEPTH:
+            raise ValidationError(
+                {"non_field_errors": [f"Must not nest deeper than {MAX_JSON_DEPTH} levels."]}
+            )
+        problems: dict[str, list[str]] = {}
+        for path, reason in text_module.unstorable_paths(data):
+            problems.setdefault(path or "non_field_errors", []).append(reason)
+        if problems:
+            raise ValidationError(dict(sorted(problems.items())))
         return data

@@ -10,7 +10,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from batches import review
+from batches import review, text
 from batches.api.envelope import NULL_SCHEMA
 from batches.exports import DEFAULT_FORMAT, DEFAULT_STATUS, FORMATS, STATUSES
 from batches.models import BatchEvent, BatchItem
@@ -30,8 +30,17 @@ class NullField(serializers.ReadOnlyField):
 # --- requests -------------------------------------------------------------------------------
 
 
+def typed_text(value: str) -> str:
+    """Refuse text no person types: see batches.text."""
+    reason = text.problem(value)
+    if reason:
+        raise serializers.ValidationError(reason)
+    return value
+
+
 class CredentialsSerializer(serializers.Serializer):
-    username = serializers.CharField()
+    username = serializers.RegexField(text.VISIBLE_PATTERN, validators=[typed_text])
+    # Any characters may be in a password; the parser already refused unstorable ones.
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
 
 
@@ -103,7 +112,14 @@ class ApprovedSerializer(serializers.Serializer):
 
 
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(read_only=True)
+    token = serializers.CharField(
+        read_only=True,
+        help_text="Valid for API_TOKEN_TTL_S after issue, or until the password changes.",
+    )
+
+
+class RevokedSerializer(serializers.Serializer):
+    revoked = serializers.BooleanField(read_only=True, help_text="Whether a token was deleted.")
 
 
 class ScopeSerializer(serializers.Serializer):

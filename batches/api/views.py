@@ -10,22 +10,22 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.authentication import TokenAuthentication
-from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.exceptions import AuthenticationFailed, NotFound
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batches import review, services
+from batches.api import tokens
 from batches.api.permissions import IsBatchOwner, IsFaculty
 from batches.api.schema import CONTROL_SCHEMA, IDEMPOTENCY_KEY, RETRY_AFTER, error_responses
 from batches.api.serializers import (
@@ -40,6 +40,7 @@ from batches.api.serializers import (
     ItemQuerySerializer,
     ItemSerializer,
     ReviewSerializer,
+    RevokedSerializer,
     TokenSerializer,
 )
 from batches.api.throttling import BatchCreateThrottle
@@ -51,11 +52,26 @@ from batches.validation import BatchDefinition
 
 
 class TokenView(APIView):
-    """Exchange a username and password for the caller's API token."""
+    """Exchange a username and password for the caller's API token, or revoke it."""
 
-    # A stale `Authorization` header must not stop anyone from getting a fresh token.
-    authentication_classes: list = []
     permission_classes = [AllowAny]
+
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        # Authenticators are chosen before DRF wraps the request: note the method first.
+        self._method = request.method
+        return super().initialize_request(request, *args, **kwargs)
+
+    def get_authenticators(self) -> list:
+        # A stale `Authorization` header must not stop anyone from getting a fresh token;
+        # revoking one needs the credentials it revokes.
+        if getattr(self, "_method", None) == "DELETE":
+            return super().get_authenticators()
+        return []
+
+    def get_permissions(self) -> list:
+        if getattr(self, "_method", None) == "DELETE":
+            return [IsAuthenticated()]
+        return super().get_permissions()
 
     def get_authenticate_header(self, request: Request) -> str:
         # Makes DRF answer bad credentials with 401 and WWW-Authenticate, not 403.
@@ -63,19 +79,34 @@ class TokenView(APIView):
 
     @extend_schema(
         summary="Get an API token",
+        description=(
+            "The token expires API_TOKEN_TTL_S after it was issued (then ask again) and is "
+            "revoked when the password changes. Repeated failures lock the username and the "
+            "address out for a while (429)."
+        ),
         request=CredentialsSerializer,
-        responses={200: TokenSerializer, **error_responses(400, 401, 413, 415)},
+        responses={200: TokenSerializer, **error_responses(400, 401, 413, 415, 429)},
         auth=[],
     )
     def post(self, request: Request) -> Response:
         """Return the token of the user with these credentials, creating it once."""
         credentials = CredentialsSerializer(data=request.data)
         credentials.is_valid(raise_exception=True)
-        user = authenticate(request=request, **credentials.validated_data)
+        # The Django request, not DRF's: django-axes marks a lockout on it for its middleware.
+        user = authenticate(request=request._request, **credentials.validated_data)
         if user is None:
             raise AuthenticationFailed("Unable to log in with the provided credentials.")
-        token, _ = Token.objects.get_or_create(user=user)
+        token = tokens.issue(user)
         return Response(TokenSerializer({"token": token.key}).data)
+
+    @extend_schema(
+        summary="Revoke your API token",
+        request=None,
+        responses={200: RevokedSerializer, **error_responses(401)},
+    )
+    def delete(self, request: Request) -> Response:
+        """Delete the caller's token: it stops working at once."""
+        return Response(RevokedSerializer({"revoked": tokens.revoke(request.user) > 0}).data)
 
 
 class IgnoreAcceptNegotiation(DefaultContentNegotiation):
@@ -101,7 +132,7 @@ class IgnoreAcceptNegotiation(DefaultContentNegotiation):
             200: OpenApiResponse(
                 BatchSerializer, description="The batch created earlier with this Idempotency-Key."
             ),
-            **error_responses(400, 401, 403, 413, 415, 429),
+            **error_responses(400, 401, 403, 409, 413, 415, 429),
         },
     ),
     retrieve=extend_schema(

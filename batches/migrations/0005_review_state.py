@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0002_sweep_schedule'),
+        ('batches', '0003_operators_group'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

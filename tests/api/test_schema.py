@@ -11,9 +11,12 @@ from tests.api.support import API
 pytestmark = pytest.mark.django_db
 
 OPERATIONS = {
-    ("/api/v1/auth/token/", "post"): {"200", "400", "401"},
+    ("/api/v1/auth/token/", "post"): {"200", "400", "401", "429"},
+    ("/api/v1/auth/token/", "delete"): {"200", "401"},
     ("/api/v1/generation/batch/", "get"): {"200", "401", "403"},
-    ("/api/v1/generation/batch/", "post"): {"201", "200", "400", "401", "403", "413", "415", "429"},
+    ("/api/v1/generation/batch/", "post"): {
+        *("201", "200", "400", "401", "403", "409", "413", "415", "429")
+    },
     ("/api/v1/generation/batch/{id}/", "get"): {"200", "401", "403", "404"},
     ("/api/v1/generation/batch/{id}/items/", "get"): {"200", "400", "401", "403", "404"},
     ("/api/v1/generation/batch/{id}/events/", "get"): {"200", "401", "403", "404"},

@@ -299,3 +299,41 @@ def test_pages_fit_a_360_pixel_screen(open_page, batches: Batches, screenshot):
         expect(page.locator("main")).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         screenshot(page, name)
+
+
+def test_no_page_reports_a_content_security_policy_violation(
+    open_page, batches: Batches, live_web: WebServer
+):
+    """Issue 15: the pages, htmx's polling and swaps, and the dialog all work under the CSP."""
+    batch_id = batches.create("CSP check")
+    violations: list[str] = []
+    for path in ("/batches/", "/batches/new/", f"/batches/{batch_id}/", "/api/v1/docs/"):
+        page = open_page(path)
+        # Record violations from the start: the listener is installed before any script runs.
+        page.add_init_script(
+            "window.__csp = [];"
+            "document.addEventListener('securitypolicyviolation',"
+            " e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+        )
+        page.on(
+            "console",
+            lambda message: (
+                violations.append(message.text)
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
+        page.reload()
+        if path.endswith(f"{batch_id}/"):
+            # htmx polls the progress partial (its request and swap run under the CSP)...
+            with page.expect_response(lambda r: r.request.headers.get("hx-request") == "true"):
+                pass
+            # ...and the dialog opens and closes from app.js.
+            page.get_by_test_id("cancel-button").click()
+            expect(page.get_by_test_id("cancel-dialog")).to_be_visible()
+            page.get_by_test_id("keep-running-button").click()
+        if path == "/api/v1/docs/":
+            # Swagger UI built the page from its scripts (served from URLs, not inline).
+            expect(page.locator(".swagger-ui .info")).to_be_visible()
+        violations.extend(page.evaluate("window.__csp"))
+    assert violations == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from batches import services, webhooks
+from batches import services, tasks, webhooks
 from batches.models import BatchEvent, BatchItem, WebhookDelivery
 from batches.signals import batch_completed
 from batches.states import BatchStatus, ItemStatus
@@ -101,14 +101,25 @@ def test_without_a_secret_the_webhook_carries_no_signature(receiver, settings):
     assert received.json["name"] == "generation/batch.completed"
 
 
-def test_a_delivered_webhook_is_not_sent_again(receiver, settings):
+@pytest.fixture
+def queued_deliveries(monkeypatch) -> list[tuple]:
+    """Record the delivery tasks the sweep queues instead of queueing them."""
+    sent: list[tuple] = []
+    monkeypatch.setattr(webhooks, "enqueue_delivery", lambda *args: sent.append(args))
+    return sent
+
+
+def test_a_delivered_webhook_is_not_sent_again(receiver, settings, queued_deliveries):
     batch = finished_batch()
     deliver_for(batch, receiver, settings, None)
-    assert webhooks.deliver_due() == 0
+    assert webhooks.enqueue_due() == 0
+    assert queued_deliveries == []
     assert len(receiver.for_batch(str(batch.pk))) == 1
 
 
-def test_a_failed_delivery_is_retried_by_the_sweep_until_it_succeeds(receiver, settings):
+def test_a_failed_delivery_is_retried_by_the_sweep_until_it_succeeds(
+    receiver, settings, queued_deliveries
+):
     batch = finished_batch()
     settings.BATCH_WEBHOOK_URL = receiver.url
     receiver.fail_topics[batch.topic] = 1
@@ -118,6 +129,13 @@ def test_a_failed_delivery_is_retried_by_the_sweep_until_it_succeeds(receiver, s
     delivery.refresh_from_db()
     assert (delivery.status, delivery.last_status_code) == ("pending", 503)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-    assert webhooks.deliver_due() == 1
+    assert webhooks.enqueue_due() == 1
+    # A second sweep finds it claimed and queues nothing more.
+    assert webhooks.enqueue_due() == 0
+    [(delivery_id, queued_until)] = queued_deliveries
+    assert tasks.deliver_webhook(delivery_id, queued_until) is True
+    # A duplicate of that task (at-least-once broker) sends nothing.
+    assert webhooks.deliver(delivery_id, queued_until) is False
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("delivered", 2)
+    assert len(receiver.for_batch(str(batch.pk))) == 2

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 
 from batches import dispatch, services
-from batches.errors import InvalidBatchStatusTransitionError
+from batches.errors import InvalidBatchStatusTransitionError, QuotaExceededError
 from batches.models import BatchEvent, BatchItem, BatchJob
 from batches.states import Action, BatchStatus, ItemStatus
 from tests.factories import FacultyFactory, batch_definition
@@ -154,3 +154,18 @@ def test_no_item_is_claimed_after_pause_returns():
     late_claims = [ok for started, ok in attempts if started > paused_at[0] and ok]
     assert late_claims == []
     assert BatchJob.objects.get(pk=batch.pk).status == BatchStatus.PAUSED
+
+
+def test_concurrent_creates_cannot_both_pass_the_active_item_cap(settings):
+    """Issue 15: the quota is decided under the owner's row lock, not on a stale count."""
+    settings.USER_MAX_ACTIVE_ITEMS = 10
+    owner = FacultyFactory()
+
+    def create(i: int) -> BatchJob:
+        return services.create_batch(owner=owner, definition=batch_definition(target_count=6))[0]
+
+    results = race(8, create)
+    created = [r for r in results if isinstance(r, BatchJob)]
+    refused = [r for r in results if isinstance(r, QuotaExceededError)]
+    assert (len(created), len(refused)) == (1, 7), results
+    assert BatchItem.objects.filter(batch__owner=owner).count() == 6

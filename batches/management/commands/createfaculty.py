@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from batches import text
 from batches.access import FACULTY_GROUP
 
 
@@ -20,8 +21,8 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, username: str, password: str, email: str | None, **options) -> None:
-        if not username.strip():
-            raise CommandError("USERNAME must not be blank.")
+        if reason := text.problem(username):
+            raise CommandError(f"USERNAME: {reason}")
         if not password:
             raise CommandError("--password must not be empty.")
         user_model = get_user_model()

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from batches import services
-from batches.errors import BatchValidationError
+from batches.errors import BatchValidationError, QuotaExceededError
 from batches.management.commands._common import get_user
 from batches.management.commands._follow import follow
 from batches.validation import (
@@ -73,6 +73,8 @@ class Command(BaseCommand):
         except BatchValidationError as error:
             lines = [f"  {field}: {' '.join(msgs)}" for field, msgs in error.details.items()]
             raise CommandError("Invalid batch:\n" + "\n".join(lines)) from None
+        except QuotaExceededError as error:
+            raise CommandError(f"Quota exceeded: {error}") from None
         if opts["json"]:
             self.stdout.write(json.dumps({"id": str(batch.pk), "status": batch.status}))
         else:

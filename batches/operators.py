@@ -1,0 +1,34 @@
+"""The `operators` group: exactly what the batch admin's pages and actions need.
+
+Created by migration 0003 and kept by `createoperator`. Operators are staff users in it.
+"""
+
+from __future__ import annotations
+
+OPERATORS_GROUP = "operators"
+
+# (app label, codename). The batch admin is read-only except its actions: control (pause,
+# resume, cancel, retry failed) needs change_batchjob, redeliver needs change_webhookdelivery.
+# Clearing a sign-in lockout is deleting django-axes' access attempt.
+OPERATOR_PERMISSIONS = (
+    ("batches", "view_batchjob"),
+    ("batches", "change_batchjob"),
+    ("batches", "view_batchitem"),
+    ("batches", "view_batchevent"),
+    ("batches", "view_webhookdelivery"),
+    ("batches", "change_webhookdelivery"),
+    ("axes", "view_accessattempt"),
+    ("axes", "delete_accessattempt"),
+    ("axes", "view_accessfailurelog"),
+)
+
+
+def ensure_group(group_model, permission_model):
+    """Create or update the operators group with exactly OPERATOR_PERMISSIONS; return it."""
+    group, _ = group_model.objects.get_or_create(name=OPERATORS_GROUP)
+    permissions = [
+        permission_model.objects.get(content_type__app_label=app, codename=codename)
+        for app, codename in OPERATOR_PERMISSIONS
+    ]
+    group.permissions.set(permissions)
+    return group
