@@ -352,6 +352,7 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
                     "target_count",
                     "concurrency_limit",
                     "max_attempts",
+                    "max_revisions",
                 )
             },
         ),

@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from batches import dispatch, events
+from batches import dispatch, events, planner
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.models import BatchItem, BatchJob
 from batches.states import ACTION_TRANSITIONS, Action, BatchStatus, ItemStatus
@@ -82,12 +82,14 @@ def _create_and_start(
         target_count=definition.target_count,
         concurrency_limit=definition.concurrency_limit,
         max_attempts=definition.max_attempts,
+        max_revisions=definition.max_revisions,
         scope=definition.scope,
         parameters=definition.parameters,
         idempotency_key=idempotency_key,
         started_at=now,
     )
     _create_items(batch, definition.target_count)
+    planner.create_chunks(batch)
     events.record_event(
         batch.id,
         events.CREATED,
@@ -207,6 +209,8 @@ def retry_failed_batch(
     retried = BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.FAILED).update(
         status=ItemStatus.PENDING,
         attempts=0,
+        # A question the gate refused gets its full revision budget again.
+        revisions=0,
         rate_limit_hits=0,
         takeovers=0,
         error_code="",

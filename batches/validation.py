@@ -11,15 +11,24 @@ TARGET_COUNT_RANGE = (1, 10_000)
 TOPIC_LENGTH_RANGE = (1, 200)
 CONCURRENCY_RANGE = (1, 20)
 MAX_ATTEMPTS_RANGE = (1, 5)
+MAX_REVISIONS_RANGE = (0, 5)
 DEFAULT_CONCURRENCY = 5
 DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_MAX_REVISIONS = 2
 DIFFICULTIES = ("easy", "medium", "hard")
 QUESTION_TYPES = ("single_best_answer",)
 MAX_COURSE_LENGTH = 100
 MAX_OBJECTIVES = 20
 MAX_OBJECTIVE_LENGTH = 500
 
-TOP_LEVEL_FIELDS = {"target_count", "scope", "parameters", "concurrency_limit", "max_attempts"}
+TOP_LEVEL_FIELDS = {
+    "target_count",
+    "scope",
+    "parameters",
+    "concurrency_limit",
+    "max_attempts",
+    "max_revisions",
+}
 SCOPE_FIELDS = {"topic", "course", "learning_objectives"}
 PARAMETER_FIELDS = {"difficulty", "question_type"}
 
@@ -31,6 +40,7 @@ class BatchDefinition:
     parameters: dict[str, Any] = field(default_factory=dict)
     concurrency_limit: int = DEFAULT_CONCURRENCY
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_revisions: int = DEFAULT_MAX_REVISIONS
 
 
 class _Errors:
@@ -158,13 +168,22 @@ def validate_batch_definition(data: Any) -> BatchDefinition:
         MAX_ATTEMPTS_RANGE,
         default=DEFAULT_MAX_ATTEMPTS,
     )
+    max_revisions = _int_in_range(
+        errors,
+        "max_revisions",
+        data.get("max_revisions"),
+        MAX_REVISIONS_RANGE,
+        default=DEFAULT_MAX_REVISIONS,
+    )
     if errors.details:
         raise BatchValidationError(errors.details)
     assert target_count is not None and concurrency is not None and max_attempts is not None
+    assert max_revisions is not None
     return BatchDefinition(
         target_count=target_count,
         scope=scope,
         parameters=parameters,
         concurrency_limit=concurrency,
         max_attempts=max_attempts,
+        max_revisions=max_revisions,
     )

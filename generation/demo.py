@@ -31,6 +31,35 @@ FALLBACK_TOPIC = "clinical medicine"
 # matching up to that line keeps topics with odd characters (even newlines) intact.
 _TOPIC = re.compile(r"^Topic: (.*?)\nCourse: ", re.MULTILINE | re.DOTALL)
 _DIFFICULTY = re.compile(rf"^Difficulty: ({'|'.join(DIFFICULTIES)})$", re.MULTILINE)
+# The pipeline's spec lines and the planner's numbered list (see generation.planning).
+_SPEC_FOCUS = re.compile(r"^- Focus: (.*)$", re.MULTILINE)
+_SPEC_SCENARIO = re.compile(r"^- Scenario: (.*)$", re.MULTILINE)
+_PLAN_ITEM = re.compile(r"^(\d+)\. objective: (.*); bloom_level: (\w+)$", re.MULTILINE)
+_FOCI = (
+    "the first-line investigation",
+    "the underlying mechanism",
+    "the most likely diagnosis",
+    "the immediate management",
+    "the expected laboratory pattern",
+    "the commonest complication",
+    "the drug of choice and its adverse effects",
+    "the key examination finding",
+    "the prognostic factor that matters most",
+    "the physiological compensation",
+    "the contraindicated intervention",
+    "the referral threshold",
+)
+_AGE_WORDS = (
+    "newborn",
+    "toddler",
+    "school-age child",
+    "teenager",
+    "young adult",
+    "middle-aged adult",
+    "older adult",
+    "very elderly adult",
+    "pregnant woman",
+)
 
 _PATIENTS = ("man", "woman", "boy", "girl")
 _AGES = {"man": (19, 84), "woman": (19, 84), "boy": (4, 17), "girl": (4, 17)}
@@ -213,6 +242,14 @@ def _question(rng: random.Random, prompt: str) -> dict[str, Any]:
     topic = _match(_TOPIC, prompt) or FALLBACK_TOPIC
     difficulty = _match(_DIFFICULTY, prompt) or "medium"
     archetype = rng.choice(_ARCHETYPES)
+    focus, scenario = _match(_SPEC_FOCUS, prompt), _match(_SPEC_SCENARIO, prompt)
+    vignette = _vignette(rng, difficulty)
+    if scenario:
+        # A planned question: its own scenario and focus make it unlike its neighbours.
+        vignette = f"{scenario[0].upper()}{scenario[1:].rstrip('.')}. {vignette}"
+    lead_in = archetype["lead_in"].format(topic=topic)
+    if focus:
+        lead_in = f"Considering {focus} in {topic}, {lead_in[0].lower()}{lead_in[1:]}"
     texts = [archetype["correct"], *rng.sample(archetype["distractors"], 4)]
     rng.shuffle(texts)
     options = [
@@ -220,7 +257,7 @@ def _question(rng: random.Random, prompt: str) -> dict[str, Any]:
     ]
     correct = OPTION_LABELS[texts.index(archetype["correct"])]
     return {
-        "stem": f"{_vignette(rng, difficulty)} {archetype['lead_in'].format(topic=topic)}",
+        "stem": f"{vignette} {lead_in}",
         "options": options,
         "correct_answer": correct,
         "explanation": _explanation(topic, archetype["rationale"], options, correct),
@@ -267,6 +304,25 @@ def _review(rng: random.Random, prompt: str) -> dict[str, Any]:
     }
 
 
+def _plan(rng: random.Random, prompt: str) -> dict[str, Any]:
+    """Return a plan: one spec per numbered item of the prompt, distinct by construction."""
+    topic = _match(_TOPIC, prompt) or FALLBACK_TOPIC
+    specs = []
+    for number, objective, bloom in _PLAN_ITEM.findall(prompt):
+        n = int(number) - 1
+        # Mixed radices: consecutive numbers differ in every part, and no two repeat.
+        focus = f"{_FOCI[n % len(_FOCI)]} of {topic} (case {n + 1})"
+        patient = _AGE_WORDS[n % len(_AGE_WORDS)]
+        scenario = (
+            f"a {patient} seen in the {_SETTINGS[(n // 2) % len(_SETTINGS)]} with "
+            f"{_COMPLAINTS[(n // 3) % len(_COMPLAINTS)]}"
+        )
+        specs.append(
+            {"focus": focus, "objective": objective, "bloom_level": bloom, "scenario": scenario}
+        )
+    return {"specs": specs}
+
+
 def _match(pattern: re.Pattern[str], text: str) -> str | None:
     """Return the first group of `pattern` in `text`, if it matches."""
     found = pattern.search(text)
@@ -276,4 +332,5 @@ def _match(pattern: re.Pattern[str], text: str) -> str | None:
 _ANSWERS: dict[str, Callable[[random.Random, str], dict[str, Any]]] = {
     "Question": _question,
     "Review": _review,
+    "QuestionPlan": _plan,
 }

@@ -80,6 +80,13 @@ class BatchCreateSerializer(ClosedSerializer):
         default=validation.DEFAULT_MAX_ATTEMPTS,
         required=False,
     )
+    max_revisions = serializers.IntegerField(
+        min_value=validation.MAX_REVISIONS_RANGE[0],
+        max_value=validation.MAX_REVISIONS_RANGE[1],
+        default=validation.DEFAULT_MAX_REVISIONS,
+        required=False,
+        help_text="Regenerations the quality gate may ask for per question.",
+    )
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -129,6 +136,7 @@ class BatchSerializer(serializers.Serializer):
     target_count = serializers.IntegerField(source="batch.target_count", read_only=True)
     concurrency_limit = serializers.IntegerField(source="batch.concurrency_limit", read_only=True)
     max_attempts = serializers.IntegerField(source="batch.max_attempts", read_only=True)
+    max_revisions = serializers.IntegerField(source="batch.max_revisions", read_only=True)
     scope = ScopeSerializer(source="batch.scope", read_only=True)
     parameters = ParametersSerializer(source="batch.parameters", read_only=True)
     total_items = serializers.IntegerField(read_only=True)
@@ -160,11 +168,14 @@ class ItemSerializer(serializers.ModelSerializer):
     result = serializers.JSONField(
         read_only=True, help_text="A completed item's question and the critic's review."
     )
+    spec = serializers.JSONField(
+        read_only=True, help_text="The batch plan's spec of this question, or null."
+    )
 
     class Meta:
         model = BatchItem
         fields = [
-            *("id", "index", "status", "attempts", "error", "result"),
+            *("id", "index", "status", "attempts", "revisions", "spec", "error", "result"),
             *("started_at", "finished_at"),
         ]
         read_only_fields = fields

@@ -17,6 +17,7 @@ BATCH_FIELDS = {
     "target_count",
     "concurrency_limit",
     "max_attempts",
+    "max_revisions",
     "scope",
     "parameters",
     "total_items",
@@ -30,7 +31,10 @@ BATCH_FIELDS = {
     "started_at",
     "finished_at",
 }
-ITEM_FIELDS = {"id", "index", "status", "attempts", "error", "result", "started_at", "finished_at"}
+ITEM_FIELDS = {
+    *("id", "index", "status", "attempts", "revisions", "spec", "error", "result"),
+    *("started_at", "finished_at"),
+}
 EVENT_FIELDS = {"id", "name", "created_at", "payload"}
 CONTROL_FIELDS = {"batchId", "previousStatus", "newStatus", "action", "timestamp"}
 

@@ -30,6 +30,9 @@ class Command(BaseCommand):
         parser.add_argument("--difficulty", default="medium", help="easy, medium or hard")
         parser.add_argument("--concurrency", type=int, default=5, help="items at once (1-20)")
         parser.add_argument("--max-attempts", type=int, default=3, help="attempts per item (1-5)")
+        parser.add_argument(
+            "--max-revisions", type=int, default=2, help="quality-gate revisions per item (0-5)"
+        )
         parser.add_argument("--course", default=None, help="scope.course")
         parser.add_argument(
             "--objective", action="append", default=[], help="a learning objective (repeatable)"
@@ -76,4 +79,5 @@ def definition_from(opts: dict[str, Any]) -> dict[str, Any]:
         "parameters": {"difficulty": opts["difficulty"]},
         "concurrency_limit": opts["concurrency"],
         "max_attempts": opts["max_attempts"],
+        "max_revisions": opts["max_revisions"],
     }
