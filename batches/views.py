@@ -22,6 +22,7 @@ from batches import exporting, services
 from batches.access import is_faculty
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.forms import BatchForm
+from batches.gate_summary import gate_summary
 from batches.models import BatchJob
 from batches.progress import batch_pace, still_changing
 from batches.queries import batch_summaries, batch_summary
@@ -43,6 +44,8 @@ ITEM_FIELDS = (
     "index",
     "status",
     "attempts",
+    "revisions",
+    "spec",
     "error_code",
     "error_message",
     "result",
@@ -133,6 +136,7 @@ def _progress_context(request: HttpRequest, batch: BatchJob) -> dict:
         "batch": batch,
         "summary": summary,
         "pace": batch_pace(summary),
+        "gate": gate_summary(batch.pk),
         "can": {action.name.lower(): True for action in allowed_actions(batch.status)},
         "terminal": is_terminal(batch.status),
         "live": still_changing(summary),

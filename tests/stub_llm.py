@@ -85,6 +85,8 @@ class Record:
     end_wall: float | None = None
     outcome: int | str | None = None
     rule: str | None = None
+    # Which use of its rule this request was (1 for the first): content modes count on it.
+    rule_hit: int = 0
     client_gone: bool = False
 
     def as_dict(self, *, prompt: bool = True) -> dict:
@@ -373,13 +375,16 @@ class Answers:
     def __init__(self) -> None:
         self._seq = itertools.count(1)
 
-    def answer(self, name: str | None, prompt: str, rule: Rule | None) -> dict | None:
+    def answer(self, name: str | None, prompt: str, rule: Rule | None, hit: int = 1) -> dict | None:
         """Return the instance for schema `name`, or None if the schema is not the app's."""
         action = rule.action if rule else None
         if name == "Question":
             seq = next(self._seq)
             if action == "cycle":
-                seq = (rule.hits - 1) % int(rule.params.get("k", 4)) + 1
+                # A model stuck in a rut: the same k questions, whatever the prompt asks.
+                seq = (hit - 1) % int(rule.params.get("k", 4)) + 1
+                prompt = find_topic(prompt)
+                return self.question(f"Topic: {prompt}\n", seq)
             return self.question(prompt, seq, relabel=action == "relabel")
         if name == "Review":
             if action == "reject":
@@ -869,6 +874,7 @@ class StubLLM:
                 mode=mode,
                 model=model,
                 rule=rule.action if rule else None,
+                rule_hit=rule.hits if rule else 0,
             )
             self._records.append(record)
             self._in_flight += 1
@@ -937,7 +943,7 @@ class StubLLM:
             body = completion_body(request, record, content=None, refusal=refusal)
             handler.send_json(200, body)
         else:
-            content = self._content(request, mode, name, schema, record.prompt, rule)
+            content = self._content(request, mode, name, schema, record, rule)
             record.outcome = 200
             if action == "malformed":
                 record.outcome = "malformed"
@@ -967,16 +973,17 @@ class StubLLM:
         mode: str,
         name: str | None,
         schema: dict | None,
-        prompt: str,
+        record: Record,
         rule: Rule | None = None,
     ) -> str:
         """Return the message content: the responder's instance, or the default one."""
+        prompt = record.prompt
         if self.responder is not None:
             custom = self.responder(request)
             if custom is not None:
                 return json.dumps(custom)
         if schema is not None:
-            answer = self.default_responder.answer(name, prompt, rule)
+            answer = self.default_responder.answer(name, prompt, rule, record.rule_hit)
             if answer is None:
                 raise ValueError(f"the stub answers Question, Review and QuestionPlan, not {name}")
             return json.dumps(answer)
