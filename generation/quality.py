@@ -27,9 +27,10 @@ from generation.schemas import Question, Review
 # Measured (tests/unit/generation/duplicate_pairs.py): near-pairs score 84-97, distinct
 # questions on one topic, some from one template, at most 69: the threshold sits between.
 DUPLICATE_THRESHOLD = 77.0
-# Up to this many completed questions a full rapidfuzz scan is cheaper than band look-ups
-# (bench/quality.py: ~1 ms per 1,000 at a few hundred characters each).
-FULL_SCAN_LIMIT = 2000
+# Up to this many completed questions the check scans them all (exact); beyond, it compares
+# only those sharing a MinHash band. bench/quality.py: full scan 4.1 ms at 1,000 and 34 ms at
+# 10,000; blocked 4.2 ms and 5.3 ms (most of it the probe's bands): they cross near 1,000.
+FULL_SCAN_LIMIT = 1000
 # 20 bands of 3 rows of MinHash over 5-character shingles: in the fixture's near-pairs every
 # pair shares 4-16 bands, distinct pairs share 0 (one pair shares 1).
 MINHASH_BANDS = 20
