@@ -7,8 +7,9 @@ from django.test import Client
 from django.urls import reverse
 
 from batches import services, tasks
-from batches.models import BatchItem, BatchJob, BatchPlanChunk
+from batches.models import BatchItem, BatchJob, BatchPlanChunk, QuestionBand
 from batches.states import BatchStatus, ItemStatus
+from generation import quality
 from generation.llm import override_chat_model
 from tests.factories import FacultyFactory, batch_definition
 from tests.fakes import question_args, review_args, scripted, tool_call
@@ -104,6 +105,24 @@ def test_a_near_duplicate_of_a_completed_question_is_regenerated(
     assert second.revisions == 1 and second.revision_reasons[0]["code"] == "duplicate"
     assert "repeats question 1" in model.prompts[2]
     assert question_args()["stem"] in model.prompts[2]
+
+
+def test_beyond_the_full_scan_limit_the_bands_still_find_the_duplicate(
+    queued, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(quality, "FULL_SCAN_LIMIT", 0)
+    create(django_capture_on_commit_callbacks, target_count=2, concurrency_limit=2)
+    first = run(queued[0], scripted(QUESTION, ACCEPT), django_capture_on_commit_callbacks)
+    assert QuestionBand.objects.filter(item_id=first.pk).count() == quality.MINHASH_BANDS
+
+    second = run(
+        queued[1],
+        scripted(QUESTION, ACCEPT, OTHER_QUESTION, ACCEPT),
+        django_capture_on_commit_callbacks,
+    )
+
+    assert (second.status, second.revisions) == (ItemStatus.COMPLETED, 1)
+    assert second.revision_reasons[0]["code"] == "duplicate"
 
 
 def test_a_model_that_repeats_itself_fails_with_duplicate_after_max_revisions(
