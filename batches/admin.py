@@ -554,6 +554,7 @@ class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
                     "index",
                     "status_display",
                     "attempts",
+                    "revisions",
                     "takeovers",
                     "rate_limit_hits",
                     "queued_at",
@@ -565,7 +566,10 @@ class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
             },
         ),
         ("Error", {"fields": ("error_display",)}),
-        ("Question", {"fields": ("question_display", "review_display")}),
+        (
+            "Question",
+            {"fields": ("spec", "revision_reasons", "question_display", "review_display")},
+        ),
         ("Checkpoints", {"fields": ("checkpoints_display",)}),
     )
     readonly_fields = flatten_fieldsets(fieldsets)
