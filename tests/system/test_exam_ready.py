@@ -51,6 +51,22 @@ def test_thirty_items_get_thirty_distinct_specs_from_few_planning_calls(deployme
         assert f"- Scenario: {item['spec']['scenario']}\n" in prompts[item["index"] + 1]
 
 
+def test_a_short_then_repetitive_plan_is_re_asked_for_the_missing_specs(deployment, stub):
+    topic = unique_topic("Respiratory physiology")
+    stub.add_rule(topic, "short_plan", times=1, schema="QuestionPlan", keep=5)
+    stub.add_rule(topic, "repeat_plan", times=1, schema="QuestionPlan")
+    batch_id = deployment.create_batch(topic, count=12, concurrency=4)
+    assert deployment.wait_terminal(batch_id) == "completed"
+
+    plans = calls(stub, topic, "QuestionPlan")
+    # 5 specs; then 7 asked, 1 distinct kept; then the last 6.
+    assert [p.rule for p in plans] == ["short_plan", "repeat_plan", None]
+    assert "Plan 7 questions (numbers 6 to 12" in plans[1].prompt
+    assert "Plan 6 questions (numbers 7 to 12" in plans[2].prompt
+    specs = [i["spec"] for i in deployment.item_details(batch_id)]
+    assert len({spec["focus"] for spec in specs}) == 12
+
+
 def test_a_critic_that_rejects_ten_critiques_costs_exactly_ten_regenerations(deployment, stub):
     topic = unique_topic("Acid-base balance")
     stub.add_rule(topic, "reject", times=10, schema="Review")
