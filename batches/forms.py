@@ -12,9 +12,11 @@ from batches.validation import (
     CONCURRENCY_RANGE,
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_REVISIONS,
     MAX_ATTEMPTS_RANGE,
     MAX_COURSE_LENGTH,
     MAX_OBJECTIVES,
+    MAX_REVISIONS_RANGE,
     TARGET_COUNT_RANGE,
     TOPIC_MAX_LENGTH,
     BatchDefinition,
@@ -31,6 +33,7 @@ FORM_FIELD_FOR = {
     "parameters.difficulty": "difficulty",
     "concurrency_limit": "concurrency_limit",
     "max_attempts": "max_attempts",
+    "max_revisions": "max_revisions",
 }
 
 
@@ -92,6 +95,16 @@ class BatchForm(forms.Form):
             f"{MAX_ATTEMPTS_RANGE[1]})."
         ),
     )
+    max_revisions = forms.IntegerField(
+        required=False,
+        initial=DEFAULT_MAX_REVISIONS,
+        label="Revisions per question",
+        widget=_number(MAX_REVISIONS_RANGE),
+        help_text=(
+            "How often a question the critic refuses, or that repeats another, is written "
+            f"again ({MAX_REVISIONS_RANGE[0]} to {MAX_REVISIONS_RANGE[1]})."
+        ),
+    )
     # Sent back with the form so that a double submit creates one batch, not two.
     idempotency_key = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -131,7 +144,7 @@ class BatchForm(forms.Form):
             "scope": scope,
             "parameters": {"difficulty": data.get("difficulty") or DEFAULT_DIFFICULTY},
         }
-        for name in ("target_count", "concurrency_limit", "max_attempts"):
+        for name in ("target_count", "concurrency_limit", "max_attempts", "max_revisions"):
             if data.get(name) is not None:
                 body[name] = data[name]
         return body

@@ -31,6 +31,8 @@ class BatchJob(models.Model):
     target_count = models.PositiveIntegerField()
     concurrency_limit = models.PositiveSmallIntegerField(default=5)
     max_attempts = models.PositiveSmallIntegerField(default=3)
+    # Regenerations the quality gate may ask for per item, apart from transport attempts.
+    max_revisions = models.PositiveSmallIntegerField(default=2, db_default=2)
     scope = models.JSONField(default=dict, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder)
     parameters = models.JSONField(default=dict, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder)
     # NULL, not "", means "no key": the unique constraint must ignore batches without one.
@@ -152,6 +154,8 @@ class BatchItemQuerySet(models.QuerySet):
         return self._move(
             ItemMove.RETRY,
             attempts=0,
+            # A question the quality gate refused gets its whole revision budget again.
+            revisions=0,
             rate_limit_hits=0,
             takeovers=0,
             finished_at=None,
@@ -168,6 +172,14 @@ class BatchItem(models.Model):
     # 429s and worker crashes do not burn attempts, but are bounded so an item cannot loop.
     rate_limit_hits = models.PositiveSmallIntegerField(default=0)
     takeovers = models.PositiveSmallIntegerField(default=0)
+    # What the batch plan asks of this question ({focus, objective, bloom_level, scenario}).
+    spec = models.JSONField(null=True, blank=True)
+    # Regenerations the quality gate asked for (critic refusal, near-duplicate), and why.
+    # db_default: PostgreSQL creates items with a raw INSERT that names no new column.
+    revisions = models.PositiveSmallIntegerField(default=0, db_default=0)
+    revision_reasons = models.JSONField(null=True, blank=True)
+    # The completed question's duplicate-check text (generation.quality.fingerprint).
+    fingerprint = models.TextField(blank=True, default="", db_default="")
     # The claim: whoever holds `lease_token` may write, until `lease_until`.
     lease_token = models.UUIDField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
@@ -241,6 +253,51 @@ class BatchItem(models.Model):
     @property
     def edited(self) -> bool:
         return self.edit_count > 0
+
+
+class BatchPlanChunk(models.Model):
+    """One planning call's share of a batch: items [first_index, end_index) get specs."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PLANNING = "planning", "Planning"
+        DONE = "done", "Done"
+
+    batch = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="plan_chunks")
+    number = models.PositiveIntegerField()
+    first_index = models.PositiveIntegerField()
+    end_index = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # The planner's claim, as for items: whoever holds the token may write until lease_until.
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    calls = models.PositiveSmallIntegerField(default=0)
+    planned = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["batch", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "number"], name="plan_chunk_unique_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"plan chunk {self.number} of {self.batch_id} ({self.status})"
+
+
+class QuestionBand(models.Model):
+    """A MinHash band of a completed question: the duplicate check's blocking index."""
+
+    batch = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(BatchItem, on_delete=models.CASCADE, related_name="+")
+    band = models.CharField(max_length=16)
+
+    class Meta:
+        indexes = [models.Index(fields=["batch", "band"], name="question_band_lookup")]
+
+    def __str__(self) -> str:
+        return f"band {self.band} of item {self.item_id}"
 
 
 class BatchEvent(models.Model):

@@ -34,9 +34,12 @@ EDITABLE_FIELDS = ("stem", "options", "correct_answer", "explanation")
 MAX_NOTE_LENGTH = 2000
 MIN_SCORE_RANGE = (1, 5)
 # `generation.pipeline._problems` words each problem after the field it is about.
+# Which field a validator problem is about, by the words it uses (first match wins).
 _PROBLEM_FIELDS = (
+    ("correct answer", "question.correct_answer"),
     ("option", "question.options"),
     ("stem", "question.stem"),
+    ("lead-in", "question.stem"),
     ("explanation", "question.explanation"),
 )
 
@@ -110,7 +113,7 @@ def _question_errors(error: ValidationError) -> dict[str, list[str]]:
 
 def _problem_field(problem: str) -> str:
     for word, field in _PROBLEM_FIELDS:
-        if problem.startswith(word):
+        if word in problem.lower():
             return field
     return "question"
 

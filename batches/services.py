@@ -19,7 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from batches import dispatch, events, quota
+from batches import dispatch, events, planner, quota
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.models import BatchItem, BatchJob
 from batches.queries import status_counts
@@ -86,12 +86,14 @@ def _create_and_start(
         target_count=definition.target_count,
         concurrency_limit=definition.concurrency_limit,
         max_attempts=definition.max_attempts,
+        max_revisions=definition.max_revisions,
         scope=definition.scope.as_stored(),
         parameters=definition.parameters.model_dump(),
         idempotency_key=idempotency_key,
         started_at=now,
     )
     _create_items(batch, definition.target_count)
+    planner.create_chunks(batch)
     events.record_event(
         batch.id,
         events.CREATED,

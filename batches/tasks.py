@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.conf import settings
 
-from batches import dispatch, services, webhooks
+from batches import dispatch, gate, planner, services, webhooks
 from batches.errors import LeaseLostError
 from batches.models import BatchItem
 from batches.states import BatchStatus
@@ -53,19 +53,27 @@ def _attempt(claim: dispatch.Claim) -> str:
         checkpoints[stage] = output
         dispatch.save_checkpoints(claim, checkpoints)
 
+    revisions = item.revisions
     try:
         with ratelimit.on_wait(lambda: dispatch.renew_lease(claim)):
-            result = pipeline.run_pipeline(
-                batch.scope,
-                batch.parameters,
-                checkpoints=checkpoints,
-                on_checkpoint=on_checkpoint,
-                position=(item.index + 1, batch.target_count),
-            )
+            spec = planner.ensure_spec(claim, item)
+            # Bounded: each REVISE spends one of the batch's max_revisions.
+            while True:
+                result = pipeline.run_pipeline(
+                    batch.scope,
+                    batch.parameters,
+                    checkpoints=checkpoints,
+                    on_checkpoint=on_checkpoint,
+                    position=(item.index + 1, batch.target_count),
+                    spec=spec,
+                    revision=checkpoints.get(gate.REVISION),
+                )
+                outcome = gate.settle(claim, item, result, checkpoints, revisions)
+                if outcome != gate.REVISE:
+                    return outcome
+                revisions += 1
     except GenerationError as error:
         return _handle_failure(claim, item, error, checkpoints)
-    dispatch.complete_item(claim, result, checkpoints)
-    return "completed"
 
 
 def _handle_failure(

@@ -21,8 +21,10 @@ TARGET_COUNT_RANGE = (1, 10_000)
 TOPIC_MAX_LENGTH = 200
 CONCURRENCY_RANGE = (1, 20)
 MAX_ATTEMPTS_RANGE = (1, 5)
+MAX_REVISIONS_RANGE = (0, 5)
 DEFAULT_CONCURRENCY = 5
 DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_MAX_REVISIONS = 2
 MAX_COURSE_LENGTH = 100
 MAX_OBJECTIVES = 20
 MAX_OBJECTIVE_LENGTH = 500
@@ -110,8 +112,16 @@ class BatchDefinition(_Closed):
         le=MAX_ATTEMPTS_RANGE[1],
         description="Attempts per item, retries included.",
     )
+    max_revisions: int = Field(
+        default=DEFAULT_MAX_REVISIONS,
+        ge=MAX_REVISIONS_RANGE[0],
+        le=MAX_REVISIONS_RANGE[1],
+        description="Regenerations the quality gate may ask for per question.",
+    )
 
-    @field_validator("parameters", "concurrency_limit", "max_attempts", mode="wrap")
+    @field_validator(
+        "parameters", "concurrency_limit", "max_attempts", "max_revisions", mode="wrap"
+    )
     @classmethod
     def _null_means_default(cls, value: Any, handler: Any, info: Any) -> Any:
         # An explicit null asks for the default, as leaving the field out does.

@@ -28,6 +28,7 @@ from batches.errors import (
 )
 from batches.exports import response as export_response
 from batches.forms import BatchForm
+from batches.gate_summary import gate_summary
 from batches.models import BatchJob
 from batches.presentation import ACTION_WORDING
 from batches.progress import batch_pace, still_changing
@@ -45,6 +46,8 @@ ITEM_FIELDS = (
     "index",
     "status",
     "attempts",
+    "revisions",
+    "spec",
     "error_code",
     "error_message",
     "result",
@@ -145,6 +148,7 @@ def _progress_context(request: HttpRequest, batch: BatchJob) -> dict:
         "batch": batch,
         "summary": summary,
         "pace": batch_pace(summary),
+        "gate": gate_summary(batch.pk),
         "can": {action.name.lower(): True for action in allowed_actions(batch.status)},
         "terminal": is_terminal(batch.status),
         "live": still_changing(summary),

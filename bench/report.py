@@ -49,6 +49,10 @@ def render(results: dict[str, Any]) -> str:
         out += _creation(results["creation"])
     if "memory" in results:
         out += _memory(results["memory"])
+    if "quality" in results:
+        from bench.quality import render as render_quality
+
+        out += render_quality(results["quality"])
     out += ["Targets"]
     rows = [["target", "measured", "goal", "verdict"]]
     for target in results["targets"]:

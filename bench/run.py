@@ -4,7 +4,9 @@
 2. overhead at zero latency against raw django-q2 (N=500, limit 20), dispatch latency;
 3. scale-out over 1, 2, 3 clusters, with the per-batch in-flight maximum;
 4. progress reads under 20 concurrent pollers, and SQL queries per read by batch size;
-5. creation time of a 10,000-item batch on PostgreSQL and SQLite.
+5. creation time of a 10,000-item batch on PostgreSQL and SQLite;
+6. exam-ready questions: variety with and without the plan, the quality gate's extra calls,
+   the near-duplicate check's cost at 1,000 and 10,000 completed questions (bench/quality.py).
 
 Results also go to bench/results/latest.json. `--parts 1,2` runs a subset; `--profile`
 samples the cluster with py-spy during part 2 (bench/results/profile-cluster.txt) and profiles
@@ -517,6 +519,23 @@ class Bench:
                 "< 1 s",
                 f["median_s"] < 1.0,
             )
+        index = r.get("quality", {}).get("index")
+        if index:
+            small, big = index["1000"]["blocked_ms"], index["10000"]["blocked_ms"]
+            add(
+                "duplicate check, 10,000 vs 1,000 completed (blocked)",
+                f"{big:.2f} / {small:.2f} ms",
+                "< 3x: not linear",
+                big < 3 * small,
+            )
+        for name, b in r.get("quality", {}).get("batches", {}).items():
+            if name.endswith("with plan"):
+                add(
+                    f"near-duplicate first drafts, {name}",
+                    str(b["near_duplicate_pairs"]),
+                    "0",
+                    b["near_duplicate_pairs"] == 0,
+                )
         return targets
 
     # --- the run ----------------------------------------------------------------------------
@@ -530,14 +549,22 @@ class Bench:
             "python": sys.version.split()[0],
             "parts": sorted(self.parts),
         }
+        servers_needed = bool(self.parts - {6})
         with self.stack:
-            self.start()
+            if servers_needed:
+                self.start()
             steps = {1: self.makespan, 2: self.overhead, 3: self.scale, 4: self.reads}
             for part, step in steps.items():
                 if part in self.parts:
                     step()
             if 5 in self.parts:
                 self.creation()
+        if 6 in self.parts:
+            # In-process and offline: no servers, so it runs after they have stopped.
+            from bench import quality
+
+            log("part 6: exam-ready questions")
+            self.results["quality"] = quality.measure()
         self.results["meta"]["duration_s"] = time.monotonic() - started
         self.results["targets"] = self.targets()
         return self.results
@@ -545,7 +572,7 @@ class Bench:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="1,2,3,4,5", help="which parts to run, e.g. 1,2")
+    parser.add_argument("--parts", default="1,2,3,4,5,6", help="which parts to run, e.g. 1,2")
     parser.add_argument("--profile", action="store_true", help="py-spy the cluster in part 2")
     args = parser.parse_args(argv)
     parts = {int(p) for p in args.parts.split(",") if p.strip()}

@@ -255,6 +255,8 @@ RETRY_BACKOFF_BASE_S = env_float("RETRY_BACKOFF_BASE_S", 2.0)
 RETRY_BACKOFF_MAX_S = env_float("RETRY_BACKOFF_MAX_S", 30.0)
 # A provider 429 does not burn an attempt, but an item may be throttled only this often.
 MAX_RATE_LIMIT_HITS = env_int("MAX_RATE_LIMIT_HITS", 10)
+# The quality gate: a critic score below this (or a reject verdict) regenerates the question.
+QUALITY_MIN_SCORE = env_int("QUALITY_MIN_SCORE", 3)
 
 BATCH_WEBHOOK_URL = os.environ.get("BATCH_WEBHOOK_URL") or None
 BATCH_WEBHOOK_SECRET = os.environ.get("BATCH_WEBHOOK_SECRET") or None

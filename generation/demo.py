@@ -22,6 +22,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
+from generation import demo_cases as cases
 from generation.schemas import DIFFICULTIES, OPTION_LABELS
 
 DEFAULT_LATENCY_S = 0.4
@@ -31,87 +32,37 @@ FALLBACK_TOPIC = "clinical medicine"
 # matching up to that line keeps topics with odd characters (even newlines) intact.
 _TOPIC = re.compile(r"^Topic: (.*?)\nCourse: ", re.MULTILINE | re.DOTALL)
 _DIFFICULTY = re.compile(rf"^Difficulty: ({'|'.join(DIFFICULTIES)})$", re.MULTILINE)
+# The pipeline's spec lines and the planner's numbered list (see generation.planning).
+_SPEC_FOCUS = re.compile(r"^- Focus: (.*)$", re.MULTILINE)
+_SPEC_SCENARIO = re.compile(r"^- Scenario: (.*)$", re.MULTILINE)
+_PLAN_ITEM = re.compile(r"^(\d+)\. objective: (.*); bloom_level: (\w+)$", re.MULTILINE)
+_NUMBER = re.compile(r"This is question (\d+) of \d+")
+_FOCI = (
+    "the first-line investigation",
+    "the underlying mechanism",
+    "the most likely diagnosis",
+    "the immediate management",
+    "the expected laboratory pattern",
+    "the commonest complication",
+    "the drug of choice and its adverse effects",
+    "the key examination finding",
+    "the prognostic factor that matters most",
+    "the physiological compensation",
+    "the contraindicated intervention",
+    "the referral threshold",
+)
+_AGE_WORDS = (
+    "newborn",
+    "toddler",
+    "school-age child",
+    "teenager",
+    "young adult",
+    "middle-aged adult",
+    "older adult",
+    "very elderly adult",
+    "pregnant woman",
+)
 
-_PATIENTS = ("man", "woman", "boy", "girl")
-_AGES = {"man": (19, 84), "woman": (19, 84), "boy": (4, 17), "girl": (4, 17)}
-_SETTINGS = (
-    "emergency department",
-    "general practice surgery",
-    "medical admissions unit",
-    "outpatient clinic",
-    "surgical ward",
-)
-_COMPLAINTS = (
-    "progressive shortness of breath",
-    "intermittent abdominal pain",
-    "fatigue and unintentional weight loss",
-    "new-onset confusion",
-    "swelling of both ankles",
-    "palpitations and light-headedness",
-    "fever and rigors",
-    "a persistent dry cough",
-)
-_DURATIONS = ("a 2-day", "a 5-day", "a 2-week", "a 3-month")
-_VITALS = (
-    "Temperature is 37.9 °C, pulse 104/min, blood pressure 108/66 mmHg, respiratory rate 22/min.",
-    "Temperature is 36.8 °C, pulse 88/min, blood pressure 146/92 mmHg, respiratory rate 16/min.",
-    "Temperature is 38.4 °C, pulse 118/min, blood pressure 96/58 mmHg, respiratory rate 26/min.",
-)
-_LABS = (
-    "Serum sodium is 129 mmol/L, potassium 5.6 mmol/L and creatinine 168 µmol/L.",
-    "Haemoglobin is 94 g/L, white cell count 14.2 x 10⁹/L and C-reactive protein 86 mg/L.",
-    "Arterial blood gas on room air shows pH 7.31, PaCO₂ 4.1 kPa and bicarbonate 16 mmol/L.",
-)
-
-# Each archetype has one best answer and more distractors than needed, so the seed varies them.
-_ARCHETYPES = (
-    {
-        "lead_in": "Applying the principles of {topic}, what is the most appropriate next step?",
-        "correct": "Order the single investigation that best discriminates between the "
-        "leading diagnoses",
-        "rationale": "a discriminating investigation should confirm or refute the working "
-        "diagnosis before treatment is committed",
-        "distractors": (
-            "Start empirical broad-spectrum antibiotics without further assessment",
-            "Discharge with reassurance and routine follow-up in three months",
-            "Refer urgently for exploratory surgery",
-            "Repeat the same blood tests in six weeks",
-            "Begin high-dose corticosteroids empirically",
-            "Request whole-body imaging before forming a differential diagnosis",
-        ),
-    },
-    {
-        "lead_in": "With reference to {topic}, which of the following best explains these "
-        "findings?",
-        "correct": "A single underlying mechanism that accounts for all of the findings together",
-        "rationale": "a unifying mechanism explains the whole presentation and is the "
-        "parsimonious answer expected of a clinician",
-        "distractors": (
-            "Two unrelated conditions presenting coincidentally",
-            "A laboratory artefact caused by delayed sample processing",
-            "Normal physiological variation for the patient's age",
-            "Symptom amplification due to health anxiety",
-            "A congenital anomaly presenting for the first time",
-            "An adverse effect of a drug the patient has never taken",
-        ),
-    },
-    {
-        "lead_in": "In the context of {topic}, which finding would most strongly support the "
-        "leading diagnosis?",
-        "correct": "A finding specific to the leading diagnosis that the alternatives "
-        "cannot produce",
-        "rationale": "a finding with high specificity raises the post-test probability far "
-        "more than a common, non-specific one",
-        "distractors": (
-            "A non-specific rise in an inflammatory marker",
-            "A normal result of a test with low sensitivity",
-            "A symptom shared by most of the differential diagnoses",
-            "A family history of an unrelated condition",
-            "A mildly abnormal result within the laboratory's measurement error",
-            "An incidental finding of no clinical significance",
-        ),
-    },
-)
 _DISTRACTOR_REASONS = (
     "does not account for the presentation as a whole",
     "would delay the step that changes management",
@@ -212,36 +163,41 @@ def _question(rng: random.Random, prompt: str) -> dict[str, Any]:
     """Return the arguments of a single-best-answer question on the prompt's topic."""
     topic = _match(_TOPIC, prompt) or FALLBACK_TOPIC
     difficulty = _match(_DIFFICULTY, prompt) or "medium"
-    archetype = rng.choice(_ARCHETYPES)
-    texts = [archetype["correct"], *rng.sample(archetype["distractors"], 4)]
+    number = _match(_NUMBER, prompt)
+    # The question's number in its batch picks its parts, so one batch's questions differ;
+    # a prompt without one (or a revision) draws them at random.
+    n = int(number) - 1 if number and "Revision:" not in prompt else rng.randrange(10**6)
+    focus, scenario = _match(_SPEC_FOCUS, prompt), _match(_SPEC_SCENARIO, prompt)
+    opening = (
+        f"A {cases.AGES[n % 23]}-year-old {cases.PATIENTS[n % 7]} presents to the "
+        f"{cases.SETTINGS[n % 11]} with {cases.COMPLAINTS[n % 13]}."
+    )
+    if scenario:
+        # A planned question: its own scenario makes it unlike its neighbours.
+        opening = f"{scenario[0].upper()}{scenario[1:].rstrip('.')}."
+    sentences = [opening, cases.EXAMINATION[n % 17]]
+    if difficulty != "easy":
+        sentences.append(cases.RESULTS[n % 19])
+    lead_in = cases.LEAD_INS[n % 10].format(topic=topic)
+    if focus:
+        sentences.append(f"The question tests {focus}.")
+    correct = cases.ANSWERS[n % 9]
+    texts = [correct, *(cases.DISTRACTORS[(n + k) % 8] for k in range(4))]
     rng.shuffle(texts)
     options = [
         {"label": label, "text": text} for label, text in zip(OPTION_LABELS, texts, strict=True)
     ]
-    correct = OPTION_LABELS[texts.index(archetype["correct"])]
+    answer = OPTION_LABELS[texts.index(correct)]
     return {
-        "stem": f"{_vignette(rng, difficulty)} {archetype['lead_in'].format(topic=topic)}",
+        "stem": " ".join([*sentences, lead_in]),
         "options": options,
-        "correct_answer": correct,
-        "explanation": _explanation(topic, archetype["rationale"], options, correct),
+        "correct_answer": answer,
+        "explanation": _explanation(
+            topic, "it is the one mechanism that accounts for every finding", options, answer
+        ),
         "difficulty": difficulty,
         "topic": topic,
     }
-
-
-def _vignette(rng: random.Random, difficulty: str) -> str:
-    """Return a clinical vignette, with more data to weigh the harder the question."""
-    patient = rng.choice(_PATIENTS)
-    sentences = [
-        f"A {rng.randint(*_AGES[patient])}-year-old {patient} presents to the "
-        f"{rng.choice(_SETTINGS)} with {rng.choice(_DURATIONS)} history of "
-        f"{rng.choice(_COMPLAINTS)}."
-    ]
-    if difficulty != "easy":
-        sentences.append(rng.choice(_VITALS))
-    if difficulty == "hard":
-        sentences.append(rng.choice(_LABS))
-    return " ".join(sentences)
 
 
 def _explanation(topic: str, rationale: str, options: list[dict[str, str]], correct: str) -> str:
@@ -267,6 +223,25 @@ def _review(rng: random.Random, prompt: str) -> dict[str, Any]:
     }
 
 
+def _plan(rng: random.Random, prompt: str) -> dict[str, Any]:
+    """Return a plan: one spec per numbered item of the prompt, distinct by construction."""
+    topic = _match(_TOPIC, prompt) or FALLBACK_TOPIC
+    specs = []
+    for number, objective, bloom in _PLAN_ITEM.findall(prompt):
+        n = int(number) - 1
+        # Mixed radices: consecutive numbers differ in every part, and no two repeat.
+        focus = f"{_FOCI[n % len(_FOCI)]} of {topic} (case {n + 1})"
+        patient = _AGE_WORDS[n % len(_AGE_WORDS)]
+        scenario = (
+            f"a {patient} seen in the {cases.SETTINGS[(n * 4) % 11]} with "
+            f"{cases.COMPLAINTS[(n * 2) % 13]}"
+        )
+        specs.append(
+            {"focus": focus, "objective": objective, "bloom_level": bloom, "scenario": scenario}
+        )
+    return {"specs": specs}
+
+
 def _match(pattern: re.Pattern[str], text: str) -> str | None:
     """Return the first group of `pattern` in `text`, if it matches."""
     found = pattern.search(text)
@@ -276,4 +251,5 @@ def _match(pattern: re.Pattern[str], text: str) -> str | None:
 _ANSWERS: dict[str, Callable[[random.Random, str], dict[str, Any]]] = {
     "Question": _question,
     "Review": _review,
+    "QuestionPlan": _plan,
 }

@@ -21,6 +21,7 @@ from langchain_core.outputs import LLMResult
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ValidationError
 
+from generation import quality, ratelimit
 from generation.classify import classify
 from generation.errors import GenerationError, NonRetryableError, RateLimitedError, RetryableError
 from generation.llm import get_chat_model
@@ -51,12 +52,15 @@ GENERATE_SYSTEM_PROMPT = (
     "You are an experienced medical educator who writes single-best-answer multiple-choice "
     "questions for medical school examinations. Follow item-writing best practice: a "
     "clinical vignette, a clear lead-in question, exactly one best answer, four plausible "
-    "and homogeneous distractors, no cueing, no 'all of the above' or 'none of the above'."
+    "and homogeneous distractors, no cueing, no 'all of the above' or 'none of the above', "
+    "no negative lead-in (NOT, EXCEPT), no absolute terms (always, never), and a correct "
+    "option no longer than the others."
 )
 CRITIQUE_SYSTEM_PROMPT = (
     "You are a meticulous reviewer of medical examination questions. Check factual "
     "accuracy, that exactly one option is the best answer, that the distractors are "
-    "plausible, and that the question assesses the stated topic at the stated difficulty."
+    "plausible, and that the question assesses the stated topic at the stated difficulty. "
+    + quality.CRITIC_CHECKLIST
 )
 
 
@@ -71,6 +75,10 @@ class Request:
     question_type: str
     # (1-based number, set size): lets the model vary questions across one batch.
     position: tuple[int, int] | None = None
+    # The batch plan's spec of this question ({focus, objective, bloom_level, scenario}).
+    spec: dict | None = None
+    # Why the previous version was refused: {"reason", "feedback", "previous_stem"}.
+    revision: dict | None = None
 
 
 def run_pipeline(
@@ -81,6 +89,8 @@ def run_pipeline(
     on_checkpoint: Callable[[str, dict], None],
     model: BaseChatModel | None = None,
     position: tuple[int, int] | None = None,
+    spec: dict | None = None,
+    revision: dict | None = None,
 ) -> dict:
     """Run the stages not yet done and return `{"question": {...}, "review": {...}}`.
 
@@ -95,9 +105,13 @@ def run_pipeline(
     RateLimitedError first makes every worker hold back through `generation.ratelimit`.
     The model defaults to `generation.llm.get_chat_model()`, built only if a stage needs it.
     `position` is the question's (number, set size) in its batch, so a batch of identical
-    requests still asks for different questions.
+    requests still asks for different questions. `spec` is the item's planned spec and
+    `revision` the quality gate's reason for regenerating; both go into the generate prompt.
+    The result also holds the validator's warnings (`result["warnings"]`).
     """
-    request = dataclasses.replace(_request(scope, parameters), position=position)
+    request = dataclasses.replace(
+        _request(scope, parameters), position=position, spec=spec, revision=revision
+    )
     question = _restore_question(checkpoints.get("generate"), request)
     rerun = question is None
     if question is None:
@@ -112,12 +126,19 @@ def run_pipeline(
     if review is None:
         review = _run_stage("critique", critique, model or get_chat_model(), question, request)
         on_checkpoint("critique", review.model_dump())
-    return {"question": question.model_dump(), "review": review.model_dump()}
+    return {
+        "question": question.model_dump(),
+        "review": review.model_dump(),
+        "warnings": list(validation.get("warnings", [])),
+    }
 
 
 def generate(model: BaseChatModel, request: Request) -> Question:
     """Ask the model for one question on the requested topic."""
-    return _ask(model, Question, generation_messages(request))
+    question = _ask(model, Question, generation_messages(request))
+    # Topic and difficulty are the caller's, never the model's: a model that labels them
+    # its own way has still written a usable question.
+    return question.model_copy(update={"topic": request.topic, "difficulty": request.difficulty})
 
 
 def validate(question: Question, request: Request) -> dict:
@@ -151,9 +172,11 @@ def generation_messages(request: Request) -> list[BaseMessage]:
         f"Learning objectives:{objectives or ' not specified'}\n"
         f"Difficulty: {request.difficulty}\n"
         f"Question type: {request.question_type}\n"
-        f"{_position_line(request.position)}\n"
-        "Give exactly five distinct options labelled A, B, C, D and E, set `difficulty` to "
-        f'"{request.difficulty}" and set `topic` to the topic exactly as written above.'
+        f"{_position_line(request.position)}"
+        f"{_spec_lines(request.spec)}"
+        f"{_revision_lines(request.revision)}\n"
+        "Give exactly five distinct options labelled A, B, C, D and E. The `topic` and "
+        "`difficulty` fields are filled in from the request; any value will do."
     )
     return [SystemMessage(GENERATE_SYSTEM_PROMPT), HumanMessage(human)]
 
@@ -168,6 +191,31 @@ def _position_line(position: tuple[int, int] | None) -> str:
     )
 
 
+def _spec_lines(spec: dict | None) -> str:
+    if not spec:
+        return ""
+    return (
+        "Question spec (from the batch plan):\n"
+        f"- Focus: {spec.get('focus', '')}\n"
+        f"- Objective: {spec.get('objective', '')}\n"
+        f"- Bloom level: {spec.get('bloom_level', '')}\n"
+        f"- Scenario: {spec.get('scenario', '')}\n"
+    )
+
+
+def _revision_lines(revision: dict | None) -> str:
+    if not revision:
+        return ""
+    feedback = "".join(f"\n- {line}" for line in revision.get("feedback") or ())
+    previous = revision.get("previous_stem") or ""
+    return (
+        f"Revision: an earlier version was refused because {revision.get('reason', '')}."
+        f"{feedback}\n"
+        f"Earlier stem: {previous}\n"
+        "Write a new question that fixes this and does not repeat the earlier stem.\n"
+    )
+
+
 def critique_messages(question: Question, request: Request) -> list[BaseMessage]:
     """Return the prompt that asks for a review of `question`."""
     human = (
@@ -175,7 +223,8 @@ def critique_messages(question: Question, request: Request) -> list[BaseMessage]
         f"Intended topic: {request.topic}\n"
         f"Intended difficulty: {request.difficulty}\n\n"
         f"Question (JSON):\n{json.dumps(question.model_dump(), ensure_ascii=False, indent=2)}\n\n"
-        "Score it from 1 to 5, give a verdict (accept, revise or reject) and list its issues."
+        "Score it from 1 to 5, give a verdict (accept, revise or reject) and list its issues.\n"
+        f"Checklist: {quality.CRITIC_CHECKLIST}"
     )
     return [SystemMessage(CRITIQUE_SYSTEM_PROMPT), HumanMessage(human)]
 
@@ -218,7 +267,7 @@ def _run_stage(stage: str, function: Callable[..., Any], *args: Any) -> Any:
     except Exception as exc:
         error = classify(exc, stage=stage)
         if isinstance(error, RateLimitedError):
-            _notify_rate_limiter("hold_for", _hold_seconds(error))
+            _notify_rate_limiter("hold", _hold_seconds(error))
         if error is exc:
             raise
         raise error from exc
@@ -278,7 +327,7 @@ class _TokenCounter(BaseCallbackHandler):
 def _charge_usage(usage: _TokenCounter) -> None:
     """Charge the tokens the provider reports against the shared tokens-per-minute budget."""
     if usage.total_tokens:
-        _notify_rate_limiter("charge_tokens", usage.total_tokens)
+        _notify_rate_limiter("charge", usage.total_tokens)
 
 
 def _hold_seconds(error: GenerationError) -> float:
@@ -287,18 +336,14 @@ def _hold_seconds(error: GenerationError) -> float:
 
 
 def _notify_rate_limiter(hook: str, *args: Any) -> None:
-    """Call `generation.ratelimit.<hook>(*args)` if the module offers it."""
-    from generation import ratelimit
-
-    function = getattr(ratelimit, hook, None)
-    if function is None:
-        return
+    """Call the shared limiter's `hold` or `charge` (tests patch `get_rate_limiter`)."""
     try:
-        function(*args)
+        limiter = ratelimit.get_rate_limiter()
+        getattr(limiter, hook)(*args)
     except Exception:
         # Shared accounting is best effort: it must not lose the model's answer or hide
         # the error being raised.
-        logger.exception("generation.ratelimit.%s failed", hook)
+        logger.exception("the rate limiter's %s failed", hook)
 
 
 def _restore(schema: type[_SchemaT], checkpoint: Any) -> _SchemaT | None:
@@ -316,7 +361,7 @@ def _restore_question(checkpoint: Any, request: Request) -> Question | None:
     question = _restore(Question, checkpoint)
     if question is None or _problems(question, request):
         return None
-    return question
+    return question.model_copy(update={"topic": request.topic, "difficulty": request.difficulty})
 
 
 def _restore_validation(checkpoint: Any) -> dict | None:
@@ -337,8 +382,6 @@ def _problems(question: Question, request: Request) -> list[str]:
     problems = []
     if sorted(labels) != list(OPTION_LABELS):
         problems.append(f"options must be labelled A to E once each, got {labels}")
-    if len(set(texts)) != len(texts):
-        problems.append("option texts must be distinct")
     if any(not _within(text, OPTION_LENGTH) for text in texts):
         problems.append(f"option texts must be {OPTION_LENGTH[0]}-{OPTION_LENGTH[1]} characters")
     if not _within(question.stem.strip(), STEM_LENGTH):
@@ -347,21 +390,13 @@ def _problems(question: Question, request: Request) -> list[str]:
         problems.append(
             f"explanation must be {EXPLANATION_LENGTH[0]}-{EXPLANATION_LENGTH[1]} characters"
         )
-    if question.difficulty != request.difficulty:
-        problems.append(f"difficulty is {question.difficulty}, {request.difficulty} was asked")
-    return problems
+    # Caller-fixed fields (topic, difficulty) are overwritten, never a reason to refuse.
+    return problems + quality.refusals(question)
 
 
 def _warnings(question: Question, request: Request) -> list[str]:
     """Return what is worth a reviewer's look but does not make the question unusable."""
-    warnings = []
-    if _normalised(question.topic) != _normalised(request.topic):
-        warnings.append(f"topic field is {question.topic!r}, not the requested topic")
-    lengths = {option.label: len(option.text) for option in question.options}
-    if max(lengths.values(), default=0) == lengths.get(question.correct_answer):
-        # The longest option being the answer is a classic cue test-wise students exploit.
-        warnings.append("the correct answer is the longest option")
-    return warnings
+    return quality.warnings(question)
 
 
 def _normalised(text: str) -> str:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 OptionLabel = Literal["A", "B", "C", "D", "E"]
 Difficulty = Literal["easy", "medium", "hard"]
 Verdict = Literal["accept", "revise", "reject"]
+BloomLevel = Literal["remember", "understand", "apply", "analyze", "evaluate", "create"]
 
 OPTION_LABELS: tuple[str, ...] = ("A", "B", "C", "D", "E")
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
@@ -68,4 +69,27 @@ class Review(BaseModel):
     )
     issues: list[str] = Field(
         description="Concrete problems found (factual, ambiguity, cueing, style); empty if none."
+    )
+
+
+class ItemSpec(BaseModel):
+    """What one question of a batch should test, so that a batch covers its scope evenly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    focus: str = Field(description="The one concept this question tests, in a short phrase.")
+    objective: str = Field(description="The learning objective it serves (one of those given).")
+    bloom_level: BloomLevel = Field(description="The cognitive level the question demands.")
+    scenario: str = Field(
+        description="The clinical scenario of its vignette: patient, setting, presentation."
+    )
+
+
+class QuestionPlan(BaseModel):
+    """A plan for a run of questions of one batch: one distinct spec per question."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    specs: list[ItemSpec] = Field(
+        description="Exactly the number of specs asked for, in order, each distinct."
     )

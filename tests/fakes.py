@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatResult
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import Field
 
@@ -25,10 +26,13 @@ class ScriptedChatModel(FakeMessagesListChatModel):
     prompts: list[str] = Field(default_factory=list)
     raises: dict[int, BaseException] = Field(default_factory=dict)
     """Exceptions to raise instead of answering, keyed by the 0-based call number."""
+    plans: list[str] = Field(default_factory=list)
+    """Prompts of planning calls: answered by `plan_answer`, outside the script."""
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable:
-        """Ignore the tools: the script already holds the tool calls."""
-        return self
+        """Keep the script for the question and review; planning is answered on the side."""
+        names = [getattr(tool, "__name__", "") for tool in tools]
+        return self.bind(planning="QuestionPlan" in names)
 
     def _generate(
         self,
@@ -37,6 +41,10 @@ class ScriptedChatModel(FakeMessagesListChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if kwargs.pop("planning", False):
+            prompt = "\n".join(message.text for message in messages)
+            self.plans.append(prompt)
+            return ChatResult(generations=[ChatGeneration(message=plan_answer(prompt))])
         call = len(self.prompts)
         self.prompts.append("\n".join(message.text for message in messages))
         if call in self.raises:
@@ -79,6 +87,21 @@ def tool_call(name: str, args: dict[str, Any], total_tokens: int | None = None) 
             "total_tokens": total_tokens,
         }
     return message
+
+
+def plan_answer(prompt: str) -> AIMessage:
+    """Return a plan with one distinct spec per numbered item of a planning prompt."""
+    numbers = re.findall(r"^(\d+)\. objective: ", prompt, re.MULTILINE)
+    specs = [
+        {
+            "focus": f"concept {n}",
+            "objective": "Explain the causes of acute kidney injury",
+            "bloom_level": "apply",
+            "scenario": f"patient {n} in clinic",
+        }
+        for n in numbers
+    ]
+    return tool_call("QuestionPlan", {"specs": specs})
 
 
 def scripted(

@@ -7,7 +7,7 @@ Stdlib only, so it also runs standalone in its own process:
 It answers `POST /v1/chat/completions` the way OpenAI answers the requests that
 `ChatOpenAI(...).with_structured_output(Model)` sends: with `response_format` of type
 `json_schema` the JSON instance is the message content; with `tools` it is the arguments of
-one tool call. The instance is built from the requested JSON schema (see `SchemaResponder`).
+one tool call. The instances are hand-written for the app's schemas (see `Answers`).
 Every request is recorded (times, prompt, outcome) and faults are injected with rules
 (`StubLLM.add_rule`), from Python in-process or over HTTP (`/_rules`, `/_reset`, `/_stats`,
 `StubClient`) when the stub runs in another process.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import random
 import re
 import select
@@ -36,6 +35,12 @@ from typing import Any
 Responder = Callable[[dict], "dict | None"]
 
 ACTIONS: dict[str, frozenset[str]] = {
+    # Content modes (see Answers): the request is answered normally, with altered content.
+    "reject": frozenset(),
+    "cycle": frozenset({"k"}),
+    "relabel": frozenset(),
+    "short_plan": frozenset({"keep"}),
+    "repeat_plan": frozenset(),
     "status": frozenset(
         {"status", "retry_after", "retry_after_ms", "message", "type", "code", "body", "delay"}
     ),
@@ -58,15 +63,6 @@ _ERROR_DEFAULTS: dict[int, tuple[str, str | None, str]] = {
     503: ("server_error", None, "The server is overloaded or not ready yet."),
 }
 
-_REVIEW_ISSUE_NAMES = frozenset({"issues", "problems", "concerns", "warnings", "errors", "flaws"})
-_PREFERRED_VERDICTS = ("accept", "approve", "approved", "pass", "ok", "yes", "good")
-_OPTION_PHRASES = (
-    "It is mainly controlled by local feedback from the tissue itself",
-    "It depends chiefly on circulating hormones released under stress",
-    "It is unaffected by changes in systemic blood pressure",
-    "It occurs only during sleep and is suppressed by exercise",
-    "It is fixed at birth and can never adapt to any later change in physiological demand",
-)
 _FALLBACK_TOPIC = "the requested topic"
 _MAX_TOPIC = 200
 
@@ -89,6 +85,8 @@ class Record:
     end_wall: float | None = None
     outcome: int | str | None = None
     rule: str | None = None
+    # Which use of its rule this request was (1 for the first): content modes count on it.
+    rule_hit: int = 0
     client_gone: bool = False
 
     def as_dict(self, *, prompt: bool = True) -> dict:
@@ -205,251 +203,127 @@ def structured_target(request: dict) -> tuple[str, str | None, dict | None]:
     return "text", None, None
 
 
-# --------------------------------------------------------------------------- schema instances
+# --------------------------------------------------------------------------- answers
 
-_TOPIC = "@@STUB_TOPIC@@"
-_SEQ = "@@STUB_SEQ@@"
-_DIFFICULTY = "@@STUB_DIFFICULTY@@"
-_ANSWER = "@@STUB_ANSWER@@"
-
-
-def _words(name: str) -> str:
-    """Turn a property name into lower-case words."""
-    return re.sub(r"(?<=[a-z])(?=[A-Z])|_", " ", name).strip().lower()
-
-
-def _fit(text: str, schema: dict) -> str:
-    """Pad or cut a string to the schema's minLength/maxLength."""
-    lo = schema.get("minLength") or 0
-    hi = schema.get("maxLength")
-    while len(text) < lo:
-        text = f"{text} {text}" if text else "x"
-    if hi is not None and len(text) > hi:
-        text = text[:hi]
-    return text
-
-
-@dataclass
-class _Template:
-    """A schema's instance as JSON text with placeholders filled in per request."""
-
-    text: str
-    difficulties: tuple[str, ...] = ()
-    answers: tuple[str, ...] = ()
-    has_topic: bool = False
-
-
-class _InstanceBuilder:
-    """Build one JSON instance of a JSON schema, with placeholders for per-request values."""
-
-    def __init__(self, root: dict) -> None:
-        self.defs = {**(root.get("definitions") or {}), **(root.get("$defs") or {})}
-        self.difficulties: tuple[str, ...] = ()
-        self.answers: tuple[str, ...] = ()
-        self.has_topic = False
-
-    def resolve(self, schema: dict) -> dict:
-        """Inline `$ref`, `allOf` and nullable `anyOf`/`oneOf` so one concrete schema remains."""
-        for _ in range(32):  # a bound, because a recursive schema must not loop forever
-            if "$ref" in schema:
-                target = self.defs.get(schema["$ref"].rsplit("/", 1)[-1], {})
-                rest = {k: v for k, v in schema.items() if k != "$ref"}
-                schema = {**target, **rest}
-            elif "allOf" in schema:
-                merged = {k: v for k, v in schema.items() if k != "allOf"}
-                for part in schema["allOf"]:
-                    merged = {**self.resolve(part), **merged}
-                schema = merged
-            elif "anyOf" in schema or "oneOf" in schema:
-                options = schema.get("anyOf") or schema.get("oneOf") or [{}]
-                concrete = [o for o in options if self.resolve(o).get("type") != "null"]
-                rest = {k: v for k, v in schema.items() if k not in {"anyOf", "oneOf"}}
-                schema = {**self.resolve((concrete or options)[0]), **rest}
-            else:
-                return schema
-        return schema
-
-    def build(self, schema: dict, name: str = "", index: int | None = None) -> Any:
-        """Return an instance of `schema` for the property `name` (item `index` of an array)."""
-        schema = self.resolve(schema)
-        if "const" in schema:
-            return schema["const"]
-        if "enum" in schema:
-            return self.enum_value(schema["enum"], name, index)
-        kind = schema.get("type")
-        if isinstance(kind, list):
-            kind = next((k for k in kind if k != "null"), "null")
-        if kind is None:
-            kind = "object" if "properties" in schema else "string"
-        return getattr(self, f"build_{kind}", self.build_string)(schema, name, index)
-
-    def enum_value(self, values: list, name: str, index: int | None) -> Any:
-        """Pick an enum value: by item index in arrays, by role for known fields."""
-        words = _words(name)
-        strings = tuple(v for v in values if isinstance(v, str))
-        if "difficulty" in words and strings:
-            self.difficulties = strings
-            return _DIFFICULTY
-        if "answer" in words and strings:
-            self.answers = strings
-            return _ANSWER
-        if index is not None and index < len(values):
-            return values[index]
-        preferred = next((v for v in _PREFERRED_VERDICTS if v in values), None)
-        return preferred if preferred is not None else values[0]
-
-    def build_object(self, schema: dict, name: str, index: int | None) -> dict:
-        """Build every declared property; answer-like ones last, so they can cite the options."""
-        props: dict[str, dict] = schema.get("properties") or {}
-        ordered = sorted(props, key=lambda p: "answer" in _words(p))
-        result = {prop: self.build(props[prop], prop, index) for prop in ordered}
-        return {prop: result[prop] for prop in props}
-
-    def build_array(self, schema: dict, name: str, index: int | None) -> list:
-        """Build minItems items, or one per label for label-carrying items, or one."""
-        items = self.resolve(schema.get("items") or {})
-        count = schema.get("minItems")
-        if count is None:
-            count = self.natural_count(items, name)
-        if schema.get("maxItems") is not None:
-            count = min(count, schema["maxItems"])
-        singular = name[:-1] if name.endswith("s") else name
-        return [self.build(items, singular, i) for i in range(count)]
-
-    def natural_count(self, items: dict, name: str) -> int:
-        """Guess how many items an unconstrained array should hold."""
-        if _words(name) in _REVIEW_ISSUE_NAMES:
-            return 0
-        for prop in (items.get("properties") or {}).values():
-            enum = self.resolve(prop).get("enum")
-            if enum and len(enum) > 1:
-                return len(enum)
-        return 5 if "option" in _words(name) or "choice" in _words(name) else 1
-
-    def build_integer(self, schema: dict, name: str, index: int | None) -> int:
-        """Return the maximum for score-like fields, else the smallest allowed value (or 1)."""
-        lo = hi = None
-        if "minimum" in schema or "exclusiveMinimum" in schema:
-            lo = math.ceil(schema.get("minimum", schema.get("exclusiveMinimum", 0) + 1))
-        if "maximum" in schema or "exclusiveMaximum" in schema:
-            hi = math.floor(schema.get("maximum", schema.get("exclusiveMaximum", 0) - 1))
-        words = _words(name)
-        if hi is not None and ("score" in words or "rating" in words):
-            return hi
-        if lo is not None:
-            return lo
-        return 1 if hi is None else min(1, hi)
-
-    def build_number(self, schema: dict, name: str, index: int | None) -> float:
-        """Return a float inside the schema's bounds."""
-        return float(self.build_integer(schema, name, index))
-
-    def build_boolean(self, schema: dict, name: str, index: int | None) -> bool:
-        """Return True."""
-        return True
-
-    def build_null(self, schema: dict, name: str, index: int | None) -> None:
-        """Return None."""
-        return None
-
-    def build_string(self, schema: dict, name: str, index: int | None) -> str:
-        """Return sensible text for the field, mentioning the topic where it reads well."""
-        fmt = schema.get("format")
-        if fmt in {"date-time", "date", "uuid", "email", "uri"}:
-            return {
-                "date-time": "2026-01-01T00:00:00Z",
-                "date": "2026-01-01",
-                "uuid": f"00000000-0000-4000-8000-{(index or 0):012d}",
-                "email": "stub@example.com",
-                "uri": "https://example.com/stub",
-            }[fmt]
-        words = _words(name)
-        text = self.text_for(words, index)
-        # A placeholder-bearing text must stay within maxLength for the longest topic.
-        if _TOPIC in text and schema.get("maxLength") is not None:
-            longest = text.replace(_TOPIC, "x" * _MAX_TOPIC).replace(_SEQ, "9" * 8)
-            if len(longest) > schema["maxLength"]:
-                text = text.replace(_TOPIC, "the topic").replace(_SEQ, "")
-        if _TOPIC in text:
-            self.has_topic = True
-        return _fit(text, schema)
-
-    def text_for(self, words: str, index: int | None) -> str:
-        """Return the text template for a string field named `words`."""
-        if words == "topic" or words.endswith(" topic"):
-            return _TOPIC
-        if "stem" in words or words in {"question", "prompt", "vignette"}:
-            return (
-                "A 45-year-old patient is assessed in clinic (case " + _SEQ + "). "
-                "Which of the following statements about " + _TOPIC + " is most accurate?"
-            )
-        if "explanation" in words or "rationale" in words:
-            return (
-                "Option " + _ANSWER + " is the single best answer because it states the "
-                "established principle of " + _TOPIC + "; each distractor describes a common "
-                "misconception that the evidence does not support."
-            )
-        if "option" in words or "choice" in words or words in {"text", "distractor"}:
-            i = index or 0
-            phrase = _OPTION_PHRASES[i % len(_OPTION_PHRASES)]
-            suffix = "" if i < len(_OPTION_PHRASES) else f" (variant {i + 1})"
-            return f"{phrase}{suffix}."
-        if words in {"label", "letter", "key"}:
-            return chr(ord("A") + (index or 0) % 26)
-        if "issue" in words or "problem" in words:
-            return f"Issue {(index or 0) + 1}: the wording could be tightened."
-        if "answer" in words:
-            return _ANSWER
-        label = words.capitalize() or "Value"
-        return f"{label} for {_TOPIC}" + ("" if index is None else f" ({index + 1})")
-
-
-def compile_template(schema: dict) -> _Template:
-    """Build a schema's JSON instance once, to be filled in cheaply per request."""
-    builder = _InstanceBuilder(schema)
-    instance = builder.build(schema)
-    labels = _option_labels(instance)
-    # An answer must name an option that exists, even if its enum allows more letters.
-    answers = tuple(a for a in builder.answers if a in labels) or builder.answers or labels
-    # Nor should it be the longest option: that cue is what item reviewers flag first.
-    answers = tuple(a for a in answers if a != _longest_label(instance)) or answers
-    if not answers and _ANSWER in json.dumps(instance):
-        answers = ("A",)
-    return _Template(
-        text=json.dumps(instance),
-        difficulties=builder.difficulties,
-        answers=answers,
-        has_topic=builder.has_topic,
-    )
-
-
-def _labelled_items(instance: Any) -> list[tuple[str, dict]]:
-    """Find an instance's labelled items (its options) as (label, item) pairs."""
-    if not isinstance(instance, dict):
-        return []
-    for value in instance.values():
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            for key in ("label", "letter", "key", "id"):
-                pairs = [(str(v[key]), v) for v in value if key in v]
-                if len(pairs) == len(value):
-                    return pairs
-    return []
-
-
-def _option_labels(instance: Any) -> tuple[str, ...]:
-    """Return the labels of an instance's labelled items, if it has any."""
-    return tuple(label for label, _ in _labelled_items(instance))
-
-
-def _longest_label(instance: Any) -> str | None:
-    """Return the label of the labelled item with the most text."""
-    items = _labelled_items(instance)
-    if len(items) < 3:
-        return None
-    return max(items, key=lambda pair: len(json.dumps(pair[1])))[0]
-
-
-# --------------------------------------------------------------------------- responder
+# Parts of a question, combined per request with pairwise coprime cycle lengths (23, 7, 11,
+# 13, 17, 19, 10, 9) so that two stems of a run share few parts: the app refuses
+# near-duplicate questions.
+_AGES = tuple(range(19, 86, 3))  # 23 ages
+_PATIENTS = ("man", "woman", "retired teacher", "farmer", "student", "nurse", "chef")
+_SETTINGS = (
+    "emergency department",
+    "general practice surgery",
+    "medical admissions unit",
+    "outpatient clinic",
+    "surgical ward",
+    "intensive care unit",
+    "antenatal clinic",
+    "community hospital",
+    "sports medicine clinic",
+    "occupational health service",
+    "rural health centre",
+)
+_COMPLAINTS = (
+    "progressive shortness of breath on climbing stairs",
+    "intermittent colicky abdominal pain after meals",
+    "fatigue with unintentional weight loss of six kilograms",
+    "new-onset confusion noticed by her family",
+    "swelling of both ankles that worsens by evening",
+    "palpitations and light-headedness while standing",
+    "fever, rigors and flank tenderness",
+    "a persistent dry cough keeping him awake",
+    "painless jaundice with dark urine",
+    "episodes of vertigo lasting several hours",
+    "morning stiffness of the small joints of the hands",
+    "recurrent nosebleeds and easy bruising",
+    "excessive thirst and passing large volumes of urine",
+)
+_EXAM = (  # 17
+    "Pulse is 112/min and blood pressure 94/58 mmHg.",
+    "Examination reveals a soft systolic murmur at the apex.",
+    "There is pitting oedema to the knees.",
+    "Auscultation reveals fine bibasal crackles.",
+    "The liver edge is palpable four centimetres below the costal margin.",
+    "There is a tremor of the outstretched hands.",
+    "Capillary refill takes four seconds.",
+    "She has conjunctival pallor and koilonychia.",
+    "A maculopapular rash covers the trunk.",
+    "Fundoscopy shows flame haemorrhages.",
+    "There is tenderness over the left renal angle.",
+    "Reflexes are absent at the ankles.",
+    "Her thyroid gland is diffusely enlarged.",
+    "A pericardial rub is heard at the left sternal edge.",
+    "Splinter haemorrhages are seen in several fingernails.",
+    "Jugular venous pressure is raised to the earlobes.",
+    "The abdomen is distended with shifting dullness.",
+)
+_LABS = (  # 19
+    "Serum sodium is 128 mmol/L and potassium 5.9 mmol/L.",
+    "Chest radiograph shows bilateral hilar lymphadenopathy.",
+    "Haemoglobin is 86 g/L with a raised reticulocyte count.",
+    "Urinalysis shows protein 3+ and red cell casts.",
+    "Arterial gas shows pH 7.28 and bicarbonate 15 mmol/L.",
+    "An ECG shows a prolonged QT interval and U waves.",
+    "Abdominal ultrasound shows a dilated common bile duct.",
+    "Fasting glucose is 11.4 mmol/L on two occasions.",
+    "Thyroid-stimulating hormone is undetectable.",
+    "Creatinine has risen from 80 to 190 micromol/L in a week.",
+    "Peak expiratory flow is 55% of predicted.",
+    "A lumbar puncture shows raised protein with normal cells.",
+    "Ferritin is 9 micrograms/L and transferrin saturation low.",
+    "Calcium is 2.95 mmol/L with a suppressed parathyroid hormone.",
+    "Platelets are 42 x 10^9/L on a repeat sample.",
+    "Serum albumin is 19 g/L and cholesterol 9.1 mmol/L.",
+    "Plasma osmolality is 262 mOsm/kg with urine osmolality 540.",
+    "Troponin is raised and rising on a repeat sample.",
+    "Blood cultures grow Gram-negative rods.",
+)
+_LEAD_INS = (
+    "Which of the following best explains these findings in {topic}?",
+    "What is the most appropriate next step in management, given {topic}?",
+    "Which mechanism of {topic} most likely accounts for this presentation?",
+    "Which investigation would most directly confirm the diagnosis in {topic}?",
+    "Which complication of {topic} is this patient at greatest risk of?",
+    "Which drug would be the safest initial choice here, in the light of {topic}?",
+    "Which single abnormality best predicts a poor outcome in {topic}?",
+    "Where in the body is the primary lesion most likely, given {topic}?",
+    "Which compensatory change would you expect next, according to {topic}?",
+    "Which treatment is contraindicated for this patient, given {topic}?",
+)
+_ANSWER_TEXTS = (
+    "Reduced renal perfusion activating the renin-angiotensin system",
+    "Inappropriate secretion of antidiuretic hormone",
+    "Autoimmune destruction of pancreatic beta cells",
+    "Obstruction of the distal common bile duct",
+    "Granulomatous inflammation of the lymph nodes",
+    "Loss of podocyte foot processes in the glomerulus",
+    "Increased anion gap metabolic acidosis",
+    "Hypokalaemia prolonging ventricular repolarisation",
+    "Excess thyroid hormone from a toxic nodule",
+)
+_DISTRACTORS = (
+    "Primary hyperaldosteronism",
+    "Dehydration from poor oral intake",
+    "A laboratory artefact from a haemolysed sample",
+    "Normal variation for the patient's age",
+    "An adverse effect of a recently started statin",
+    "Viral infection of the upper airway",
+    "Vitamin B12 deficiency",
+    "Anxiety with hyperventilation",
+)
+_FOCI = (
+    "the underlying mechanism",
+    "the first-line investigation",
+    "the immediate management",
+    "the most likely diagnosis",
+    "the commonest complication",
+    "the expected laboratory pattern",
+    "the drug of choice",
+    "the key examination finding",
+)
+_SPEC_LINE = re.compile(r"^- (?P<k>Focus|Scenario): (?P<v>.*)$", re.MULTILINE)
+_PLAN_LINE = re.compile(r"^(?P<n>\d+)\. objective: (?P<o>.*); bloom_level: (?P<b>\w+)$", re.M)
+_OTHER_DIFFICULTY = {"easy": "hard", "medium": "easy", "hard": "medium"}
 
 _TOPIC_PATTERNS = (
     re.compile(r"(?im)^[\s>*#-]*topic\s*[:=]\s*(?P<t>[^\n]+?)\s*$"),
@@ -487,52 +361,113 @@ def find_choice(prompt: str, values: Sequence[str], default: str | None = None) 
     return values[0]
 
 
-class SchemaResponder:
-    """The default responder: an instance of the requested schema with sane, varied content.
+class Answers:
+    """Hand-written answers for the app's three schemas: Question, Review, QuestionPlan.
 
-    It knows the app's shapes by their field names, not their exact types: a `topic`
-    string gets the topic found in the prompt, `difficulty` the enum value the prompt asks
-    for, arrays of labelled items one item per label with distinct texts, `correct_answer`
-    one of the labels (rotating per request), a `score` its maximum, a `verdict` "accept",
-    an `issues` list nothing. Templates are compiled once per schema.
+    A question is built from the request's sequence number (and the spec lines of its
+    prompt, when it has them), so questions of one run differ; a review accepts with score
+    5; a plan has one distinct spec per numbered item of the prompt. Rules change them:
+    "reject" (the critic rejects), "cycle" (questions repeat with period `k`), "relabel" (the
+    question labels its difficulty its own way), "short_plan" (a plan with only `keep`
+    specs), "repeat_plan" (every spec the same).
     """
 
-    def __init__(self, topic_patterns: Sequence[re.Pattern[str]] = _TOPIC_PATTERNS) -> None:
-        self.topic_patterns = topic_patterns
-        self._templates: dict[str, _Template] = {}
-        self._lock = threading.Lock()
+    def __init__(self) -> None:
         self._seq = itertools.count(1)
 
-    def render(self, name: str | None, schema: dict, prompt: str) -> str:
-        """Return the JSON text of an instance of `schema` for this prompt."""
-        template = self.template(name, schema)
-        seq = next(self._seq)
-        text = template.text.replace(_SEQ, str(seq))
-        if template.has_topic:
-            topic = json.dumps(find_topic(prompt, self.topic_patterns))[1:-1]
-            text = text.replace(_TOPIC, topic)
-        if template.difficulties:
-            text = text.replace(_DIFFICULTY, find_choice(prompt, template.difficulties, "medium"))
-        if template.answers:
-            text = text.replace(_ANSWER, template.answers[seq % len(template.answers)])
-        return text
+    def answer(self, name: str | None, prompt: str, rule: Rule | None, hit: int = 1) -> dict | None:
+        """Return the instance for schema `name`, or None if the schema is not the app's."""
+        action = rule.action if rule else None
+        if name == "Question":
+            seq = next(self._seq)
+            if action == "cycle":
+                # A model stuck in a rut: the same k questions, whatever the prompt asks.
+                seq = (hit - 1) % int(rule.params.get("k", 4)) + 1
+                prompt = find_topic(prompt)
+                return self.question(f"Topic: {prompt}\n", seq)
+            return self.question(prompt, seq, relabel=action == "relabel")
+        if name == "Review":
+            if action == "reject":
+                return {"score": 1, "verdict": "reject", "issues": ["The stem is ambiguous."]}
+            return {"score": 5, "verdict": "accept", "issues": []}
+        if name == "QuestionPlan":
+            return self.plan(prompt, action, rule.params if rule else {})
+        return None
 
-    def template(self, name: str | None, schema: dict) -> _Template:
-        """Return the compiled template of a schema, compiling it on first sight."""
-        key = f"{name}\n{json.dumps(schema)}"
-        template = self._templates.get(key)
-        if template is None:
-            template = compile_template(schema)
-            with self._lock:
-                self._templates[key] = template
-        return template
+    def question(self, prompt: str, seq: int, *, relabel: bool = False) -> dict:
+        """Return a question on the prompt's topic, distinct for each `seq`."""
+        topic = find_topic(prompt)
+        asked = find_choice(prompt, ("easy", "medium", "hard"), "medium")
+        spec = {m.group("k"): m.group("v") for m in _SPEC_LINE.finditer(prompt)}
+        n = seq - 1
+        opening = (
+            f"A {_AGES[n % len(_AGES)]}-year-old {_PATIENTS[n % len(_PATIENTS)]} attends the "
+            f"{_SETTINGS[n % len(_SETTINGS)]} with {_COMPLAINTS[n % len(_COMPLAINTS)]}."
+        )
+        if "Scenario" in spec:
+            opening = f"{spec['Scenario'].rstrip('.')} (case {seq})."
+        stem = (
+            f"{opening} {_EXAM[n % len(_EXAM)]} {_LABS[n % len(_LABS)]} "
+            + (f"Considering {spec['Focus']}: " if "Focus" in spec else "")
+            + _LEAD_INS[n % len(_LEAD_INS)].format(topic=topic)
+        )
+        correct_label = "ABCDE"[n % 5]
+        distractors = [_DISTRACTORS[(n + k) % len(_DISTRACTORS)] for k in range(4)]
+        # The answer must not be the longest option: test-wise students pick that one.
+        texts = iter(distractors)
+        correct_text = _ANSWER_TEXTS[n % len(_ANSWER_TEXTS)]
+        options = []
+        for label in "ABCDE":
+            text = correct_text if label == correct_label else next(texts)
+            options.append({"label": label, "text": text})
+        longest = max(len(o["text"]) for o in options if o["label"] != correct_label)
+        if len(correct_text) >= longest:
+            for option in options:
+                if option["label"] != correct_label and len(option["text"]) == longest:
+                    option["text"] += ", as suggested by the history alone"
+                    break
+        return {
+            "stem": stem,
+            "options": options,
+            "correct_answer": correct_label,
+            "explanation": (
+                f"Option {correct_label} is the single best answer because it accounts for "
+                f"every finding in the vignette about {topic}; each distractor explains at "
+                "most one finding and ignores the rest."
+            ),
+            "difficulty": _OTHER_DIFFICULTY[asked] if relabel else asked,
+            "topic": topic,
+        }
+
+    def plan(self, prompt: str, action: str | None, params: dict) -> dict:
+        """Return one distinct spec per numbered line of a planning prompt."""
+        topic = find_topic(prompt)
+        specs = []
+        for found in _PLAN_LINE.finditer(prompt):
+            n = int(found.group("n")) - 1
+            specs.append(
+                {
+                    "focus": f"{_FOCI[n % len(_FOCI)]} of {topic}, case {n + 1}",
+                    "objective": found.group("o"),
+                    "bloom_level": found.group("b"),
+                    "scenario": (
+                        f"A {_AGES[(n * 5) % len(_AGES)]}-year-old "
+                        f"{_PATIENTS[(n * 3) % len(_PATIENTS)]} in the "
+                        f"{_SETTINGS[(n * 4) % len(_SETTINGS)]} with "
+                        f"{_COMPLAINTS[(n * 2) % len(_COMPLAINTS)]}"
+                    ),
+                }
+            )
+        if action == "short_plan":
+            specs = specs[: int(params.get("keep", 1))]
+        elif action == "repeat_plan":
+            specs = [specs[0]] * len(specs) if specs else specs
+        return {"specs": specs}
 
     def __call__(self, request: dict) -> dict | None:
         """Return the instance for a structured-output request (None for plain chat)."""
-        _, name, schema = structured_target(request)
-        if schema is None:
-            return None
-        return json.loads(self.render(name, schema, prompt_text(request)))
+        _, name, _ = structured_target(request)
+        return self.answer(name, prompt_text(request), None)
 
 
 # --------------------------------------------------------------------------- responses
@@ -741,7 +676,7 @@ class StubLLM:
         self.host = host
         self.port = port
         self.responder = responder
-        self.default_responder = SchemaResponder()
+        self.default_responder = Answers()
         self._random = random.Random(seed)
         self._latency = (float(latency[0]), float(latency[1]))
         self._lock = threading.Lock()
@@ -817,8 +752,11 @@ class StubLLM:
         "malformed" (kind="not_json"|"wrong_shape", content); "refuse" (message);
         "latency" (seconds: a fixed latency, then a normal answer); "disconnect" (close the
         connection without an answer). malformed/refuse/disconnect take the normal latency
-        unless delay is given. `times=None` applies to every matching request; `schema`
-        restricts the rule to one schema name ("Question", "Review").
+        unless delay is given. Content modes answer normally with altered content: "reject"
+        (the critic rejects), "cycle" (k: questions repeat with that period), "relabel" (the
+        question's difficulty is not the one asked), "short_plan" (keep: that many specs),
+        "repeat_plan" (one spec repeated). `times=None` applies to every matching request;
+        `schema` restricts the rule to one schema name ("Question", "Review", "QuestionPlan").
         """
         rule = make_rule(match, action, times, schema, **kw)
         with self._lock:
@@ -936,6 +874,7 @@ class StubLLM:
                 mode=mode,
                 model=model,
                 rule=rule.action if rule else None,
+                rule_hit=rule.hits if rule else 0,
             )
             self._records.append(record)
             self._in_flight += 1
@@ -1004,7 +943,7 @@ class StubLLM:
             body = completion_body(request, record, content=None, refusal=refusal)
             handler.send_json(200, body)
         else:
-            content = self._content(request, mode, name, schema, record.prompt)
+            content = self._content(request, mode, name, schema, record, rule)
             record.outcome = 200
             if action == "malformed":
                 record.outcome = "malformed"
@@ -1029,15 +968,25 @@ class StubLLM:
         handler.send_json(status, error_body(status, params), headers)
 
     def _content(
-        self, request: dict, mode: str, name: str | None, schema: dict | None, prompt: str
+        self,
+        request: dict,
+        mode: str,
+        name: str | None,
+        schema: dict | None,
+        record: Record,
+        rule: Rule | None = None,
     ) -> str:
         """Return the message content: the responder's instance, or the default one."""
+        prompt = record.prompt
         if self.responder is not None:
             custom = self.responder(request)
             if custom is not None:
                 return json.dumps(custom)
         if schema is not None:
-            return self.default_responder.render(name, schema, prompt)
+            answer = self.default_responder.answer(name, prompt, rule, record.rule_hit)
+            if answer is None:
+                raise ValueError(f"the stub answers Question, Review and QuestionPlan, not {name}")
+            return json.dumps(answer)
         if mode == "json_object":
             return json.dumps({"answer": f"A stub answer about {find_topic(prompt)}."})
         return f"A stub answer about {find_topic(prompt)}."

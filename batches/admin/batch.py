@@ -114,6 +114,7 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
                     "target_count",
                     "concurrency_limit",
                     "max_attempts",
+                    "max_revisions",
                 )
             },
         ),

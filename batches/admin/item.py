@@ -128,6 +128,7 @@ class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
                     "index",
                     "status_display",
                     "attempts",
+                    "revisions",
                     "takeovers",
                     "rate_limit_hits",
                     "queued_at",
@@ -140,7 +141,7 @@ class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
         ),
         ("Review", {"fields": ("review_status", "reviewed_by", "reviewed_at", "review_note")}),
         ("Error", {"fields": ("error_display",)}),
-        ("Question", {"fields": ("question_display",)}),
+        ("Question", {"fields": ("spec", "revision_reasons", "question_display")}),
         ("Checkpoints", {"fields": ("checkpoints_display",)}),
     )
     readonly_fields = flatten_fieldsets(fieldsets)

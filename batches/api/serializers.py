@@ -145,6 +145,7 @@ class BatchSerializer(serializers.Serializer):
     target_count = serializers.IntegerField(source="batch.target_count", read_only=True)
     concurrency_limit = serializers.IntegerField(source="batch.concurrency_limit", read_only=True)
     max_attempts = serializers.IntegerField(source="batch.max_attempts", read_only=True)
+    max_revisions = serializers.IntegerField(source="batch.max_revisions", read_only=True)
     scope = ScopeSerializer(source="batch.scope", read_only=True)
     parameters = ParametersSerializer(source="batch.parameters", read_only=True)
     total_items = serializers.IntegerField(read_only=True)
@@ -181,11 +182,14 @@ class ItemSerializer(serializers.ModelSerializer):
     )
     review_status = serializers.ChoiceField(choices=ReviewStatus.choices, read_only=True)
     edited = serializers.BooleanField(read_only=True)
+    spec = serializers.JSONField(
+        read_only=True, help_text="The batch plan's spec of this question, or null."
+    )
 
     class Meta:
         model = BatchItem
         fields = [
-            *("id", "index", "status", "attempts", "error", "result"),
+            *("id", "index", "status", "attempts", "revisions", "spec", "error", "result"),
             *("review_status", "edited", "started_at", "finished_at"),
         ]
         read_only_fields = fields

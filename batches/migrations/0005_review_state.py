@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0003_operators_group'),
+        ('batches', '0004_exam_ready'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -17,6 +17,7 @@ BATCH_FIELDS = {
     "target_count",
     "concurrency_limit",
     "max_attempts",
+    "max_revisions",
     "scope",
     "parameters",
     "total_items",
@@ -32,7 +33,7 @@ BATCH_FIELDS = {
     "approved_items",
 }
 ITEM_FIELDS = {
-    *("id", "index", "status", "attempts", "error", "result"),
+    *("id", "index", "status", "attempts", "revisions", "spec", "error", "result"),
     *("review_status", "edited", "started_at", "finished_at"),
 }
 EVENT_FIELDS = {"id", "name", "created_at", "payload"}

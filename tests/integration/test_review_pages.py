@@ -173,7 +173,7 @@ def test_an_edit_that_duplicates_an_option_is_refused_over_htmx_with_the_form(cl
     response = client.post(url(batch, "review-edit", item_id=first.pk), body, **HTMX)
     html = response.content.decode()
     assert response.status_code == 200
-    assert 'data-testid="error-options"' in html and "Option texts must be distinct." in html
+    assert 'data-testid="error-options"' in html and "Two options repeat each other." in html
     assert ">Same text</textarea>" in html  # what the user typed is kept
     assert not ItemEdit.objects.exists()
 

@@ -88,7 +88,12 @@ class Deployment:
     # --- commands -------------------------------------------------------------------------
 
     def create_batch(
-        self, topic: str, count: int, concurrency: int = 5, max_attempts: int = 3
+        self,
+        topic: str,
+        count: int,
+        concurrency: int = 5,
+        max_attempts: int = 3,
+        max_revisions: int = 2,
     ) -> str:
         out = self.manage(
             "generate_batch",
@@ -102,6 +107,8 @@ class Deployment:
             str(concurrency),
             "--max-attempts",
             str(max_attempts),
+            "--max-revisions",
+            str(max_revisions),
             "--json",
         )
         return json.loads(out.strip().splitlines()[-1])["id"]
@@ -139,6 +146,23 @@ class Deployment:
             item["started_at"] = _as_datetime(item["started_at"])
             item["finished_at"] = _as_datetime(item["finished_at"])
             item["has_result"] = bool(item["has_result"])
+        return items
+
+    def item_details(self, batch_id: str) -> list[dict[str, Any]]:
+        """Return each item's quality-gate view: status, spec, revisions, error and result."""
+        rows = self.sql(
+            'SELECT "index", status, spec, revisions, error_code, result, started_at '
+            'FROM batches_batchitem WHERE batch_id = %s ORDER BY "index"',
+            (self._id(batch_id),),
+        )
+        keys = ("index", "status", "spec", "revisions", "error", "result", "started_at")
+        items = [dict(zip(keys, row, strict=True)) for row in rows]
+        for item in items:
+            for key in ("spec", "result"):
+                # SQLite hands JSON back as text, psycopg as Python objects.
+                if isinstance(item[key], str):
+                    item[key] = json.loads(item[key])
+            item["started_at"] = _as_datetime(item["started_at"])
         return items
 
     def count(self, batch_id: str, *statuses: str) -> int:

@@ -20,6 +20,8 @@ def question_number(prompt: str) -> int:
 
 def test_retryable_faults_are_retried_until_every_item_succeeds(pg_redis_deployment, stub):
     topic = unique_topic("Pulmonary mechanics")
+    # The plan call is answered normally (first matching rule wins): the faults hit items.
+    stub.add_rule(topic, "latency", times=None, schema="QuestionPlan", seconds=0.1)
     stub.add_rule(topic, "status", times=2, status=500)
     stub.add_rule(topic, "status", times=1, status=503)
     stub.add_rule(topic, "hang", times=1, seconds=10)
@@ -63,7 +65,9 @@ def test_a_non_retryable_error_fails_items_at_once_and_retry_failed_recovers_the
     assert [(i["status"], i["attempts"], i["error"]) for i in items] == [
         ("batch_item_failed", 1, "provider_rejected")
     ] * 3
-    assert len(stub.records(topic)) == 3
+    # One planning call, refused for good (its items go without a spec), and one per item.
+    assert [r.schema for r in stub.records(topic)].count("QuestionPlan") == 1
+    assert len(stub.records(topic)) == 1 + 3
     assert pg_redis_deployment.events(batch_id)[-1] == "generation/batch.completed"
 
     stub.clear_rules()

@@ -141,10 +141,11 @@ def test_two_clusters_keep_each_of_several_batches_within_its_own_limit(scale_ou
         in_flight = max_overlap((r.start, r.end) for r in records)
         # Never above the limit across both clusters, and the window did fill up to it.
         assert in_flight == spec["limit"], (spec, in_flight)
-        # Exactly one generate and one critique per item: nothing ran twice.
+        # Exactly one generate and one critique per item: nothing ran twice; one plan call.
         assert Counter(r.schema for r in records) == {
             "Question": spec["count"],
             "Review": spec["count"],
+            "QuestionPlan": 1,
         }
         numbers = [question_number(r.prompt) for r in records if r.schema == "Question"]
         assert sorted(numbers) == list(range(1, spec["count"] + 1))

@@ -82,6 +82,7 @@ class Command(BaseCommand):
             ("status", batch.get_status_display()),
             ("concurrency", f"{batch.concurrency_limit} items at once"),
             ("max attempts", str(batch.max_attempts)),
+            ("max revisions", str(batch.max_revisions)),
             ("created", when(batch.created_at)),
             ("started", when(batch.started_at)),
             ("finished", when(batch.finished_at)),

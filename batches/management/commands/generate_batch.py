@@ -16,7 +16,9 @@ from batches.validation import (
     CONCURRENCY_RANGE,
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_REVISIONS,
     MAX_ATTEMPTS_RANGE,
+    MAX_REVISIONS_RANGE,
     TARGET_COUNT_RANGE,
 )
 from generation.schemas import DEFAULT_DIFFICULTY, DIFFICULTIES
@@ -54,6 +56,12 @@ class Command(BaseCommand):
             type=int,
             default=DEFAULT_MAX_ATTEMPTS,
             help="attempts per item ({}-{})".format(*MAX_ATTEMPTS_RANGE),
+        )
+        parser.add_argument(
+            "--max-revisions",
+            type=int,
+            default=DEFAULT_MAX_REVISIONS,
+            help="quality-gate revisions per item ({}-{})".format(*MAX_REVISIONS_RANGE),
         )
         parser.add_argument("--course", default=None, help="scope.course")
         parser.add_argument(
@@ -103,4 +111,5 @@ def definition_from(opts: dict[str, Any]) -> dict[str, Any]:
         "parameters": {"difficulty": opts["difficulty"]},
         "concurrency_limit": opts["concurrency"],
         "max_attempts": opts["max_attempts"],
+        "max_revisions": opts["max_revisions"],
     }

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-import sys
 import types
 
 import pytest
 from langchain_core.rate_limiters import InMemoryRateLimiter
 
-import generation
+from generation import ratelimit as ratelimit_module
+
+
+class RecordingLimiter(InMemoryRateLimiter):
+    """A process-local limiter that records the holds and token charges it receives."""
+
+    def __init__(self) -> None:
+        super().__init__(requests_per_second=1000)
+        self.holds: list[float] = []
+        self.charged: list[int] = []
+
+    def hold(self, seconds: float) -> None:
+        self.holds.append(seconds)
+
+    def charge(self, tokens: int) -> None:
+        self.charged.append(tokens)
 
 
 @pytest.fixture(autouse=True)
-def ratelimit(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    """Stand in for `generation.ratelimit`, recording the charges and holds it receives."""
-    module = types.ModuleType("generation.ratelimit")
-    module.charged = []
-    module.holds = []
-    module.limiter = InMemoryRateLimiter(requests_per_second=1000)
-    module.charge_tokens = module.charged.append
-    module.hold_for = module.holds.append
-    module.get_rate_limiter = lambda: module.limiter
-    monkeypatch.setitem(sys.modules, "generation.ratelimit", module)
-    # `from generation import ratelimit` reads the package attribute before sys.modules.
-    monkeypatch.setattr(generation, "ratelimit", module, raising=False)
-    return module
+def ratelimit(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
+    """Stand in for the shared limiter, recording the charges and holds it receives."""
+    limiter = RecordingLimiter()
+    monkeypatch.setattr(ratelimit_module, "get_rate_limiter", lambda: limiter)
+    return types.SimpleNamespace(limiter=limiter, holds=limiter.holds, charged=limiter.charged)

@@ -1,0 +1,131 @@
+"""The batch plan in the engine: plan chunks, who plans each, and storing the specs.
+
+A batch's items are split into plan chunks when it is created (`create_chunks`). The first
+item of a chunk that runs plans the whole chunk: it already holds a window slot and its
+calls pass the shared rate limiter, so planning obeys the batch's window, pause and cancel
+like any item. Who plans is decided by a conditional UPDATE that takes the chunk's lease;
+the other items of the chunk wait for the plan while renewing their own leases. A planner
+that dies leaves its lease to expire, and the next item takes the chunk over. The specs are
+written to every item of the chunk in the transaction that marks the chunk done; a chunk
+the model could not plan is marked done too, and its items generate without a spec.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from batches import dispatch
+from batches.models import BatchItem, BatchJob, BatchPlanChunk
+from generation import planning
+
+logger = logging.getLogger(__name__)
+
+# How often an item waiting for its chunk's plan looks again (and renews its lease).
+WAIT_POLL_S = 0.2
+
+
+def create_chunks(batch: BatchJob) -> None:
+    """Create the batch's plan chunks (call in the transaction that creates its items)."""
+    BatchPlanChunk.objects.bulk_create(
+        BatchPlanChunk(batch=batch, number=number, first_index=first, end_index=end)
+        for number, (first, end) in enumerate(planning.chunk_bounds(batch.target_count))
+    )
+
+
+def ensure_spec(claim: dispatch.Claim, item: BatchItem) -> dict | None:
+    """Return the item's spec, planning its chunk first if nobody has; None without a plan."""
+    if item.spec is not None:
+        return item.spec
+    chunk = BatchPlanChunk.objects.filter(
+        batch_id=item.batch_id, first_index__lte=item.index, end_index__gt=item.index
+    ).first()
+    if chunk is None:
+        return None  # a batch created before planning existed
+    while chunk.status != BatchPlanChunk.Status.DONE:
+        token = _take(chunk)
+        if token is not None:
+            _plan(claim, item.batch, chunk, token)
+            break
+        # Another item plans this chunk: wait for it, keeping this item's own lease alive.
+        dispatch.renew_lease(claim)
+        time.sleep(WAIT_POLL_S)
+        chunk.refresh_from_db()
+    return BatchItem.objects.filter(pk=item.pk).values_list("spec", flat=True).get()
+
+
+def _take(chunk: BatchPlanChunk) -> uuid.UUID | None:
+    """Claim the chunk for planning (or take over a dead planner's); None if someone holds it."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    taken = (
+        BatchPlanChunk.objects.filter(pk=chunk.pk)
+        .filter(
+            Q(status=BatchPlanChunk.Status.PENDING)
+            | Q(status=BatchPlanChunk.Status.PLANNING, lease_until__lt=now)
+        )
+        .update(
+            status=BatchPlanChunk.Status.PLANNING,
+            lease_token=token,
+            lease_until=now + dispatch.lease_delta(),
+        )
+    )
+    return token if taken else None
+
+
+def _plan(claim: dispatch.Claim, batch: BatchJob, chunk: BatchPlanChunk, token: uuid.UUID) -> None:
+    def before_call() -> None:
+        # Both leases cover the coming call: this item's, and the chunk's.
+        dispatch.renew_lease(claim)
+        BatchPlanChunk.objects.filter(pk=chunk.pk, lease_token=token).update(
+            lease_until=timezone.now() + dispatch.lease_delta()
+        )
+
+    outcome = planning.plan_chunk(
+        batch.scope,
+        batch.parameters,
+        first=chunk.first_index,
+        end=chunk.end_index,
+        total=batch.target_count,
+        avoid=_earlier_foci(batch.pk, chunk.first_index),
+        before_call=before_call,
+    )
+    with transaction.atomic():
+        done = BatchPlanChunk.objects.filter(pk=chunk.pk, lease_token=token).update(
+            status=BatchPlanChunk.Status.DONE,
+            lease_token=None,
+            lease_until=None,
+            calls=F("calls") + outcome.calls,
+            planned=len(outcome.specs),
+            error=outcome.error if len(outcome.specs) < chunk.end_index - chunk.first_index else "",
+        )
+        if not done:
+            # Our lease ran out and another item re-planned the chunk: its plan stands.
+            logger.warning("plan chunk %s: lease lost; plan dropped", chunk.pk)
+            return
+        for offset, spec in enumerate(outcome.specs):
+            BatchItem.objects.filter(
+                batch_id=batch.pk, index=chunk.first_index + offset, spec__isnull=True
+            ).update(spec=spec)
+    logger.info(
+        "plan chunk %s: %s of %s specs in %s calls",
+        chunk.number,
+        len(outcome.specs),
+        chunk.end_index - chunk.first_index,
+        outcome.calls,
+    )
+
+
+def _earlier_foci(batch_id: uuid.UUID, before_index: int) -> list[str]:
+    """Return the foci already planned for the batch's earlier items (the most recent ones)."""
+    specs = (
+        BatchItem.objects.filter(batch_id=batch_id, index__lt=before_index, spec__isnull=False)
+        .order_by("-index")
+        .values_list("spec", flat=True)[: planning.MAX_AVOID]
+    )
+    return [spec.get("focus", "") for spec in reversed(specs) if isinstance(spec, dict)]

@@ -1,0 +1,141 @@
+"""The batch plan: one distinct spec per question, asked of the model a chunk at a time.
+
+Knows nothing of batches: `plan_chunk` is given the request, which item numbers to plan and
+which foci earlier chunks took, and returns the specs it got. A short or repetitive answer is
+re-asked for the missing part, a broken one is asked again, both within MAX_PLAN_CALLS, so a
+model that never plans well costs a bounded number of calls and the items simply go without
+a spec. Every call goes through the same chat model, hence the same shared rate limiter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from generation import quality
+from generation.errors import GenerationError
+from generation.llm import get_chat_model
+from generation.pipeline import Request, _ask, _request, _run_stage
+from generation.schemas import BloomLevel, QuestionPlan
+
+logger = logging.getLogger(__name__)
+
+STAGE = "plan"
+# Items one planning call covers: enough for the model to spread them, few enough that its
+# answer stays well inside an output limit (~150 tokens a spec).
+MAX_CHUNK = 20
+# Calls per chunk, re-asks and retries together.
+MAX_PLAN_CALLS = 3
+# How many earlier foci a prompt lists, to keep the prompt bounded in a 10,000-item batch.
+MAX_AVOID = 60
+BLOOM_LEVELS: tuple[str, ...] = BloomLevel.__args__  # type: ignore[attr-defined]
+
+PLAN_SYSTEM_PROMPT = (
+    "You plan sets of single-best-answer questions for medical school examinations. A good "
+    "set covers its learning objectives evenly, spreads its questions over the levels of "
+    "Bloom's taxonomy, and sets each question in a different clinical scenario testing a "
+    "different concept, so that no two questions of the set are alike."
+)
+
+
+def chunk_bounds(total: int) -> list[tuple[int, int]]:
+    """Split items 0..total-1 into near-equal runs of at most MAX_CHUNK: [(first, end), ...]."""
+    if total <= 0:
+        return []
+    count = -(-total // MAX_CHUNK)
+    size, extra = divmod(total, count)
+    bounds, first = [], 0
+    for number in range(count):
+        end = first + size + (1 if number < extra else 0)
+        bounds.append((first, end))
+        first = end
+    return bounds
+
+
+@dataclass
+class PlanOutcome:
+    """What planning one chunk produced: specs in item order (maybe fewer), and its calls."""
+
+    specs: list[dict] = field(default_factory=list)
+    calls: int = 0
+    error: str = ""
+
+
+def plan_chunk(
+    scope: dict,
+    parameters: dict,
+    *,
+    first: int,
+    end: int,
+    total: int,
+    avoid: Sequence[str] = (),
+    model: BaseChatModel | None = None,
+    before_call: Callable[[], None] = lambda: None,
+) -> PlanOutcome:
+    """Plan items [first, end) of a batch of `total`; never raises for the model's faults.
+
+    `before_call` runs before each model call (the caller renews its lease there).
+    """
+    request = _request(scope, parameters)
+    outcome = PlanOutcome()
+    taken = {quality.normalised(focus) for focus in avoid}
+    while len(outcome.specs) < end - first and outcome.calls < MAX_PLAN_CALLS:
+        start = first + len(outcome.specs)
+        before_call()
+        outcome.calls += 1
+        try:
+            plan = _run_stage(
+                STAGE,
+                _ask,
+                model or get_chat_model(),
+                QuestionPlan,
+                plan_messages(request, start, end, total, [*avoid, *_foci(outcome.specs)]),
+            )
+        except GenerationError as error:
+            outcome.error = f"{error.code}: {error.message}"
+            logger.warning("planning items %s-%s: %s", start, end, outcome.error)
+            if not error.retryable:
+                break
+            continue
+        for spec in plan.specs:
+            key = quality.normalised(spec.focus)
+            # A repeated focus is dropped, and the next call asks for the missing part.
+            if key and key not in taken and len(outcome.specs) < end - first:
+                taken.add(key)
+                outcome.specs.append(spec.model_dump())
+    return outcome
+
+
+def _foci(specs: list[dict]) -> list[str]:
+    return [spec["focus"] for spec in specs]
+
+
+def plan_messages(
+    request: Request, start: int, end: int, total: int, avoid: Sequence[str]
+) -> list[BaseMessage]:
+    """Return the prompt asking for the specs of items [start, end) of a batch of `total`."""
+    count = end - start
+    objectives = request.learning_objectives or (request.topic,)
+    # Even coverage and spread are decided here, not left to the model: item i serves
+    # objective i mod n and Bloom level i mod 6, whatever chunk it falls in.
+    lines = "".join(
+        f"\n{i + 1}. objective: {objectives[i % len(objectives)]}; "
+        f"bloom_level: {BLOOM_LEVELS[i % len(BLOOM_LEVELS)]}"
+        for i in range(start, end)
+    )
+    taken = "".join(f"\n- {focus}" for focus in list(avoid)[-MAX_AVOID:])
+    human = (
+        f"Plan {count} questions (numbers {start + 1} to {end} of a set of {total}).\n\n"
+        f"Topic: {request.topic}\n"
+        f"Course: {request.course or 'not specified'}\n"
+        f"Difficulty: {request.difficulty}\n"
+        f"Questions to plan:{lines}\n"
+        f"Foci already taken by other questions of the set:{taken or ' none'}\n\n"
+        f"Return exactly {count} specs in this order, each with a distinct focus and a "
+        "distinct clinical scenario."
+    )
+    return [SystemMessage(PLAN_SYSTEM_PROMPT), HumanMessage(human)]

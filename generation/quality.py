@@ -1,0 +1,180 @@
+"""The quality gate's judgements: item-writing checks, the critic's verdict, near-duplicates.
+
+Pure functions over a question (no database): `batches.gate` applies them to a batch under
+its lock. The item-writing checks follow the NBME item-writing guide; the ones that make a
+question unusable are refusals, the ones a reviewer should weigh are warnings. The critic's
+prompt lists the same checks (CRITIC_CHECKLIST), so model and validator judge alike.
+
+Near-duplicates are judged by rapidfuzz's `token_sort_ratio` (Indel similarity of the
+sorted words, so a reordered vignette still matches) of the normalised stem plus the correct
+option's text; DUPLICATE_THRESHOLD was measured on the real pairs of
+`tests/unit/generation/duplicate_pairs.py`. Candidates come from a full scan while a batch
+is small and from MinHash bands beyond FULL_SCAN_LIMIT (measured in `bench/quality.py`), so
+the check's cost stays bounded as a batch grows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from generation.schemas import Question, Review
+
+# Measured (tests/unit/generation/duplicate_pairs.py): near-pairs score 84-97, distinct
+# questions on one topic, some from one template, at most 69: the threshold sits between.
+DUPLICATE_THRESHOLD = 77.0
+# Up to this many completed questions the check scans them all (exact); beyond, it compares
+# only those sharing a MinHash band. bench/quality.py: full scan 4.1 ms at 1,000 and 34 ms at
+# 10,000; blocked 4.2 ms and 5.3 ms (most of it the probe's bands): they cross near 1,000.
+FULL_SCAN_LIMIT = 1000
+# 20 bands of 3 rows of MinHash over 5-character shingles: in the fixture's near-pairs every
+# pair shares 4-16 bands, distinct pairs share 0 (one pair shares 1).
+MINHASH_BANDS = 20
+MINHASH_ROWS = 3
+SHINGLE = 5
+
+CRITIC_CHECKLIST = (
+    "Refuse (verdict reject) a question that uses 'all of the above' or 'none of the above', "
+    "whose correct answer is not among its options, or whose options repeat each other. "
+    "Also flag: a negative lead-in (NOT, EXCEPT), the longest option being the correct one, "
+    "absolute terms (always, never) in the options, and a lead-in that is not a question."
+)
+
+_ALL_NONE = re.compile(r"\b(all|none|both|neither)\s+of\s+the\s+(above|options|answers)\b", re.I)
+_NEGATIVE_LEAD_IN = re.compile(r"\b(NOT|EXCEPT|LEAST)\b")
+_ABSOLUTE = re.compile(r"\b(always|never|invariably)\b", re.I)
+
+
+def normalised(text: str) -> str:
+    """Return `text` case-folded, with punctuation dropped and whitespace collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text.casefold())).strip()
+
+
+def refusals(question: Question) -> list[str]:
+    """Return the item-writing flaws that make the question unusable (it is regenerated)."""
+    problems = []
+    labels = {option.label for option in question.options}
+    if question.correct_answer not in labels:
+        problems.append(f"the correct answer {question.correct_answer} is not among the options")
+    if any(_ALL_NONE.search(option.text) for option in question.options):
+        problems.append("an option is 'all of the above' or 'none of the above'")
+    # The same words, whatever the case, punctuation or order. Not a similarity ratio:
+    # "Type 1 diabetes" and "Type 2 diabetes", or "hypo-" and "hyperkalaemia", are distinct
+    # options that differ by one character, and good distractors often do.
+    words = [tuple(sorted(normalised(option.text).split())) for option in question.options]
+    if len(set(words)) < len(words):
+        problems.append("two options repeat each other")
+    return problems
+
+
+def warnings(question: Question) -> list[str]:
+    """Return the item-writing flaws a reviewer should weigh (the question is kept)."""
+    found = []
+    lead_in = _lead_in(question.stem)
+    if _NEGATIVE_LEAD_IN.search(lead_in):
+        found.append("negative lead-in (NOT/EXCEPT)")
+    if not lead_in.rstrip().endswith("?"):
+        found.append("the lead-in is not a question")
+    lengths = {option.label: len(option.text.strip()) for option in question.options}
+    longest = max(lengths.values(), default=0)
+    if (
+        lengths.get(question.correct_answer) == longest
+        and list(lengths.values()).count(longest) == 1
+    ):
+        # Test-wise students pick the longest option; item writers pad it with qualifiers.
+        found.append("the correct answer is the longest option")
+    if any(_ABSOLUTE.search(option.text) for option in question.options):
+        found.append("absolute terms (always/never) in an option")
+    return found
+
+
+def _lead_in(stem: str) -> str:
+    """Return the stem's last sentence, which is its lead-in."""
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", stem.strip()) if s]
+    return sentences[-1] if sentences else ""
+
+
+def critic_refusal(review: Review, min_score: int) -> str | None:
+    """Return why the critic's review refuses the question, or None if it passes."""
+    if review.verdict == "reject":
+        return "the critic rejected it"
+    if review.score < min_score:
+        return f"the critic scored it {review.score}/5, below {min_score}"
+    return None
+
+
+def fingerprint(question: dict) -> str:
+    """Return what two questions are compared on: the stem and the correct option's text."""
+    correct = next(
+        (
+            o.get("text", "")
+            for o in question.get("options", [])
+            if o.get("label") == question.get("correct_answer")
+        ),
+        "",
+    )
+    # Sorted words: a vignette told in another order is the same question.
+    return " ".join(sorted(normalised(f"{question.get('stem', '')} {correct}").split()))
+
+
+def similarity(first: str, second: str) -> float:
+    """Return how alike two fingerprints are, 0-100."""
+    return fuzz.token_sort_ratio(first, second)
+
+
+@dataclass(frozen=True)
+class Match:
+    """The completed question a new one repeats, and how alike they are."""
+
+    key: object
+    score: float
+
+
+def nearest_duplicate(
+    candidate: str, completed: Iterable[tuple[object, str]], threshold: float = DUPLICATE_THRESHOLD
+) -> Match | None:
+    """Return the most similar completed (key, fingerprint) at or above `threshold`, if any."""
+    keys, texts = [], []
+    for key, text in completed:
+        keys.append(key)
+        texts.append(text)
+    if not texts:
+        return None
+    best = process.extractOne(
+        candidate, texts, scorer=fuzz.token_sort_ratio, score_cutoff=threshold
+    )
+    if best is None:
+        return None
+    _, score, index = best
+    return Match(key=keys[index], score=float(score))
+
+
+_PRIME = (1 << 61) - 1
+# Fixed (a, b) pairs of the universal hash family, one per MinHash row: every process must
+# derive the same bands, so they come from a constant seed, not from the run.
+_HASHES = [
+    (
+        int.from_bytes(hashlib.blake2b(f"a{i}".encode(), digest_size=7).digest(), "big") | 1,
+        int.from_bytes(hashlib.blake2b(f"b{i}".encode(), digest_size=7).digest(), "big"),
+    )
+    for i in range(MINHASH_BANDS * MINHASH_ROWS)
+]
+
+
+def bands(text: str) -> list[str]:
+    """Return the MinHash band keys of a fingerprint: alike texts share at least one."""
+    shingles = {text[i : i + SHINGLE] for i in range(max(1, len(text) - SHINGLE + 1))}
+    hashed = [
+        int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "big") for s in shingles
+    ]
+    signature = [min((a * h + b) % _PRIME for h in hashed) for a, b in _HASHES]
+    keys = []
+    for band in range(MINHASH_BANDS):
+        rows = signature[band * MINHASH_ROWS : (band + 1) * MINHASH_ROWS]
+        digest = hashlib.blake2b(repr(rows).encode(), digest_size=6).hexdigest()
+        keys.append(f"{band:02d}{digest}")
+    return keys

@@ -1,0 +1,159 @@
+"""The quality gate's judgements: item-writing checks, critic refusals, near-duplicates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from generation import quality
+from generation.schemas import Question, Review
+from tests.fakes import question_args
+from tests.unit.generation.duplicate_pairs import DISTINCT_PAIRS, NEAR_PAIRS
+
+OPTIONS = ["Prerenal azotaemia", "Tubular necrosis", "Renal artery stenosis", "IgA", "PKD"]
+
+
+def _question(options: list[str] | None = None, **overrides: Any) -> Question:
+    texts = options or OPTIONS
+    args = question_args(
+        options=[
+            {"label": label, "text": text} for label, text in zip("ABCDE", texts, strict=True)
+        ],
+        correct_answer="B",
+    )
+    return Question.model_validate({**args, **overrides})
+
+
+def test_a_well_written_question_has_no_refusals_and_no_warnings():
+    question = _question()
+
+    assert (quality.refusals(question), quality.warnings(question)) == ([], [])
+
+
+@pytest.mark.parametrize("text", ["All of the above", "none of the above", "Both of the above"])
+def test_all_or_none_of_the_above_is_refused(text: str):
+    question = _question([*OPTIONS[:4], text])
+
+    assert quality.refusals(question) == ["an option is 'all of the above' or 'none of the above'"]
+
+
+def test_a_correct_answer_not_among_the_options_is_refused():
+    question = _question().model_copy(update={"options": _question().options[:4]})
+    question = question.model_copy(update={"correct_answer": "E"})
+
+    assert "the correct answer E is not among the options" in quality.refusals(question)
+
+
+def test_options_that_repeat_each_other_are_refused():
+    question = _question(["Tubular necrosis", "Tubular necrosis.", *OPTIONS[2:]])
+
+    assert quality.refusals(question) == ["two options repeat each other"]
+
+
+def test_options_that_differ_by_one_character_are_distinct_distractors():
+    question = _question(
+        [
+            "Type 1 diabetes mellitus",
+            "Type 2 diabetes mellitus",
+            "Hypokalaemia",
+            "Hyperkalaemia",
+            "Diabetes insipidus",
+        ]
+    )
+
+    assert quality.refusals(question) == []
+
+
+def test_options_with_the_same_words_in_another_order_repeat_each_other():
+    question = _question(["Acute tubular necrosis", "Necrosis, acute tubular", *OPTIONS[2:]])
+
+    assert quality.refusals(question) == ["two options repeat each other"]
+
+
+def test_a_negative_lead_in_is_a_warning():
+    question = _question(stem="A 54-year-old man has oliguria. Which is NOT a cause of his AKI?")
+
+    assert quality.warnings(question) == ["negative lead-in (NOT/EXCEPT)"]
+
+
+def test_the_longest_option_being_correct_is_a_warning():
+    question = _question([OPTIONS[0], "Acute tubular necrosis after hypotension", *OPTIONS[2:]])
+
+    assert quality.warnings(question) == ["the correct answer is the longest option"]
+
+
+def test_absolute_terms_in_an_option_are_a_warning():
+    question = _question([*OPTIONS[:4], "It never recovers"])
+
+    assert quality.warnings(question) == ["absolute terms (always/never) in an option"]
+
+
+def test_a_lead_in_that_is_not_a_question_is_a_warning():
+    question = _question(stem="A 54-year-old man has oliguria. Choose the most likely cause.")
+
+    assert quality.warnings(question) == ["the lead-in is not a question"]
+
+
+@pytest.mark.parametrize(
+    ("review", "refused"),
+    [
+        (Review(score=5, verdict="reject", issues=["wrong key"]), True),
+        (Review(score=2, verdict="revise", issues=["vague"]), True),
+        (Review(score=3, verdict="revise", issues=["vague"]), False),
+        (Review(score=5, verdict="accept", issues=[]), False),
+    ],
+)
+def test_the_critic_refuses_on_reject_or_a_score_below_the_minimum(review: Review, refused: bool):
+    assert (quality.critic_refusal(review, min_score=3) is not None) is refused
+
+
+def _fingerprint(pair_half: tuple[str, str]) -> str:
+    stem, correct = pair_half
+    return quality.fingerprint(
+        {"stem": stem, "options": [{"label": "A", "text": correct}], "correct_answer": "A"}
+    )
+
+
+@pytest.mark.parametrize(("first", "second"), NEAR_PAIRS)
+def test_real_near_pairs_are_duplicates(first, second):
+    match = quality.nearest_duplicate(_fingerprint(first), [("other", _fingerprint(second))])
+
+    assert match is not None and match.key == "other"
+
+
+@pytest.mark.parametrize(("first", "second"), DISTINCT_PAIRS)
+def test_distinct_questions_on_one_topic_are_not_duplicates(first, second):
+    assert quality.nearest_duplicate(_fingerprint(first), [(1, _fingerprint(second))]) is None
+
+
+def test_the_threshold_lies_between_the_measured_pairs():
+    near = min(quality.similarity(_fingerprint(a), _fingerprint(b)) for a, b in NEAR_PAIRS)
+    far = max(quality.similarity(_fingerprint(a), _fingerprint(b)) for a, b in DISTINCT_PAIRS)
+
+    assert far < quality.DUPLICATE_THRESHOLD < near
+
+
+@pytest.mark.parametrize(("first", "second"), NEAR_PAIRS)
+def test_near_pairs_share_a_minhash_band(first, second):
+    # Beyond FULL_SCAN_LIMIT only questions sharing a band are compared at all.
+    shared = set(quality.bands(_fingerprint(first))) & set(quality.bands(_fingerprint(second)))
+
+    assert shared
+
+
+def test_distinct_pairs_rarely_share_a_band():
+    sharing = [
+        bool(set(quality.bands(_fingerprint(a))) & set(quality.bands(_fingerprint(b))))
+        for a, b in DISTINCT_PAIRS
+    ]
+
+    assert sum(sharing) <= 1
+
+
+def test_the_nearest_of_several_completed_questions_is_reported():
+    target = _fingerprint(NEAR_PAIRS[0][0])
+    completed = [(i, _fingerprint(b)) for i, (_, b) in enumerate(DISTINCT_PAIRS)]
+    completed.append(("twin", _fingerprint(NEAR_PAIRS[0][1])))
+
+    assert quality.nearest_duplicate(target, completed).key == "twin"
