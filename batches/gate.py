@@ -21,7 +21,7 @@ from django.db.models import F
 from batches import dispatch
 from batches.errors import LeaseLostError
 from batches.models import BatchItem, BatchJob, QuestionBand
-from batches.states import ItemStatus
+from batches.states import REVISION_CHECKPOINT, ItemStatus
 from generation import quality
 from generation.schemas import Review
 
@@ -31,7 +31,7 @@ COMPLETED = "completed"
 FAILED = "failed"
 REVISE = "revise"
 # The checkpoint key that carries the refusal into the next generate prompt.
-REVISION = "revision"
+REVISION = REVISION_CHECKPOINT
 REJECTED_BY_CRITIC = "rejected_by_critic"
 DUPLICATE = "duplicate"
 

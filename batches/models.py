@@ -11,7 +11,14 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Greatest
 
-from batches.states import ITEM_TRANSITIONS, BatchStatus, ItemMove, ItemStatus, ReviewStatus
+from batches.states import (
+    ITEM_TRANSITIONS,
+    REVISION_CHECKPOINT,
+    BatchStatus,
+    ItemMove,
+    ItemStatus,
+    ReviewStatus,
+)
 from batches.text import SafeJSONDecoder, SafeJSONEncoder
 
 # What each status without a live lease says about the lease: nobody holds the item.
@@ -159,6 +166,27 @@ class BatchItemQuerySet(models.QuerySet):
             rate_limit_hits=0,
             takeovers=0,
             finished_at=None,
+            **_NO_LEASE,
+            **_NO_ERROR,
+        )
+
+    def regenerate(self, *, revision: dict, reasons: list[dict]) -> int:
+        """Send finished items back to be generated anew, with a reviewer's `revision`."""
+        return self._move(
+            ItemMove.REGENERATE,
+            # Only the revision stays: the next run must write a new question, not resume.
+            checkpoints={REVISION_CHECKPOINT: revision},
+            attempts=0,
+            rate_limit_hits=0,
+            takeovers=0,
+            revisions=0,
+            revision_reasons=reasons,
+            finished_at=None,
+            review_status=ReviewStatus.UNREVIEWED,
+            reviewed_by=None,
+            reviewed_at=None,
+            # An edit form opened before this cannot overwrite the new question.
+            edit_count=F("edit_count") + 1,
             **_NO_LEASE,
             **_NO_ERROR,
         )

@@ -1,4 +1,5 @@
-"""The only code that changes an item's review: approve, reject, unreview, edit, bulk approve.
+"""The only code that changes an item's review: approve, reject, unreview, edit, bulk approve,
+and regenerate with a reviewer's feedback.
 
 The API, the review workspace, the admin and the CLI all call these functions. Each change
 is one conditional UPDATE guarded by what it depends on (the item holds a question; for an
@@ -19,9 +20,10 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
+from batches import dispatch, services, text
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.models import BatchItem, BatchJob, ItemEdit
-from batches.states import ItemStatus, ReviewStatus
+from batches.states import BatchStatus, ItemStatus, ReviewStatus
 from generation.pipeline import DEFAULT_DIFFICULTY, check_question
 from generation.schemas import Question
 
@@ -32,6 +34,8 @@ DECISIONS = {
 }
 EDITABLE_FIELDS = ("stem", "options", "correct_answer", "explanation")
 MAX_NOTE_LENGTH = 2000
+MAX_FEEDBACK_LENGTH = 2000
+REVIEWER = "reviewer"
 MIN_SCORE_RANGE = (1, 5)
 # `generation.pipeline._problems` words each problem after the field it is about.
 # Which field a validator problem is about, by the words it uses (first match wins).
@@ -232,3 +236,64 @@ def bulk_approve(
         reviewed_at=timezone.now(),
         review_note=f"Bulk approved: critic score at least {min_score}.",
     )
+
+
+def clean_feedback(value: Any) -> str:
+    """Return the reviewer's feedback, stripped; refuse what is not text a person typed."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BatchValidationError({"feedback": ["Must be a string."]})
+    if len(value) > MAX_FEEDBACK_LENGTH:
+        raise BatchValidationError(
+            {"feedback": [f"Must be at most {MAX_FEEDBACK_LENGTH} characters."]}
+        )
+    if reason := text.problem(value, allow_empty=True):
+        raise BatchValidationError({"feedback": [reason]})
+    return text.neutralise_bidi(value).strip()
+
+
+def regenerate_item(
+    *, item: BatchItem | int, user: AbstractBaseUser | None, feedback: Any = None
+) -> BatchItem:
+    """Generate the item's question again with the feedback in its prompt (a revision).
+
+    A finished batch runs again for it and finishes again, with one new completion event; a
+    running or paused batch takes it in turn. A cancelled batch, or an item still in work,
+    is a conflict.
+    """
+    item_id = item.pk if isinstance(item, BatchItem) else int(item)
+    feedback = clean_feedback(feedback)
+    with transaction.atomic():
+        batch_id = BatchItem.objects.filter(pk=item_id).values_list("batch_id", flat=True).get()
+        # The batch's row lock orders this against the finish and against other regenerates.
+        status = (
+            BatchJob.objects.select_for_update()
+            .filter(pk=batch_id)
+            .values_list("status", flat=True)
+            .get()
+        )
+        if status in (BatchStatus.CANCELLED, BatchStatus.PENDING):
+            raise InvalidBatchStatusTransitionError(
+                action="regenerate an item of", current_status=status
+            )
+        current = BatchItem.objects.filter(pk=item_id).values("result", "revision_reasons").get()
+        question = ((current["result"] or {}) if isinstance(current["result"], dict) else {}).get(
+            "question"
+        ) or {}
+        reason = "a reviewer asked for a new version"
+        revision = {
+            "reason": reason,
+            "feedback": [feedback] if feedback else [],
+            "previous_stem": question.get("stem", ""),
+        }
+        reasons = [*(current["revision_reasons"] or []), {"code": REVIEWER, "reason": feedback}]
+        if not BatchItem.objects.filter(pk=item_id).regenerate(revision=revision, reasons=reasons):
+            now = BatchItem.objects.filter(pk=item_id).values_list("status", flat=True).get()
+            raise ItemReviewConflictError(
+                f"Item {item_id} is {now}: only a finished question can be regenerated.",
+                current_status=now,
+            )
+        services.reopen_batch(batch_id, user=user, reason={"regeneratedItem": item_id})
+        dispatch.fill_slots(batch_id)
+    return BatchItem.objects.get(pk=item_id)

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from batches import review, workspace
-from batches.errors import BatchValidationError
+from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.exports import FORMATS
 from batches.models import BatchItem, BatchJob
 from batches.review import ItemReviewConflictError
@@ -140,6 +140,23 @@ def review_decide(request: HttpRequest, pk: uuid.UUID, item_id: int) -> HttpResp
     level = "success" if decision == "approve" else "info"
     notice = (level, f"Question {item.index + 1} {DONE[decision]}.")
     return _answer(request, batch, name, shown or item.pk, notice=notice)
+
+
+@faculty_required
+@require_POST
+def review_regenerate(request: HttpRequest, pk: uuid.UUID, item_id: int) -> HttpResponse:
+    """Send the question back to be generated again with the reviewer's feedback."""
+    batch = _own_batch(request, pk)
+    item = _item(batch, item_id)
+    name = workspace.clean_filter(request.POST.get("filter"))
+    try:
+        review.regenerate_item(item=item, user=request.user, feedback=request.POST.get("feedback"))
+    except (BatchValidationError, InvalidBatchStatusTransitionError) as error:
+        notice = ("warning", _message(error))
+        return _answer(request, batch, name, item.pk, notice=notice, status=400)
+    notice = ("info", f"Question {item.index + 1} is being generated again.")
+    # Stay on it (under "all": it left the filter it was in) to watch the new version arrive.
+    return _answer(request, batch, "all", item.pk, notice=notice)
 
 
 def _form_from(question: dict, item: BatchItem) -> dict:

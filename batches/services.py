@@ -27,6 +27,7 @@ from batches.states import (
     ACTION_TRANSITIONS,
     ACTIVE_ITEM_STATUSES,
     FINISHABLE_BATCH_STATUSES,
+    REOPENABLE_BATCH_STATUSES,
     Action,
     BatchStatus,
     ItemStatus,
@@ -213,6 +214,26 @@ def retry_failed_batch(
     )
     dispatch.fill_slots(batch_id)
     return TransitionResult(batch_id, previous, new, Action.RETRY_FAILED.value, now)
+
+
+def reopen_batch(batch_id: uuid.UUID, *, user: AbstractBaseUser | None, reason: dict) -> bool:
+    """Run a finished batch again for items a reviewer sent back; return whether it reopened.
+
+    Called in the transaction that sent the items back. A running or paused batch needs no
+    change (its window takes the items in turn); a cancelled one is refused by the caller.
+    """
+    for source in REOPENABLE_BATCH_STATUSES:
+        now = timezone.now()
+        if BatchJob.objects.filter(pk=batch_id, status=source).update(
+            status=BatchStatus.RUNNING, finished_at=None, updated_at=now
+        ):
+            events.record_event(
+                batch_id,
+                events.RETRIED,
+                {"previousStatus": str(source), **reason, **_actor(user)},
+            )
+            return True
+    return False
 
 
 def advance_batch(batch_id: uuid.UUID) -> None:

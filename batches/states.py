@@ -79,6 +79,7 @@ class ItemMove(models.TextChoices):
     FAIL = "fail", "Fail"
     CANCEL = "cancel", "Cancel"
     RETRY = "retry", "Retry a failed item"
+    REGENERATE = "regenerate", "Regenerate with a reviewer's feedback"
 
 
 # Where each move may start from, and where it leads. A move matches only rows in a source
@@ -98,7 +99,20 @@ ITEM_TRANSITIONS: dict[ItemMove, tuple[tuple[ItemStatus, ...], ItemStatus]] = {
         ItemStatus.CANCELLED,
     ),
     ItemMove.RETRY: ((ItemStatus.FAILED,), ItemStatus.PENDING),
+    # A reviewer asks for a new question: the finished item runs again, nothing else does.
+    ItemMove.REGENERATE: ((ItemStatus.COMPLETED, ItemStatus.FAILED), ItemStatus.PENDING),
 }
+
+# The checkpoint that carries why an item's question is generated again (the quality gate's
+# reason, or a reviewer's feedback) into its next generate prompt.
+REVISION_CHECKPOINT = "revision"
+
+# Batches that may run again for a regenerated item (a cancelled batch stays cancelled).
+REOPENABLE_BATCH_STATUSES = (
+    BatchStatus.COMPLETED,
+    BatchStatus.COMPLETED_WITH_ERRORS,
+    BatchStatus.FAILED,
+)
 
 # Only a running item holds a lease token; a waiting one keeps its worker's token and a lease
 # that covers the wait. Every other status holds no lease at all.

@@ -29,6 +29,11 @@ urlpatterns = [
         name="review-edit",
     ),
     path(
+        "batches/<uuid:pk>/review/items/<int:item_id>/regenerate/",
+        review_views.review_regenerate,
+        name="review-regenerate",
+    ),
+    path(
         "batches/<uuid:pk>/review/approve/", review_views.review_bulk_approve, name="review-approve"
     ),
 ]

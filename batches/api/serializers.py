@@ -94,6 +94,17 @@ class ReviewSerializer(ClosedSerializer):
     )
 
 
+class RegenerateSerializer(ClosedSerializer):
+    """The regenerate body (described for the schema; `batches.review` validates it)."""
+
+    feedback = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=review.MAX_FEEDBACK_LENGTH,
+        help_text="What the new version should do better; it goes into the prompt.",
+    )
+
+
 class ApproveSerializer(ClosedSerializer):
     """The bulk approve body (described for the schema; `batches.review` validates it)."""
 

@@ -39,6 +39,7 @@ from batches.api.serializers import (
     ItemEditSerializer,
     ItemQuerySerializer,
     ItemSerializer,
+    RegenerateSerializer,
     ReviewSerializer,
     RevokedSerializer,
     TokenSerializer,
@@ -284,6 +285,26 @@ class BatchViewSet(viewsets.GenericViewSet):
         if "question" not in body:
             raise BatchValidationError({"question": ["This field is required."]})
         item = review.edit_question(item=item, user=request.user, changes=body["question"])
+        return Response(ItemSerializer(item).data)
+
+    @extend_schema(
+        summary="Generate an item's question again, with feedback in the prompt (a revision)",
+        request=RegenerateSerializer,
+        responses={200: ItemSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415)},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"items/(?P<item_id>[0-9]+)/regenerate",
+        serializer_class=ItemSerializer,
+    )
+    def regenerate_item(
+        self, request: Request, pk: str | None = None, item_id: str = ""
+    ) -> Response:
+        """Send a finished item back to be generated anew; a finished batch runs again for it."""
+        item = self._item(item_id)
+        body = _body(request.data or {}, {"feedback"})
+        item = review.regenerate_item(item=item, user=request.user, feedback=body.get("feedback"))
         return Response(ItemSerializer(item).data)
 
     @extend_schema(

@@ -27,6 +27,9 @@ OPERATIONS = {
     ("/api/v1/generation/batch/{id}/items/{item_id}/review/", "post"): {
         *("200", "400", "401", "403", "404", "409", "413", "415")
     },
+    ("/api/v1/generation/batch/{id}/items/{item_id}/regenerate/", "post"): {
+        *("200", "400", "401", "403", "404", "409", "413", "415")
+    },
     ("/api/v1/generation/batch/{id}/approve/", "post"): {
         *("200", "400", "401", "403", "404", "413", "415")
     },

@@ -32,6 +32,7 @@ CALLS = {
     ItemMove.FAIL: lambda qs: qs.fail(code="x", message="boom", retryable=False, now=NOW),
     ItemMove.CANCEL: lambda qs: qs.cancel_waiting(now=NOW),
     ItemMove.RETRY: lambda qs: qs.retry_failed(),
+    ItemMove.REGENERATE: lambda qs: qs.regenerate(revision={"reason": "r"}, reasons=[]),
 }
 
 

@@ -282,3 +282,33 @@ def test_the_workspace_costs_the_same_queries_for_five_or_sixty_questions(client
             assert client.get(f"{url(batch)}?filter=all&item={target.pk}").status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
+
+
+def test_the_workspace_regenerates_a_question_with_feedback_and_shows_it_in_work(client, batch):
+    first = items(batch)[0]
+    page = client.get(url(batch) + f"?filter=all&item={first.pk}").content.decode()
+    assert 'data-testid="regenerate-button"' in page and 'data-shortcut="g"' in page
+    assert "<kbd>g</kbd>" in page
+    response = client.post(
+        url(batch, "review-regenerate", item_id=first.pk),
+        {"filter": "unreviewed", "feedback": "Ask about the loop of Henle"},
+        **HTMX,
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "is being generated again" in html
+    assert 'data-testid="regenerating"' in html
+    assert 'data-testid="regenerate-button"' not in html
+    stored = BatchItem.objects.get(pk=first.pk)
+    assert stored.status in ("pending", "queued")
+    assert stored.checkpoints["revision"]["feedback"] == ["Ask about the loop of Henle"]
+
+
+def test_the_workspace_offers_no_regenerate_in_a_cancelled_batch(client, batch):
+    services.cancel_batch(batch=batch)
+    first = items(batch)[0]
+    page = client.get(url(batch) + f"?filter=all&item={first.pk}").content.decode()
+    assert 'data-testid="regenerate-button"' not in page
+    response = client.post(url(batch, "review-regenerate", item_id=first.pk), {}, **HTMX)
+    assert "Cannot regenerate an item of a batch that is cancelled." in response.content.decode()
+    assert BatchItem.objects.get(pk=first.pk).status == "completed"
