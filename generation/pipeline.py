@@ -267,7 +267,7 @@ def _run_stage(stage: str, function: Callable[..., Any], *args: Any) -> Any:
     except Exception as exc:
         error = classify(exc, stage=stage)
         if isinstance(error, RateLimitedError):
-            _notify_rate_limiter("hold", _hold_seconds(error))
+            _best_effort("hold", lambda: ratelimit.get_rate_limiter().hold(_hold_seconds(error)))
         if error is exc:
             raise
         raise error from exc
@@ -327,7 +327,7 @@ class _TokenCounter(BaseCallbackHandler):
 def _charge_usage(usage: _TokenCounter) -> None:
     """Charge the tokens the provider reports against the shared tokens-per-minute budget."""
     if usage.total_tokens:
-        _notify_rate_limiter("charge", usage.total_tokens)
+        _best_effort("charge", lambda: ratelimit.get_rate_limiter().charge(usage.total_tokens))
 
 
 def _hold_seconds(error: GenerationError) -> float:
@@ -335,15 +335,14 @@ def _hold_seconds(error: GenerationError) -> float:
     return DEFAULT_RATE_LIMIT_HOLD_S if error.retry_after is None else error.retry_after
 
 
-def _notify_rate_limiter(hook: str, *args: Any) -> None:
-    """Call the shared limiter's `hold` or `charge` (tests patch `get_rate_limiter`)."""
+def _best_effort(what: str, call: Callable[[], Any]) -> None:
+    """Tell the shared limiter something (tests patch `get_rate_limiter`); never raise."""
     try:
-        limiter = ratelimit.get_rate_limiter()
-        getattr(limiter, hook)(*args)
+        call()
     except Exception:
         # Shared accounting is best effort: it must not lose the model's answer or hide
         # the error being raised.
-        logger.exception("the rate limiter's %s failed", hook)
+        logger.exception("the rate limiter's %s failed", what)
 
 
 def _restore(schema: type[_SchemaT], checkpoint: Any) -> _SchemaT | None:

@@ -29,9 +29,7 @@ from typing import Protocol
 
 import redis
 from django.conf import settings
-from django.core.signals import setting_changed
 from django.db import transaction
-from django.dispatch import receiver
 from langchain_core.rate_limiters import BaseRateLimiter
 
 from .models import RateBucket
@@ -337,17 +335,3 @@ def hold_for(seconds: float) -> None:
 def charge_tokens(n: int) -> None:
     """Charge `n` tokens reported by a finished call to the shared token budget."""
     get_rate_limiter().charge(n)
-
-
-def reset_for_tests() -> None:
-    """Forget this process's limiter so the next use reads the settings again."""
-    global _limiter
-    with _limiter_lock:
-        _limiter = None
-
-
-@receiver(setting_changed)
-def _settings_changed(*, setting: str, **kwargs: object) -> None:
-    """Rebuild the limiter when a test overrides one of its settings."""
-    if setting in {"GENERATION_RPM", "GENERATION_TPM", "REDIS_URL"}:
-        reset_for_tests()

@@ -12,11 +12,23 @@ from pathlib import Path
 
 import dj_database_url
 import pytest
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from tests.servers import PostgresServer, RedisServer, WebServer, stub_model_env
 from tests.stub_llm import StubLLM
 from tests.system.harness import Deployment, sqlite_url
 from tests.webhook_receiver import WebhookReceiver
+
+
+@receiver(setting_changed)
+def _rebuild_the_rate_limiter(*, setting: str, **kwargs: object) -> None:
+    """Forget the process's rate limiter when a test overrides one of its settings."""
+    if setting in {"GENERATION_RPM", "GENERATION_TPM", "REDIS_URL"}:
+        from generation import ratelimit
+
+        with ratelimit._limiter_lock:
+            ratelimit._limiter = None
 
 
 @pytest.fixture(scope="session")
