@@ -1,6 +1,6 @@
 """The processes a benchmark run needs: the stub model, deployments with clusters, Django jobs.
 
-Built on the test infrastructure (`tests.servers`, `tests.stub_llm`, `tests.system.harness`),
+Built on the test infrastructure (`testkit.servers`, `testkit.stub_llm`, `testkit.harness`),
 so the benchmark measures the same deployments the system tests check.
 """
 
@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.servers import (
+from testkit.harness import Deployment, wait_until
+from testkit.servers import (
     REPO_ROOT,
     Env,
     ManagedProcess,
@@ -25,8 +26,7 @@ from tests.servers import (
     free_port,
     project_env,
 )
-from tests.stub_llm import StubClient
-from tests.system.harness import Deployment, wait_until
+from testkit.stub_llm import StubClient
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -40,10 +40,10 @@ _WORKER_PID = re.compile(r"ready for work at (\d+)")
 
 
 class Stub:
-    """`python -m tests.stub_llm` in its own process (its threads must not share our GIL)."""
+    """`python -m testkit.stub_llm` in its own process (its threads must not share our GIL)."""
 
     def __init__(self, latency: str = "0.5-1.5", seed: int = 1) -> None:
-        args = [sys.executable, "-m", "tests.stub_llm", "--port", "0"]
+        args = [sys.executable, "-m", "testkit.stub_llm", "--port", "0"]
         self.process = ManagedProcess([*args, "--latency", latency, "--seed", str(seed)])
         self.client: StubClient | None = None
 

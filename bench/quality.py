@@ -30,7 +30,7 @@ from generation import pipeline, planning, quality, ratelimit  # noqa: E402
 from generation.demo import DemoChatModel  # noqa: E402
 from generation.errors import GenerationError  # noqa: E402
 from generation.schemas import Review  # noqa: E402
-from tests.stub_llm import Answers, StubLLM  # noqa: E402
+from testkit.stub_llm import Answers, StubLLM  # noqa: E402
 
 BATCH = 200
 MAX_REVISIONS = 2

@@ -35,9 +35,9 @@ from typing import Any
 from bench import infra, reads, report
 from bench.infra import Stub, deployment_env, django_job, start_clusters
 from bench.stats import dispatch_gaps, ideal_makespan, percentile
-from tests.servers import PostgresServer, RedisServer
-from tests.stub_llm import max_overlap
-from tests.system.harness import OWNER, Deployment, sqlite_url, wait_until
+from testkit.harness import OWNER, Deployment, sqlite_url, wait_until
+from testkit.servers import PostgresServer, RedisServer
+from testkit.stub_llm import max_overlap
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

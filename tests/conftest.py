@@ -15,10 +15,10 @@ import pytest
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from tests.servers import PostgresServer, RedisServer, WebServer, stub_model_env
-from tests.stub_llm import StubLLM
-from tests.system.harness import Deployment, sqlite_url
-from tests.webhook_receiver import WebhookReceiver
+from testkit.harness import Deployment, sqlite_url
+from testkit.servers import PostgresServer, RedisServer, WebServer, stub_model_env
+from testkit.stub_llm import StubLLM
+from testkit.webhook_receiver import WebhookReceiver
 
 
 @receiver(setting_changed)

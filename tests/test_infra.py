@@ -25,7 +25,7 @@ from langchain_openai import ChatOpenAI
 from langchain_openai.chat_models.base import OpenAIRefusalError
 from pydantic import BaseModel, Field, ValidationError
 
-from tests.servers import (
+from testkit.servers import (
     REPO_ROOT,
     PostgresServer,
     QCluster,
@@ -36,7 +36,7 @@ from tests.servers import (
     redis_ping,
     run_manage,
 )
-from tests.stub_llm import (
+from testkit.stub_llm import (
     StubClient,
     StubLLM,
     find_topic,
@@ -437,7 +437,7 @@ def test_bad_control_request_answers_400(stub: StubLLM) -> None:
 def test_standalone_stub_is_driven_over_http() -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.stub_llm", "--port", str(port), "--latency", "0-0.01"],
+        [sys.executable, "-m", "testkit.stub_llm", "--port", str(port), "--latency", "0-0.01"],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,

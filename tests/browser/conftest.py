@@ -16,8 +16,8 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.servers import REPO_ROOT, WebServer
-from tests.system.harness import OWNER, Deployment
+from testkit.harness import OWNER, Deployment
+from testkit.servers import REPO_ROOT, WebServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -7,9 +7,9 @@ import re
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
+from testkit.harness import OWNER, Deployment
+from testkit.servers import WebServer
 from tests.browser.conftest import Batches
-from tests.servers import WebServer
-from tests.system.harness import OWNER, Deployment
 
 pytestmark = pytest.mark.browser
 

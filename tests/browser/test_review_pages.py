@@ -12,9 +12,9 @@ import pytest
 from moodle_xml_parser.parser import parse_bytes
 from playwright.sync_api import Page, expect
 
+from testkit.harness import Deployment
 from tests.browser.conftest import Batches
 from tests.lms_readers import read_gift
-from tests.system.harness import Deployment
 
 pytestmark = pytest.mark.browser
 

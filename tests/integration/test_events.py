@@ -9,8 +9,8 @@ from batches import services, tasks, webhooks
 from batches.models import BatchEvent, BatchItem, WebhookDelivery
 from batches.signals import batch_completed
 from batches.states import BatchStatus, ItemStatus
+from testkit.webhook_receiver import WebhookReceiver
 from tests.factories import FacultyFactory, batch_definition
-from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued")]
 

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from generation.ratelimit import Budget, SharedRateLimiter
-from tests.servers import PostgresServer, RedisServer
+from testkit.servers import PostgresServer, RedisServer
 from tests.unit.generation.test_ratelimit import max_in_window
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from batches import services, tasks, webhooks
 from batches.models import BatchItem, WebhookDelivery
 from batches.states import ItemStatus
+from testkit.webhook_receiver import WebhookReceiver
 from tests.factories import FacultyFactory, batch_definition
-from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued")]
 

@@ -19,8 +19,8 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 
-from tests.servers import WebServer
-from tests.system.harness import OWNER, Deployment, wait_until
+from testkit.harness import OWNER, Deployment, wait_until
+from testkit.servers import WebServer
 
 pytestmark = pytest.mark.system
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.system.harness import wait_until
+from testkit.harness import wait_until
 
 pytestmark = pytest.mark.system
 

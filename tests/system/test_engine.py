@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
+from testkit.harness import wait_until
 from tests.conftest import WEBHOOK_SECRET
-from tests.system.harness import wait_until
 
 pytestmark = pytest.mark.system
 

@@ -15,7 +15,7 @@ from itertools import combinations
 import pytest
 
 from generation import quality
-from tests.system.harness import wait_until
+from testkit.harness import wait_until
 
 pytestmark = pytest.mark.system
 

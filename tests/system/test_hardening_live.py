@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from testkit.harness import OWNER, Deployment, sqlite_url, wait_until
+from testkit.servers import WebServer, run_manage
 from tests.conftest import WEBHOOK_SECRET
-from tests.servers import WebServer, run_manage
-from tests.system.harness import OWNER, Deployment, sqlite_url, wait_until
 
 pytestmark = pytest.mark.system
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ManagedProcess, free_port
-from tests.system.harness import wait_until
+from testkit.harness import wait_until
+from testkit.servers import ManagedProcess, free_port
 
 pytestmark = pytest.mark.system
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import REPO_ROOT, ManagedProcess, free_port
-from tests.system.harness import OWNER, Deployment, sqlite_url, wait_until
+from testkit.harness import OWNER, Deployment, sqlite_url, wait_until
+from testkit.servers import REPO_ROOT, ManagedProcess, free_port
 
 pytestmark = pytest.mark.system
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from testkit.harness import Deployment
 from tests.conftest import base_env
-from tests.system.harness import Deployment
 
 pytestmark = pytest.mark.system
 

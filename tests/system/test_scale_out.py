@@ -16,10 +16,10 @@ from datetime import datetime
 
 import pytest
 
+from testkit.harness import OWNER, Deployment, wait_until
+from testkit.servers import QCluster
+from testkit.stub_llm import max_in_window, max_overlap
 from tests.conftest import base_env
-from tests.servers import QCluster
-from tests.stub_llm import max_in_window, max_overlap
-from tests.system.harness import OWNER, Deployment, wait_until
 
 pytestmark = pytest.mark.system
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from tests.servers import QCluster, run_manage
+from testkit.servers import QCluster, run_manage
 
 OWNER = "sysfaculty"
 

@@ -2,7 +2,7 @@
 
 Stdlib only, so it also runs standalone in its own process:
 
-    python -m tests.stub_llm --port 8765 --latency 0.5-1.5 --seed 1
+    python -m testkit.stub_llm --port 8765 --latency 0.5-1.5 --seed 1
 
 It answers `POST /v1/chat/completions` the way OpenAI answers the requests that
 `ChatOpenAI(...).with_structured_output(Model)` sends: with `response_format` of type
