@@ -280,7 +280,9 @@ class BatchItem(models.Model):
 
     @property
     def edited(self) -> bool:
-        return self.edit_count > 0
+        # The first edit keeps the generated question beside the edited one; a regeneration
+        # writes a whole new result, which has not been edited.
+        return isinstance(self.result, dict) and "generated_question" in self.result
 
 
 class BatchPlanChunk(models.Model):

@@ -59,8 +59,13 @@ class ItemReviewConflictError(InvalidBatchStatusTransitionError):
 
 def _holding_question(item_id: int):
     # An item holds a question once its pipeline finished one: completed, or failed with
-    # its last question kept. Pending and running items have nothing to judge yet.
-    return BatchItem.objects.filter(pk=item_id, result__has_key="question")
+    # its last question kept. Pending and running items (a regeneration among them) have
+    # nothing to judge yet.
+    return BatchItem.objects.filter(
+        pk=item_id,
+        result__has_key="question",
+        status__in=(ItemStatus.COMPLETED, ItemStatus.FAILED),
+    )
 
 
 def _no_question(item_id: int) -> ItemReviewConflictError:

@@ -22,13 +22,19 @@
 
   // After a swap, put keyboard users on what changed: the first field in error, the stem
   // when editing, else the question's heading (which also tells screen readers where they are).
-  document.addEventListener("htmx:afterSettle", function (event) {
+  function focusWhatChanged(event) {
     const workspace = document.getElementById("workspace");
-    if (!workspace || !workspace.contains(event.detail.elt)) return;
+    if (!workspace) return;
+    const swapped = event.detail.elt;
+    if (!(swapped === workspace || workspace.contains(swapped))) return;
     const target =
       workspace.querySelector(".has-error textarea") ||
       (workspace.dataset.mode === "edit" ? workspace.querySelector("#edit-stem") : null) ||
       document.getElementById("question-heading");
     if (target) target.focus();
-  });
+  }
+  // Both: afterSettle alone was seen not to land on a loaded machine; focusing twice is
+  // harmless.
+  document.addEventListener("htmx:afterSwap", focusWhatChanged);
+  document.addEventListener("htmx:afterSettle", focusWhatChanged);
 })();

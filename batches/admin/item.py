@@ -189,7 +189,7 @@ class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
 
     @admin.display(description="edited", boolean=True)
     def edited(self, item: BatchItem) -> bool:
-        return item.edit_count > 0
+        return item.edited
 
     def has_review_permission(self, request: HttpRequest) -> bool:
         """Return whether the user may approve, reject or unreview questions."""

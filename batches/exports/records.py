@@ -85,7 +85,7 @@ def records(batch: BatchJob, status: str) -> Iterator[Record]:
             index=item.index,
             status=item.status,
             review_status=item.review_status,
-            edited=item.edit_count > 0,
+            edited=item.edited,
             question=question,
             review=result.get("review"),
             spec=spec if isinstance(spec, dict) else None,

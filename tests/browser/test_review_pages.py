@@ -99,7 +99,13 @@ def test_edit_shows_a_validation_error_beside_the_field_then_saves(
     expect(page.locator("#messages")).to_contain_text("not saved")
     screenshot(page, "review-edit-error")
     page.get_by_label("Stem").fill(EDITED_STEM)
-    page.get_by_label("C is the correct answer").check()
+    # Move the correct answer away from the one the model chose, so the diff shows it.
+    new_correct = next(
+        label
+        for label in "ABCDE"
+        if not page.get_by_label(f"{label} is the correct answer").is_checked()
+    )
+    page.get_by_label(f"{new_correct} is the correct answer").check()
     page.get_by_test_id("save-edit").click()
     expect(page.get_by_test_id("edited-badge")).to_be_visible()
     expect(page.get_by_test_id("question-stem")).to_have_text(EDITED_STEM)
@@ -187,3 +193,22 @@ def test_the_workspace_fits_a_360_pixel_screen_and_works_without_javascript(
     progress_page = open_page(f"/batches/{batch_id}/")
     progress_page.get_by_test_id("review-link").click()
     expect(progress_page).to_have_url(re.compile(rf"/batches/{batch_id}/review/$"))
+
+
+def test_regenerate_with_feedback_and_watch_the_new_version_arrive(
+    open_page, batches: Batches, pg_redis_deployment: Deployment, screenshot
+):
+    batch_id = finished(batches, pg_redis_deployment, "Regenerate in the browser", count=2)
+    page = open_page(f"/batches/{batch_id}/review/")
+    page.get_by_test_id("regenerate-feedback").fill("Set the vignette in a child")
+    page.get_by_test_id("regenerate-button").click()
+    expect(page.locator("#messages")).to_contain_text("is being generated again")
+    expect(page.get_by_test_id("regenerating")).to_be_visible()
+    screenshot(page, "review-regenerating")
+    # The batch runs again for this one item, finishes again, and the question is back.
+    assert pg_redis_deployment.wait_terminal(batch_id, timeout=90) == "completed"
+    page.reload()
+    expect(page.get_by_test_id("regenerate-button")).to_be_visible()
+    expect(page.get_by_test_id("regenerating")).to_have_count(0)
+    events = pg_redis_deployment.events(batch_id)
+    assert events.count("generation/batch.completed") == 2
