@@ -25,13 +25,25 @@
   function focusWhatChanged(event) {
     const workspace = document.getElementById("workspace");
     if (!workspace) return;
+    // The request's target names the workspace even when an outerHTML swap has already
+    // detached it (event.detail.elt can then be the old element).
+    const target_ = event.detail.target;
     const swapped = event.detail.elt;
-    if (!(swapped === workspace || workspace.contains(swapped))) return;
+    const ours =
+      (target_ && target_.id === "workspace") || swapped === workspace || workspace.contains(swapped);
+    if (!ours) return;
     const target =
       workspace.querySelector(".has-error textarea") ||
       (workspace.dataset.mode === "edit" ? workspace.querySelector("#edit-stem") : null) ||
       document.getElementById("question-heading");
-    if (target) target.focus();
+    // After the current task too: whatever htmx still does in this swap (out-of-band
+    // parts, history) runs first, and the focus stays where it was put.
+    if (target) {
+      target.focus();
+      setTimeout(function () {
+        if (document.activeElement === document.body && target.isConnected) target.focus();
+      }, 0);
+    }
   }
   // Both: afterSettle alone was seen not to land on a loaded machine; focusing twice is
   // harmless.
