@@ -36,17 +36,9 @@
       workspace.querySelector(".has-error textarea") ||
       (workspace.dataset.mode === "edit" ? workspace.querySelector("#edit-stem") : null) ||
       document.getElementById("question-heading");
-    // After the current task too: whatever htmx still does in this swap (out-of-band
-    // parts, history) runs first, and the focus stays where it was put.
-    if (target) {
-      target.focus();
-      setTimeout(function () {
-        if (document.activeElement === document.body && target.isConnected) target.focus();
-      }, 0);
-    }
+    if (target) target.focus();
   }
-  // Both: afterSettle alone was seen not to land on a loaded machine; focusing twice is
-  // harmless.
+  // On the swap and again once it settled; focusing twice is harmless.
   document.addEventListener("htmx:afterSwap", focusWhatChanged);
   document.addEventListener("htmx:afterSettle", focusWhatChanged);
 })();

@@ -13,27 +13,14 @@ from django.urls import reverse
 from batches import review, services
 from batches.models import BatchItem, ItemEdit
 from tests.factories import FacultyFactory, UserFactory, batch_definition
+from tests.integration.pages.support import HTMX, XSS
 from tests.review_data import finish_items
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued")]
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
-XSS = "<script>alert(1)</script>"
 NEXT_LINK = (
     r'href="([^"]+)" hx-get="[^"]+" hx-target="#workspace" hx-swap="outerHTML" data-shortcut="j"'
 )
-
-
-@pytest.fixture
-def faculty():
-    return FacultyFactory()
-
-
-@pytest.fixture
-def client(faculty) -> Client:
-    client = Client()
-    client.force_login(faculty)
-    return client
 
 
 @pytest.fixture
