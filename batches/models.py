@@ -259,6 +259,8 @@ class BatchItem(models.Model):
             models.Index(fields=["batch", "status", "index"], name="item_batch_status_index"),
             # The sweep: expired leases and stale queue entries across all batches.
             models.Index(fields=["status", "lease_until"], name="item_status_lease"),
+            # A worker's slots refill from the queue, oldest first (`runner`'s claim).
+            models.Index(fields=["status", "queued_at"], name="item_status_queued"),
             # The review workspace's filters and progress line, per batch.
             models.Index(
                 fields=["batch", "review_status", "index"], name="item_batch_review_index"
