@@ -7,10 +7,13 @@ conditional UPDATE whose row count says whether this process won.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
+import math
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,7 +28,9 @@ from batches.states import IN_PROGRESS_ITEM_STATUSES, BatchStatus, ItemStatus
 
 logger = logging.getLogger(__name__)
 
-RUN_ITEM_TASK = "batches.tasks.run_item"
+# The task that wakes a worker's slots (`batches.runner`): it carries no item, because the
+# slots take whatever is queued, oldest first, and keep refilling themselves.
+RUN_SLOTS_TASK = "batches.tasks.run_slots"
 # A worker killed mid-item gets its attempt back; an item that kills workers this often fails.
 MAX_TAKEOVERS = 5
 
@@ -44,12 +49,44 @@ def lease_delta() -> timedelta:
     return timedelta(seconds=settings.ITEM_LEASE_S)
 
 
+# Set by a worker's slots while they run items: the items its own refills queue are counted
+# here instead of waking other workers through the broker, because the slots claim them
+# next themselves. Only what they cannot take is handed on (`runner.Slots`).
+_queued_sink: contextvars.ContextVar[Callable[[int], None] | None] = contextvars.ContextVar(
+    "batches_queued_sink", default=None
+)
+
+
+@contextlib.contextmanager
+def queued_items_go_to(sink: Callable[[int], None]) -> Iterator[None]:
+    """Inside the block, report how many items get queued to `sink` rather than wake workers."""
+    token = _queued_sink.set(sink)
+    try:
+        yield
+    finally:
+        _queued_sink.reset(token)
+
+
 def enqueue_items(item_ids: Iterable[int]) -> None:
-    """Hand items to the task queue (call only after the transaction that queued them)."""
+    """Wake workers for items just queued (call only after the transaction that queued them)."""
+    count = len(list(item_ids))
+    sink = _queued_sink.get()
+    if sink is not None:
+        sink(count)
+    else:
+        wake_workers(count)
+
+
+def wake_workers(item_count: int) -> None:
+    """Send enough wake-ups through the broker for `item_count` queued items to find slots."""
     from django_q.tasks import async_task
 
-    for item_id in item_ids:
-        async_task(RUN_ITEM_TASK, item_id, task_name=f"item-{item_id}-{uuid.uuid4().hex[:8]}")
+    if item_count <= 0:
+        return
+    # A wake-up that finds nothing to claim ends at once, so rounding up costs little; a
+    # worker that is already awake takes queued items by itself.
+    for _ in range(math.ceil(item_count / max(1, settings.WORKER_SLOTS))):
+        async_task(RUN_SLOTS_TASK, task_name=f"slots-{uuid.uuid4().hex[:12]}")
 
 
 def _enqueue_on_commit(item_ids: list[int]) -> None:
@@ -131,6 +168,42 @@ def claim_item(item_id: int) -> Claim | None:
         return None
     attempt = BatchItem.objects.filter(pk=item_id).values_list("attempts", flat=True).get()
     return Claim(item_id=item_id, batch_id=row["batch_id"], token=token, attempt=attempt)
+
+
+def claim_queued(limit: int) -> list[Claim]:
+    """Take up to `limit` queued items of running batches, oldest first, for this worker."""
+    if limit <= 0:
+        return []
+    with transaction.atomic():
+        # SKIP LOCKED: workers claiming at the same moment take different rows instead of
+        # queueing behind one. Only item rows are locked (never the batch's), so a pause or a
+        # cancel, which lock the batch and then its queued items, cannot deadlock with us:
+        # an item they moved first no longer matches `queued` when we re-check it, and one
+        # we locked first is running by the time their UPDATE reaches it, so it finishes.
+        # SQLite runs this under its IMMEDIATE write lock (select_for_update is a no-op).
+        candidates = (
+            BatchItem.objects.filter(status=ItemStatus.QUEUED, batch__status=BatchStatus.RUNNING)
+            .order_by("queued_at", "id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", flat=True)[:limit]
+        )
+        item_ids = list(candidates)
+        if not item_ids:
+            return []
+        now = timezone.now()
+        token = uuid.uuid4()
+        BatchItem.objects.filter(pk__in=item_ids).claim(
+            token=token, lease_until=now + lease_delta(), now=now
+        )
+        # One token for the claim: an item's lease is (its id, this token), and any later
+        # claim of the same item draws a new one.
+        rows = BatchItem.objects.filter(pk__in=item_ids, lease_token=token).values_list(
+            "id", "batch_id", "attempts"
+        )
+        return [
+            Claim(item_id=item_id, batch_id=batch_id, token=token, attempt=attempt)
+            for item_id, batch_id, attempt in rows
+        ]
 
 
 def _held(claim: Claim):

@@ -12,10 +12,11 @@ the model could not plan is marked done too, and its items generate without a sp
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 import uuid
 
+from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -38,25 +39,25 @@ def create_chunks(batch: BatchJob) -> None:
     )
 
 
-def ensure_spec(claim: dispatch.Claim, item: BatchItem) -> dict | None:
+async def ensure_spec(claim: dispatch.Claim, item: BatchItem) -> dict | None:
     """Return the item's spec, planning its chunk first if nobody has; None without a plan."""
     if item.spec is not None:
         return item.spec
-    chunk = BatchPlanChunk.objects.filter(
+    chunk = await BatchPlanChunk.objects.filter(
         batch_id=item.batch_id, first_index__lte=item.index, end_index__gt=item.index
-    ).first()
+    ).afirst()
     if chunk is None:
         return None  # a batch created before planning existed
     while chunk.status != BatchPlanChunk.Status.DONE:
-        token = _take(chunk)
+        token = await sync_to_async(_take)(chunk)
         if token is not None:
-            _plan(claim, item.batch, chunk, token)
+            await _plan(claim, item.batch, chunk, token)
             break
         # Another item plans this chunk: wait for it, keeping this item's own lease alive.
-        dispatch.renew_lease(claim)
-        time.sleep(WAIT_POLL_S)
-        chunk.refresh_from_db()
-    return BatchItem.objects.filter(pk=item.pk).values_list("spec", flat=True).get()
+        await sync_to_async(dispatch.renew_lease)(claim)
+        await asyncio.sleep(WAIT_POLL_S)
+        await chunk.arefresh_from_db()
+    return await BatchItem.objects.filter(pk=item.pk).values_list("spec", flat=True).aget()
 
 
 def _take(chunk: BatchPlanChunk) -> uuid.UUID | None:
@@ -78,7 +79,10 @@ def _take(chunk: BatchPlanChunk) -> uuid.UUID | None:
     return token if taken else None
 
 
-def _plan(claim: dispatch.Claim, batch: BatchJob, chunk: BatchPlanChunk, token: uuid.UUID) -> None:
+async def _plan(
+    claim: dispatch.Claim, batch: BatchJob, chunk: BatchPlanChunk, token: uuid.UUID
+) -> None:
+    @sync_to_async
     def before_call() -> None:
         # Both leases cover the coming call: this item's, and the chunk's.
         dispatch.renew_lease(claim)
@@ -86,15 +90,22 @@ def _plan(claim: dispatch.Claim, batch: BatchJob, chunk: BatchPlanChunk, token: 
             lease_until=timezone.now() + dispatch.lease_delta()
         )
 
-    outcome = planning.plan_chunk(
+    outcome = await planning.plan_chunk(
         batch.scope,
         batch.parameters,
         first=chunk.first_index,
         end=chunk.end_index,
         total=batch.target_count,
-        avoid=_earlier_foci(batch.pk, chunk.first_index),
+        avoid=await sync_to_async(_earlier_foci)(batch.pk, chunk.first_index),
         before_call=before_call,
     )
+    await sync_to_async(_store_plan)(batch, chunk, token, outcome)
+
+
+def _store_plan(
+    batch: BatchJob, chunk: BatchPlanChunk, token: uuid.UUID, outcome: planning.PlanOutcome
+) -> None:
+    """Write the chunk's specs to its items, unless another item took the chunk over."""
     with transaction.atomic():
         done = BatchPlanChunk.objects.filter(pk=chunk.pk, lease_token=token).update(
             status=BatchPlanChunk.Status.DONE,

@@ -264,11 +264,19 @@ WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0)
 
 # --- django-q2 ----------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL") or None
+# Processes per cluster, each running up to WORKER_SLOTS items at once on an event loop
+# (batches.runner): 8 x 50 = 400 items in flight per cluster. The work waits on the provider,
+# so slots, not processes, are what a cluster needs more of; see docs/deploy.md for sizing.
 Q_WORKERS = env_int("Q_WORKERS", 8)
-# One task is one attempt of one item: a rate-limit wait, two model calls and a backoff.
-# Model calls are bounded by GENERATION_TIMEOUT_S, but a wait for a token under a tight
-# GENERATION_RPM is not (the item's lease is renewed meanwhile), so the kill switch is an
-# hour: a task killed mid-wait would only hand its item to another worker after the lease.
+WORKER_SLOTS = env_int("WORKER_SLOTS", 50)
+# A worker's slots stop claiming after this long and hand on to a fresh task, so the worker
+# also gets to run the sweep and webhook deliveries queued behind it.
+RUNNER_LIFETIME_S = env_float("RUNNER_LIFETIME_S", 120.0)
+# One slots task claims for RUNNER_LIFETIME_S and then lets its items finish: a rate-limit
+# wait, model calls and a backoff each. Model calls are bounded by GENERATION_TIMEOUT_S, but
+# a wait for a token under a tight GENERATION_RPM is not (the item's lease is renewed
+# meanwhile), so the kill switch is an hour: a task killed mid-wait would only hand its
+# items to another worker after their lease.
 Q_TASK_TIMEOUT = env_int("Q_TASK_TIMEOUT", int(max(ITEM_LEASE_S * 4, 3600)))
 Q_CLUSTER = {
     "name": "batchgen",

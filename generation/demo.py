@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
@@ -13,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -121,6 +122,20 @@ class DemoChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         time.sleep(self.latency_s)
+        return self._answer(messages, kwargs)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # The latency is waited out on the event loop: a worker's slots wait side by side.
+        await asyncio.sleep(self.latency_s)
+        return self._answer(messages, kwargs)
+
+    def _answer(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> ChatResult:
         prompt = "\n".join(message.text for message in messages)
         tool_name = _chosen_tool(kwargs.get("tools") or [], kwargs.get("tool_choice"))
         rng = random.Random(hashlib.sha256(f"{tool_name}\n{prompt}".encode()).hexdigest())

@@ -7,10 +7,11 @@ the pipeline skips every stage whose checkpoint is present and valid, and runs t
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -81,12 +82,12 @@ class Request:
     revision: dict | None = None
 
 
-def run_pipeline(
+async def run_pipeline(
     scope: dict,
     parameters: dict,
     *,
     checkpoints: dict[str, dict],
-    on_checkpoint: Callable[[str, dict], None],
+    on_checkpoint: Callable[[str, dict], Awaitable[None]],
     model: BaseChatModel | None = None,
     position: tuple[int, int] | None = None,
     spec: dict | None = None,
@@ -100,7 +101,7 @@ def run_pipeline(
     whose question fails validation counts as invalid, so after a `validation_failed`
     error the caller simply retries with the checkpoints it holds and the question is
     generated again: there is nothing to discard. After each stage that ran,
-    `on_checkpoint(stage, output)` is called; whatever it raises propagates unchanged.
+    `await on_checkpoint(stage, output)` is called; whatever it raises propagates unchanged.
     Every other failure is raised as a GenerationError whose `stage` is set; a
     RateLimitedError first makes every worker hold back through `generation.ratelimit`.
     The model defaults to `generation.llm.get_chat_model()`, built only if a stage needs it.
@@ -115,17 +116,19 @@ def run_pipeline(
     question = _restore_question(checkpoints.get("generate"), request)
     rerun = question is None
     if question is None:
-        question = _run_stage("generate", generate, model or get_chat_model(), request)
-        on_checkpoint("generate", question.model_dump())
+        question = await _run_stage("generate", generate, model or get_chat_model(), request)
+        await on_checkpoint("generate", question.model_dump())
     validation = None if rerun else _restore_validation(checkpoints.get("validate"))
     rerun = rerun or validation is None
     if validation is None:
-        validation = _run_stage("validate", validate, question, request)
-        on_checkpoint("validate", validation)
+        validation = await _run_stage("validate", validate, question, request)
+        await on_checkpoint("validate", validation)
     review = None if rerun else _restore(Review, checkpoints.get("critique"))
     if review is None:
-        review = _run_stage("critique", critique, model or get_chat_model(), question, request)
-        on_checkpoint("critique", review.model_dump())
+        review = await _run_stage(
+            "critique", critique, model or get_chat_model(), question, request
+        )
+        await on_checkpoint("critique", review.model_dump())
     return {
         "question": question.model_dump(),
         "review": review.model_dump(),
@@ -133,9 +136,9 @@ def run_pipeline(
     }
 
 
-def generate(model: BaseChatModel, request: Request) -> Question:
+async def generate(model: BaseChatModel, request: Request) -> Question:
     """Ask the model for one question on the requested topic."""
-    question = _ask(model, Question, generation_messages(request))
+    question = await _ask(model, Question, generation_messages(request))
     # Topic and difficulty are the caller's, never the model's: a model that labels them
     # its own way has still written a usable question.
     return question.model_copy(update={"topic": request.topic, "difficulty": request.difficulty})
@@ -157,9 +160,9 @@ def check_question(question: Question, *, topic: str, difficulty: str) -> tuple[
     return _problems(question, request), _warnings(question, request)
 
 
-def critique(model: BaseChatModel, question: Question, request: Request) -> Review:
+async def critique(model: BaseChatModel, question: Question, request: Request) -> Review:
     """Ask the model to review the question."""
-    return _ask(model, Review, critique_messages(question, request))
+    return await _ask(model, Review, critique_messages(question, request))
 
 
 def generation_messages(request: Request) -> list[BaseMessage]:
@@ -260,30 +263,31 @@ def _objectives(value: Any) -> tuple[str, ...]:
     return tuple(str(objective) for objective in value)
 
 
-def _run_stage(stage: str, function: Callable[..., Any], *args: Any) -> Any:
-    """Call a stage's function, turning any failure into a GenerationError of that stage."""
+async def _run_stage(stage: str, function: Callable[..., Any], *args: Any) -> Any:
+    """Run a stage's function (awaited if async), turning any failure into its GenerationError."""
     try:
-        return function(*args)
+        outcome = function(*args)
+        return await outcome if inspect.isawaitable(outcome) else outcome
     except Exception as exc:
         error = classify(exc, stage=stage)
         if isinstance(error, RateLimitedError):
-            _best_effort("hold", lambda: ratelimit.get_rate_limiter().hold(_hold_seconds(error)))
+            await _best_effort("hold", ratelimit.get_rate_limiter().ahold, _hold_seconds(error))
         if error is exc:
             raise
         raise error from exc
 
 
-def _ask(model: BaseChatModel, schema: type[_SchemaT], messages: list[BaseMessage]) -> _SchemaT:
+async def _ask(
+    model: BaseChatModel, schema: type[_SchemaT], messages: list[BaseMessage]
+) -> _SchemaT:
     """Ask the model to fill `schema`; raise if its answer does not parse."""
-    # Not `include_raw=True`: that wraps the model in a RunnableParallel, which calls it on a
-    # pool thread, so the rate limiter and lease heartbeat would open a database connection
-    # per call in a thread nobody closes. A plain sequence stays on this thread; the token
-    # usage comes from a callback instead of the raw message.
+    # Not `include_raw=True`: that wraps the model in a RunnableParallel for nothing we need;
+    # the token usage comes from a callback instead of the raw message.
     usage = _TokenCounter()
     try:
-        parsed = _structured(model, schema).invoke(messages, config={"callbacks": [usage]})
+        parsed = await _structured(model, schema).ainvoke(messages, config={"callbacks": [usage]})
     finally:
-        _charge_usage(usage)
+        await _charge_usage(usage)
     if parsed is None:
         # function_calling returns None, not an error, for broken or missing tool arguments.
         raise RetryableError(f"the model returned no {schema.__name__}", code="invalid_output")
@@ -312,6 +316,9 @@ def _structured(model: BaseChatModel, schema: type[_SchemaT]) -> Runnable:
 class _TokenCounter(BaseCallbackHandler):
     """Add up the total tokens the model reports on each answer."""
 
+    # Called on the event loop, not handed to a thread pool: it only adds numbers up.
+    run_inline = True
+
     def __init__(self) -> None:
         self.total_tokens = 0
 
@@ -324,10 +331,10 @@ class _TokenCounter(BaseCallbackHandler):
                     self.total_tokens += usage.get("total_tokens", 0)
 
 
-def _charge_usage(usage: _TokenCounter) -> None:
+async def _charge_usage(usage: _TokenCounter) -> None:
     """Charge the tokens the provider reports against the shared tokens-per-minute budget."""
     if usage.total_tokens:
-        _best_effort("charge", lambda: ratelimit.get_rate_limiter().charge(usage.total_tokens))
+        await _best_effort("charge", ratelimit.get_rate_limiter().acharge, usage.total_tokens)
 
 
 def _hold_seconds(error: GenerationError) -> float:
@@ -335,10 +342,10 @@ def _hold_seconds(error: GenerationError) -> float:
     return DEFAULT_RATE_LIMIT_HOLD_S if error.retry_after is None else error.retry_after
 
 
-def _best_effort(what: str, call: Callable[[], Any]) -> None:
+async def _best_effort(what: str, call: Callable[..., Awaitable[Any]], *args: Any) -> None:
     """Tell the shared limiter something (tests patch `get_rate_limiter`); never raise."""
     try:
-        call()
+        await call(*args)
     except Exception:
         # Shared accounting is best effort: it must not lose the model's answer or hide
         # the error being raised.

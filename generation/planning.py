@@ -10,7 +10,7 @@ a spec. Every call goes through the same chat model, hence the same shared rate 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
@@ -65,7 +65,7 @@ class PlanOutcome:
     error: str = ""
 
 
-def plan_chunk(
+async def plan_chunk(
     scope: dict,
     parameters: dict,
     *,
@@ -74,21 +74,22 @@ def plan_chunk(
     total: int,
     avoid: Sequence[str] = (),
     model: BaseChatModel | None = None,
-    before_call: Callable[[], None] = lambda: None,
+    before_call: Callable[[], Awaitable[None]] | None = None,
 ) -> PlanOutcome:
     """Plan items [first, end) of a batch of `total`; never raises for the model's faults.
 
-    `before_call` runs before each model call (the caller renews its lease there).
+    `before_call` is awaited before each model call (the caller renews its lease there).
     """
     request = _request(scope, parameters)
     outcome = PlanOutcome()
     taken = {quality.normalised(focus) for focus in avoid}
     while len(outcome.specs) < end - first and outcome.calls < MAX_PLAN_CALLS:
         start = first + len(outcome.specs)
-        before_call()
+        if before_call is not None:
+            await before_call()
         outcome.calls += 1
         try:
-            plan = _run_stage(
+            plan = await _run_stage(
                 STAGE,
                 _ask,
                 model or get_chat_model(),

@@ -23,11 +23,12 @@ import contextlib
 import contextvars
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 import redis
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from langchain_core.rate_limiters import BaseRateLimiter
@@ -89,12 +90,14 @@ class SharedRateLimiter(BaseRateLimiter):
         heartbeat_s: float = 5.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        asleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         # rpm <= 0 lifts the request budget; a provider's hold is still honoured.
         self.rpm = Budget.for_limit(rpm, period_s, jitter_s) if rpm > 0 else None
         self.tpm = Budget.for_limit(tpm, period_s, jitter_s) if tpm and tpm > 0 else None
         self._clock = clock
         self._sleep = sleep
+        self._asleep = asleep or (asyncio.sleep if sleep is time.sleep else _async_from(sleep))
         self._heartbeat_s = heartbeat_s
         self._backend: _Backend = _RedisBackend(redis_url) if redis_url else _DatabaseBackend(clock)
 
@@ -119,9 +122,32 @@ class SharedRateLimiter(BaseRateLimiter):
         return True
 
     async def aacquire(self, *, blocking: bool = True) -> bool:
-        """Take one request token from a thread, so the event loop keeps running."""
-        # to_thread copies the context, so `on_wait` callbacks registered here apply.
-        return await asyncio.to_thread(self.acquire, blocking=blocking)
+        """Take one request token, sleeping on the event loop (not a thread) while it waits."""
+        # Each try is a short database or Redis round trip on the process's database thread;
+        # the waits between tries are asyncio sleeps, so a worker's other slots (and a long
+        # provider hold) never tie up a thread each.
+        try_acquire = sync_to_async(self.try_acquire)
+        wait = await try_acquire()
+        if wait <= 0:
+            return True
+        if not blocking:
+            return False
+        last_beat = self._clock()
+        while wait > 0:
+            await self._asleep(min(wait, MAX_SLEEP_S))
+            if self._clock() - last_beat >= self._heartbeat_s:
+                await sync_to_async(_run_wait_callbacks)()
+                last_beat = self._clock()
+            wait = await try_acquire()
+        return True
+
+    async def ahold(self, seconds: float) -> None:
+        """`hold`, from a coroutine."""
+        await sync_to_async(self.hold)(seconds)
+
+    async def acharge(self, tokens: int) -> None:
+        """`charge`, from a coroutine."""
+        await sync_to_async(self.charge)(tokens)
 
     def hold(self, seconds: float) -> None:
         """Make every worker wait `seconds` (capped at MAX_HOLD_S) before its next request."""
@@ -134,9 +160,19 @@ class SharedRateLimiter(BaseRateLimiter):
             self._backend.charge(self.tpm, tokens)
 
 
+def _async_from(sleep: Callable[[float], None]) -> Callable[[float], Awaitable[None]]:
+    """Make an injected (test) sleep usable by `aacquire`: sleep, then yield to the loop."""
+
+    async def asleep(seconds: float) -> None:
+        sleep(seconds)
+        await asyncio.sleep(0)
+
+    return asleep
+
+
 @contextlib.contextmanager
 def on_wait(callback: WaitCallback) -> Iterator[None]:
-    """Call `callback` about every 5 s while this thread is blocked in `acquire`."""
+    """Call `callback` about every 5 s while this thread (or task) waits in `acquire`."""
     token = _wait_callbacks.set((*_wait_callbacks.get(), callback))
     try:
         yield

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -50,6 +50,17 @@ class ScriptedChatModel(FakeMessagesListChatModel):
         if call in self.raises:
             raise self.raises[call]
         return super()._generate(messages, stop, run_manager, **kwargs)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # Answered on the event loop, as a real provider client's await would be: no pool
+        # thread, so a test's database writes from `_generate` share the test's connection.
+        return self._generate(messages, stop, None, **kwargs)
 
 
 def question_args(**overrides: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
+from asgiref.sync import sync_to_async
 
 from batches import services, tasks
 from batches.models import BatchEvent, BatchItem, BatchJob
@@ -144,10 +145,10 @@ def test_a_worker_that_lost_its_item_stops_and_writes_nothing(
     item = one_item_batch(django_capture_on_commit_callbacks)
 
     class TakenOver(type(scripted())):
-        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):
             # Another worker takes the item over while this one waits for the model.
-            BatchItem.objects.filter(pk=item.pk).update(lease_token=None, status="queued")
-            return super()._generate(messages, stop, run_manager, **kwargs)
+            await BatchItem.objects.filter(pk=item.pk).aupdate(lease_token=None, status="queued")
+            return await super()._agenerate(messages, stop, run_manager, **kwargs)
 
     model = TakenOver(responses=[QUESTION, REVIEW])
     assert run(item, model, django_capture_on_commit_callbacks) == "lease_lost"
@@ -162,11 +163,11 @@ def test_a_running_item_of_a_cancelled_batch_finishes_and_keeps_its_result(
     item = one_item_batch(django_capture_on_commit_callbacks)
 
     class CancelledMeanwhile(type(scripted())):
-        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):
             # Cancelled while the question is generated (after planning).
             if not self.prompts and not kwargs.get("planning"):
-                services.cancel_batch(batch=item.batch_id)
-            return super()._generate(messages, stop, run_manager, **kwargs)
+                await sync_to_async(services.cancel_batch)(batch=item.batch_id)
+            return await super()._agenerate(messages, stop, run_manager, **kwargs)
 
     model = CancelledMeanwhile(responses=[QUESTION, REVIEW])
     assert run(item, model, django_capture_on_commit_callbacks) == "completed"

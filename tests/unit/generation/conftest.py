@@ -24,6 +24,12 @@ class RecordingLimiter(InMemoryRateLimiter):
     def charge(self, tokens: int) -> None:
         self.charged.append(tokens)
 
+    async def ahold(self, seconds: float) -> None:
+        self.hold(seconds)
+
+    async def acharge(self, tokens: int) -> None:
+        self.charge(tokens)
+
 
 @pytest.fixture(autouse=True)
 def ratelimit(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:

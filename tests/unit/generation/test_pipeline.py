@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import types
 from typing import Any
 
@@ -31,7 +32,7 @@ class Recorder:
     def __init__(self) -> None:
         self.saved: list[tuple[str, dict]] = []
 
-    def __call__(self, stage: str, output: dict) -> None:
+    async def __call__(self, stage: str, output: dict) -> None:
         self.saved.append((stage, output))
 
     @property
@@ -46,12 +47,14 @@ class Recorder:
 def _run(
     model: Any, *, checkpoints: dict | None = None, scope: dict = SCOPE, **kwargs: Any
 ) -> dict:
-    return run_pipeline(
-        scope,
-        kwargs.pop("parameters", PARAMETERS),
-        checkpoints=checkpoints or {},
-        on_checkpoint=kwargs.pop("on_checkpoint", Recorder()),
-        model=model,
+    return asyncio.run(
+        run_pipeline(
+            scope,
+            kwargs.pop("parameters", PARAMETERS),
+            checkpoints=checkpoints or {},
+            on_checkpoint=kwargs.pop("on_checkpoint", Recorder()),
+            model=model,
+        )
     )
 
 
@@ -127,7 +130,7 @@ def test_exceptions_from_on_checkpoint_propagate_unchanged():
     class LeaseLostError(Exception):
         pass
 
-    def lose_lease(stage: str, output: dict) -> None:
+    async def lose_lease(stage: str, output: dict) -> None:
         raise LeaseLostError(stage)
 
     with pytest.raises(LeaseLostError, match=r"^generate$"):
@@ -327,17 +330,17 @@ def test_demo_model_runs_the_whole_pipeline():
     assert result["review"]["verdict"] in {"accept", "revise"}
 
 
-def test_the_model_is_called_on_the_callers_own_thread():
-    # The rate limiter and the lease heartbeat use this thread's database connection; a
-    # call on a pool thread would open (and leak) one connection per request.
+def test_the_model_is_called_on_the_event_loop_not_a_pool_thread():
+    # A worker runs dozens of items on one loop: a call handed to a pool thread would queue
+    # behind the pool's few threads and open database connections nobody closes.
     import threading
 
     threads: list[int] = []
 
     class Recording(type(good_model())):
-        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):
             threads.append(threading.get_ident())
-            return super()._generate(messages, stop, run_manager, **kwargs)
+            return await super()._agenerate(messages, stop, run_manager, **kwargs)
 
     model = Recording(
         responses=[tool_call("Question", question_args()), tool_call("Review", review_args())]
@@ -349,13 +352,15 @@ def test_the_model_is_called_on_the_callers_own_thread():
 def test_questions_of_one_batch_get_different_prompts_and_demo_questions():
     demo = DemoChatModel(latency_s=0)
     stems = [
-        run_pipeline(
-            {"topic": "Renal physiology"},
-            {},
-            checkpoints={},
-            on_checkpoint=lambda stage, output: None,
-            model=demo,
-            position=(number, 3),
+        asyncio.run(
+            run_pipeline(
+                {"topic": "Renal physiology"},
+                {},
+                checkpoints={},
+                on_checkpoint=Recorder(),
+                model=demo,
+                position=(number, 3),
+            )
         )["question"]["stem"]
         for number in (1, 2, 3)
     ]

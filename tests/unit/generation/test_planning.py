@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -47,8 +48,10 @@ def specs(*foci: str) -> AIMessage:
 
 
 def plan(model: PlanModel, first: int = 0, end: int = 4, avoid=()) -> planning.PlanOutcome:
-    return planning.plan_chunk(
-        SCOPE, PARAMETERS, first=first, end=end, total=10, avoid=avoid, model=model
+    return asyncio.run(
+        planning.plan_chunk(
+            SCOPE, PARAMETERS, first=first, end=end, total=10, avoid=avoid, model=model
+        )
     )
 
 

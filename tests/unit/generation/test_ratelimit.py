@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from collections.abc import Iterable
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import override_settings
 
 from generation import ratelimit
@@ -176,18 +179,30 @@ def test_on_wait_callback_exception_ends_the_wait() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_aacquire_waits_in_a_thread_with_the_callers_callbacks() -> None:
+def test_aacquire_waits_on_the_loop_with_the_callers_callbacks() -> None:
     clock = FakeClock()
-    limiter = make_limiter(clock, rpm=600)
+    sleepers: set[int] = set()
+
+    def sleep(seconds: float) -> None:
+        sleepers.add(threading.get_ident())
+        clock.sleep(seconds)
+
+    limiter = SharedRateLimiter(600, clock=clock, sleep=sleep)
     limiter.hold(6)
     calls = []
 
     async def acquire() -> bool:
         with ratelimit.on_wait(lambda: calls.append(clock.now)):
-            return await limiter.aacquire()
+            try:
+                return await limiter.aacquire()
+            finally:
+                # The tries ran on asgiref's database thread: close its connection there.
+                await sync_to_async(connections.close_all)()
 
     assert asyncio.run(acquire())
     assert calls == pytest.approx([START + 5])
+    # Every wait was slept on the loop's own thread (here the main one): no thread per call.
+    assert clock.sleeps and sleepers == {threading.get_ident()}
 
 
 @pytest.mark.django_db

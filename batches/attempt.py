@@ -1,0 +1,165 @@
+"""One attempt of one claimed item, as a coroutine: plan, pipeline, quality gate, outcome.
+
+A worker's slots (`batches.runner`) run many of these at once on one event loop. Only the
+model calls and the rate limiter's waits are asynchronous; every database step is the
+engine's ordinary synchronous code, run through `sync_to_async` on the process's one
+database thread, so transactions, row locks and conditional UPDATEs are exactly those of
+the synchronous engine. Whatever happens inside one item's coroutine ends that item only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from batches import dispatch, gate, planner, services
+from batches.errors import LeaseLostError
+from batches.models import BatchItem
+from batches.states import BatchStatus
+from generation import pipeline, ratelimit
+from generation.errors import GenerationError, RateLimitedError
+
+logger = logging.getLogger(__name__)
+
+COMPLETED = gate.COMPLETED
+FAILED = gate.FAILED
+RETRY_WAIT = "retry_wait"
+LEASE_LOST = "lease_lost"
+# An item whose coroutine raised something the engine does not know: a bug or an outage.
+INTERNAL_ERROR = "internal_error"
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Return the wait before attempt `attempt + 1`: exponential, capped, with jitter."""
+    ceiling = min(settings.RETRY_BACKOFF_MAX_S, settings.RETRY_BACKOFF_BASE_S * 2 ** (attempt - 1))
+    # Half fixed, half random: retries of items that failed together spread out.
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+async def run_claimed(claim: dispatch.Claim) -> str:
+    """Run one attempt of a claimed item, then refill its batch's window; return the outcome."""
+    try:
+        outcome = await _attempt(claim)
+    except LeaseLostError:
+        logger.warning("item %s: taken over by another worker; stopping", claim.item_id)
+        return LEASE_LOST
+    except Exception:
+        # One item's fault (a bug, a database hiccup) must not end its neighbours' slots.
+        logger.exception("item %s: unexpected error", claim.item_id)
+        outcome = await sync_to_async(_fail_unexpectedly)(claim)
+    if outcome == RETRY_WAIT:
+        await _wait_then_requeue(claim)
+    await sync_to_async(_advance)(claim)
+    return outcome
+
+
+def _advance(claim: dispatch.Claim) -> None:
+    dispatch.reclaim_expired_leases_now_and_then()
+    services.advance_batch(claim.batch_id)
+
+
+def _fail_unexpectedly(claim: dispatch.Claim) -> str:
+    failed = dispatch.fail_item(
+        claim,
+        code=INTERNAL_ERROR,
+        message="The worker hit an unexpected error running this item; retry it.",
+        retryable=True,
+        checkpoints=dict(
+            BatchItem.objects.filter(pk=claim.item_id).values_list("checkpoints", flat=True).get()
+            or {}
+        ),
+    )
+    return FAILED if failed else LEASE_LOST
+
+
+async def _attempt(claim: dispatch.Claim) -> str:
+    item = await BatchItem.objects.select_related("batch").aget(pk=claim.item_id)
+    batch = item.batch
+    # A corrupted checkpoint column is treated as no checkpoints, never as a crash loop.
+    checkpoints = dict(item.checkpoints) if isinstance(item.checkpoints, dict) else {}
+
+    async def on_checkpoint(stage: str, output: dict) -> None:
+        checkpoints[stage] = output
+        await sync_to_async(dispatch.save_checkpoints)(claim, checkpoints)
+
+    revisions = item.revisions
+    try:
+        with ratelimit.on_wait(lambda: dispatch.renew_lease(claim)):
+            spec = await planner.ensure_spec(claim, item)
+            # Bounded: each REVISE spends one of the batch's max_revisions.
+            while True:
+                result = await pipeline.run_pipeline(
+                    batch.scope,
+                    batch.parameters,
+                    checkpoints=checkpoints,
+                    on_checkpoint=on_checkpoint,
+                    position=(item.index + 1, batch.target_count),
+                    spec=spec,
+                    revision=checkpoints.get(gate.REVISION),
+                )
+                outcome = await sync_to_async(gate.settle)(
+                    claim, item, result, checkpoints, revisions
+                )
+                if outcome != gate.REVISE:
+                    return outcome
+                revisions += 1
+    except GenerationError as error:
+        return await sync_to_async(_handle_failure)(claim, item, error, checkpoints)
+
+
+def _handle_failure(
+    claim: dispatch.Claim, item: BatchItem, error: GenerationError, checkpoints: dict
+) -> str:
+    message = f"{error.stage or 'pipeline'}: {error.message}"
+    rate_limited = (
+        isinstance(error, RateLimitedError) and item.rate_limit_hits < settings.MAX_RATE_LIMIT_HITS
+    )
+    if rate_limited:
+        # The limiter already holds every worker back; this item simply waits out the hold.
+        delay = error.retry_after or pipeline.DEFAULT_RATE_LIMIT_HOLD_S
+    elif error.retryable and claim.attempt < item.batch.max_attempts:
+        delay = backoff_seconds(claim.attempt)
+    else:
+        dispatch.fail_item(
+            claim,
+            code=error.code,
+            message=message,
+            retryable=error.retryable,
+            checkpoints=checkpoints,
+        )
+        logger.info(
+            "item %s: failed (%s) after %s attempts", claim.item_id, error.code, claim.attempt
+        )
+        return FAILED
+    if not dispatch.schedule_retry(
+        claim,
+        delay_s=delay,
+        code=error.code,
+        message=message,
+        checkpoints=checkpoints,
+        rate_limited=rate_limited,
+    ):
+        raise LeaseLostError(claim.item_id)
+    logger.info("item %s: %s; retrying in %.1fs", claim.item_id, error.code, delay)
+    return RETRY_WAIT
+
+
+async def _wait_then_requeue(claim: dispatch.Claim) -> None:
+    """Sleep out the backoff (the item keeps its slot), then hand the item back to the queue."""
+    wake_at = (
+        await BatchItem.objects.filter(pk=claim.item_id)
+        .values_list("next_attempt_at", flat=True)
+        .afirst()
+    )
+    if wake_at is not None:
+        # Wake early if the batch is cancelled: the item only has to be marked cancelled.
+        while (remaining := (wake_at - timezone.now()).total_seconds()) > 0:
+            if await sync_to_async(dispatch.batch_status)(claim.batch_id) == BatchStatus.CANCELLED:
+                break
+            await asyncio.sleep(min(remaining, 1.0))
+    await sync_to_async(dispatch.requeue_after_wait)(claim.item_id, claim.token)
