@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import threading
 import time
@@ -93,7 +94,7 @@ class Slots:
     async def _serve(self, stop_claiming_at: float) -> None:
         claiming = True
         while True:
-            if claiming and time.monotonic() >= stop_claiming_at:
+            if claiming and (time.monotonic() >= stop_claiming_at or _cluster_is_stopping()):
                 claiming = False
                 # Hand on to a fresh task: it claims what this one's window queues meanwhile.
                 await sync_to_async(dispatch.wake_workers)(1)
@@ -152,6 +153,29 @@ async def watch_loop(tick_s: float = WATCHDOG_TICK_S, threshold_s: float = STALL
                 os.getpid(),
                 late,
             )
+
+
+# --- stopping with the cluster --------------------------------------------------------------
+# django-q2 stops a cluster by waiting for every worker's current task, and the slots are a
+# task that would claim for up to RUNNER_LIFETIME_S: our `qcluster` command makes this event
+# before the cluster forks, sets it on SIGTERM/SIGINT, and the slots stop claiming at once.
+_stopping: Any = None
+
+
+def prepare_for_cluster() -> None:
+    """Create the stop event (in the qcluster process, before it forks its workers)."""
+    global _stopping
+    _stopping = multiprocessing.get_context("fork").Event()
+
+
+def cluster_stopping() -> None:
+    """Tell every worker's slots of this cluster to stop claiming and finish their items."""
+    if _stopping is not None:
+        _stopping.set()
+
+
+def _cluster_is_stopping() -> bool:
+    return _stopping is not None and _stopping.is_set()
 
 
 # --- the process's event loop ---------------------------------------------------------------

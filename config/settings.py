@@ -91,11 +91,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "generation",
+    # Before django_q: its `qcluster` command is batches' own, which tells the slots when
+    # the cluster stops (an earlier app's command wins).
+    "batches",
     "django_q",
     "csp",
     "axes",
-    "generation",
-    "batches",
 ]
 
 MIDDLEWARE = [

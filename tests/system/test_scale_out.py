@@ -30,11 +30,12 @@ PERIOD_S = 3.0
 
 _RUNNING = re.compile(r"Q Cluster \S+ \[[^\]]*\] running\.")
 # django-q2 logs "<worker> processing <task name> '<func>'" when a worker takes a task and
-# "Processed '<func>' (<task name>)" (or "Failed ...") when it is done; item tasks are named
-# "item-<id>-<nonce>" by batches.dispatch.
+# "Processed '<func>' (<task name>)" (or "Failed ...") when it is done.
 _STARTED = re.compile(r" processing (\S+) '")
 _ENDED = re.compile(r"(?:Processed|Failed) '[^']*' \((\S+?)\)")
-_ITEM_TASK = re.compile(r"item-(\d+)-")
+# A worker's slots log each item they claim and each item they are done with (batches.runner).
+_CLAIMED = re.compile(r"item (\d+): claimed by slots")
+_DONE = re.compile(r"item (\d+): slot done")
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +77,17 @@ def tasks_in_progress(cluster: QCluster) -> set[str]:
 
 
 def items_taken(cluster: QCluster) -> set[int]:
-    """Return the ids of the items whose run_item task this cluster's workers took."""
-    return {int(m) for m in _ITEM_TASK.findall(" ".join(_STARTED.findall(cluster.log_text())))}
+    """Return the ids of the items this cluster's slots claimed."""
+    return {int(m) for m in _CLAIMED.findall(cluster.log_text())}
 
 
 def items_in_hand(cluster: QCluster) -> set[int]:
-    """Return the ids of the items whose run_item task this cluster is running now."""
-    return {int(m) for m in _ITEM_TASK.findall(" ".join(tasks_in_progress(cluster)))}
+    """Return the ids of the items this cluster's slots are running now."""
+    text = cluster.log_text()
+    # An item claimed again after a takeover counts once per claim.
+    claimed = Counter(int(m) for m in _CLAIMED.findall(text))
+    claimed.subtract(Counter(int(m) for m in _DONE.findall(text)))
+    return {item for item, open_claims in claimed.items() if open_claims > 0}
 
 
 def create_batches(deployment: Deployment, specs: list[dict]) -> list[str]:
@@ -124,8 +129,9 @@ def unique_topic(label: str) -> str:
 
 def test_two_clusters_keep_each_of_several_batches_within_its_own_limit(scale_out, stub):
     stub.set_latency(0.4, 0.8)
-    # Five workers each: the two machines together have exactly the sum of the limits.
-    clusters = run_clusters(scale_out, 2, Q_WORKERS="5")
+    # One worker of five slots each: the two machines together have exactly the sum of the
+    # limits, so neither can run every batch alone.
+    clusters = run_clusters(scale_out, 2, Q_WORKERS="1", WORKER_SLOTS="5")
     specs = [
         {"topic": unique_topic(f"Scale-out limit {limit}"), "limit": limit, "count": count}
         for limit, count in ((2, 10), (3, 12), (5, 15))
@@ -165,7 +171,9 @@ def test_three_clusters_share_one_budget_and_absorb_a_sigkilled_cluster(scale_ou
     clusters = run_clusters(
         scale_out,
         3,
-        Q_WORKERS="3",
+        # Three slots each: the seven slots the batches ask for need all three clusters.
+        Q_WORKERS="1",
+        WORKER_SLOTS="3",
         GENERATION_RPM=str(BUDGET),
         GENERATION_RATE_PERIOD_S=str(PERIOD_S),
     )

@@ -1,0 +1,39 @@
+"""`manage.py qcluster`: django-q2's cluster, which also tells the slots when it stops.
+
+django-q2 stops a cluster by waiting for each worker's current task to end. A worker's
+current task is its slots (`batches.runner`), which would go on claiming for up to
+RUNNER_LIFETIME_S; so on SIGTERM or SIGINT the cluster first sets an event that every
+worker process inherits, and the slots stop claiming at once and let their items finish.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+from django_q.cluster import Cluster
+from django_q.management.commands import qcluster
+
+from batches import runner
+
+
+class SlotsAwareCluster(Cluster):
+    def sig_handler(self, signum, frame) -> None:
+        runner.cluster_stopping()
+        super().sig_handler(signum, frame)
+
+
+class Command(qcluster.Command):
+    help = qcluster.Command.help
+
+    def handle(self, *args, **options) -> None:
+        # As django-q2's own command does, with the cluster above.
+        settings.SECRET_KEY  # noqa: B018 - refuses to start without a usable key
+        if cluster_name := options.get("cluster_name"):
+            os.environ["Q_CLUSTER_NAME"] = cluster_name
+        # Made before the cluster forks its sentinel and workers, so they all share it.
+        runner.prepare_for_cluster()
+        cluster = SlotsAwareCluster()
+        cluster.start()
+        if options.get("run_once", False):
+            cluster.stop()
