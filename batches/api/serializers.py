@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from batches import review, text
+from batches import usage as ledger
 from batches.api.envelope import NULL_SCHEMA
 from batches.exports import DEFAULT_FORMAT, DEFAULT_STATUS, FORMATS, STATUSES
 from batches.models import BatchEvent, BatchItem
@@ -145,6 +146,21 @@ class ParametersSerializer(serializers.Serializer):
     question_type = serializers.ChoiceField(choices=QUESTION_TYPES, read_only=True)
 
 
+class BatchUsageSerializer(serializers.Serializer):
+    input_tokens = serializers.IntegerField(read_only=True)
+    output_tokens = serializers.IntegerField(read_only=True)
+    cost_usd = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="USD at GENERATION_PRICES; null when any call's model has no price.",
+    )
+
+
+class ItemUsageSerializer(serializers.Serializer):
+    input_tokens = serializers.IntegerField(read_only=True)
+    output_tokens = serializers.IntegerField(read_only=True)
+
+
 class BatchSerializer(serializers.Serializer):
     """A batch with its progress, rendered from a `batches.queries.BatchSummary`."""
 
@@ -176,6 +192,9 @@ class BatchSerializer(serializers.Serializer):
         source="batch.finished_at", read_only=True, allow_null=True
     )
     approved_items = serializers.IntegerField(read_only=True)
+    usage = BatchUsageSerializer(
+        read_only=True, help_text="Every model call of the batch, planning included, summed."
+    )
 
 
 class ItemErrorSerializer(serializers.Serializer):
@@ -196,14 +215,26 @@ class ItemSerializer(serializers.ModelSerializer):
     spec = serializers.JSONField(
         read_only=True, help_text="The batch plan's spec of this question, or null."
     )
+    usage = serializers.SerializerMethodField(
+        help_text="Tokens of this item's model calls, over all its attempts and revisions."
+    )
 
     class Meta:
         model = BatchItem
         fields = [
             *("id", "index", "status", "attempts", "revisions", "spec", "error", "result"),
-            *("review_status", "edited", "started_at", "finished_at"),
+            *("review_status", "edited", "usage", "started_at", "finished_at"),
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ItemUsageSerializer)
+    def get_usage(self, item: BatchItem) -> dict:
+        # A list passes every item's usage in the context (one grouped query for the page).
+        usages = self.context.get("item_usages")
+        found = usages.get(item.pk) if usages is not None else None
+        if found is None:
+            found = ledger.item_usage(item.pk)
+        return {"input_tokens": found.input_tokens, "output_tokens": found.output_tokens}
 
 
 class EventSerializer(serializers.ModelSerializer):

@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batches import review, services
+from batches import usage as ledger
 from batches.api import tokens
 from batches.api.permissions import IsBatchOwner, IsFaculty
 from batches.api.schema import CONTROL_SCHEMA, IDEMPOTENCY_KEY, RETRY_AFTER, error_responses
@@ -194,7 +195,8 @@ class BatchViewSet(viewsets.GenericViewSet):
         if "status" in query.validated_data:
             items = items.filter(status=query.validated_data["status"])
         page = self.paginate_queryset(items)
-        return self.get_paginated_response(ItemSerializer(page, many=True).data)
+        context = {"item_usages": ledger.item_usages(item.pk for item in page)}
+        return self.get_paginated_response(ItemSerializer(page, many=True, context=context).data)
 
     @extend_schema(
         summary="List a batch's events, oldest first",
