@@ -197,6 +197,39 @@ class BatchSerializer(serializers.Serializer):
     )
 
 
+class EstimateTokensSerializer(serializers.Serializer):
+    input_tokens = serializers.IntegerField(read_only=True)
+    output_tokens = serializers.IntegerField(read_only=True)
+    total_tokens = serializers.IntegerField(read_only=True)
+    cost_usd = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="USD; null when the model has no price."
+    )
+
+
+class EstimateSerializer(serializers.Serializer):
+    """The answer to a dry run: what the batch would use, and how that was estimated."""
+
+    dry_run = serializers.SerializerMethodField(help_text="Always true: nothing was created.")
+    model = serializers.CharField(read_only=True, help_text="GENERATION_MODEL, as configured.")
+    target_count = serializers.IntegerField(read_only=True)
+    per_item = EstimateTokensSerializer(read_only=True)
+    total = EstimateTokensSerializer(read_only=True)
+    method = serializers.ChoiceField(
+        choices=["recent_batches", "demo_prompts"],
+        read_only=True,
+        help_text="recent_batches: the usage of the last completed batches of this model; "
+        "demo_prompts: this batch's own prompts with the demo model's answers, counted for "
+        "this model. Retries and revisions may add to it.",
+    )
+    basis = serializers.CharField(read_only=True, help_text="The same, in words.")
+    sample_batches = serializers.IntegerField(read_only=True)
+    sample_items = serializers.IntegerField(read_only=True)
+
+    @extend_schema_field({"type": "boolean", "const": True})
+    def get_dry_run(self, estimate: object) -> bool:
+        return True
+
+
 class ItemErrorSerializer(serializers.Serializer):
     code = serializers.CharField(read_only=True)
     message = serializers.CharField(read_only=True)
