@@ -2,13 +2,27 @@
 # 0007_batch_institution.
 
 import django.db.models.deletion
+from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
+
+
+def grant_operators(apps, schema_editor):
+    """Let operators read the ledger: create its permissions now and refresh the group."""
+    from batches.operators import ensure_group
+
+    app_config = apps.get_app_config("batches")
+    app_config.models_module = True
+    create_permissions(app_config, apps=apps, verbosity=0)
+    app_config.models_module = None
+    ensure_group(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
 
 
 class Migration(migrations.Migration):
 
     dependencies = [
         ("batches", "0006_item_claim_index"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
     ]
 
     operations = [
@@ -50,4 +64,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.RunPython(grant_operators, migrations.RunPython.noop),
     ]
