@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import LLMResult
 
@@ -120,3 +122,34 @@ class CallUsage:
             output_tokens=max(output_tokens, 1),
             estimated=True,
         )
+
+
+class UsageRecorder(BaseCallbackHandler):
+    """Collect a `CallUsage` per model call made with this handler in `callbacks`.
+
+    The prompt of each call is kept from `on_chat_model_start`, so a provider that reports no
+    usage is estimated from what was really sent. `calls` is in the order the calls ended.
+    """
+
+    def __init__(self, *, model: str) -> None:
+        self.model = model
+        self.calls: list[CallUsage] = []
+        self._prompts: dict[UUID, list[BaseMessage]] = {}
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        **kwargs: Any,
+    ) -> None:
+        self._prompts[run_id] = [m for batch in messages for m in batch]
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        prompt = self._prompts.pop(run_id, None)
+        self.calls.append(CallUsage.from_llm_result(response, model=self.model, prompt=prompt))
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(call.total_tokens for call in self.calls)

@@ -60,3 +60,32 @@ def test_from_llm_result_reads_the_callbacks_answer() -> None:
     assert CallUsage.from_llm_result(result, model="demo") == CallUsage("demo", 7, 3)
     empty = CallUsage.from_llm_result(LLMResult(generations=[]), model="demo", prompt=9)
     assert (empty.input_tokens, empty.estimated) == (9, True)
+
+
+def test_the_recorder_collects_one_usage_per_call_with_a_structured_model() -> None:
+    from generation.demo import DemoChatModel
+    from generation.schemas import Review
+    from generation.usage_meter import UsageRecorder
+
+    recorder = UsageRecorder(model="demo")
+    chain = DemoChatModel(latency_s=0).with_structured_output(Review)
+    chain.invoke([HumanMessage("Review this question.")], config={"callbacks": [recorder]})
+    chain.invoke([HumanMessage("Review that one.")], config={"callbacks": [recorder]})
+    assert len(recorder.calls) == 2
+    assert all(not call.estimated and call.input_tokens > 0 for call in recorder.calls)
+    assert recorder.total_tokens == sum(c.total_tokens for c in recorder.calls)
+
+
+def test_the_recorder_estimates_from_the_prompt_it_saw_when_usage_is_missing() -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from generation.usage_meter import UsageRecorder
+
+    recorder = UsageRecorder(model="some:model")
+    FakeListChatModel(responses=["an answer of some length"]).invoke(
+        [HumanMessage("x" * 400)], config={"callbacks": [recorder]}
+    )
+    (call,) = recorder.calls
+    assert call.estimated
+    assert call.input_tokens >= 100
+    assert call.output_tokens >= 1
