@@ -8,6 +8,16 @@ never updated or deleted, so a retry's or a revision's calls stay counted: they 
 Cost is priced per model by `generation.pricing`. A batch whose calls include an unpriced
 model has cost None: a partial sum would understate the bill, and an operator reads a
 figure as the whole of it. The unpriced models are named so a face can say why.
+
+How the pipeline feeds it (one model call):
+
+    estimate = tokens.estimate_call(messages, model=..., max_output_tokens=cap, schema=Schema)
+    await limiter.areserve(estimate)                    # GENERATION_TPM: before sending
+    recorder = UsageRecorder(model=settings.GENERATION_MODEL)
+    answer = await chain.ainvoke(messages, config={"callbacks": [recorder]})  # also on error
+    limiter.settle(estimate, recorder.total_tokens)     # instead of the old charge()
+    for call in recorder.calls:
+        await arecord_call(batch_id=..., item_id=... or None, stage="generate", call=call)
 """
 
 from __future__ import annotations
