@@ -390,3 +390,38 @@ class ItemEdit(models.Model):
 
     def __str__(self) -> str:
         return f"edit of item {self.item_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class UsageRecord(models.Model):
+    """The usage ledger: one row per model call, written by `batches.usage.record_call`.
+
+    Rows are only ever added: a batch's, an item's, an owner's or a month's usage is a SUM over
+    them, so a retried or regenerated item's earlier calls still count (they were billed).
+    """
+
+    batch = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="usage_records")
+    # Null for a call made for the whole batch (a planning call).
+    item = models.ForeignKey(
+        BatchItem, on_delete=models.CASCADE, null=True, blank=True, related_name="usage_records"
+    )
+    stage = models.CharField(max_length=32)
+    model = models.CharField(max_length=200)
+    input_tokens = models.PositiveIntegerField()
+    output_tokens = models.PositiveIntegerField()
+    # Part of input_tokens the provider served from its prompt cache, if it says.
+    cached_input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # The provider reported no usage: the figures are our own count (never zero).
+    estimated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # A batch's usage priced per model; the estimate's recent batches of one model.
+            models.Index(fields=["batch", "model"], name="usage_batch_model"),
+            # Per owner and month in the admin, and the monthly budget.
+            models.Index(fields=["created_at"], name="usage_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stage} call of {self.batch_id}: {self.input_tokens}+{self.output_tokens}"

@@ -16,6 +16,8 @@ OPERATOR_PERMISSIONS = (
     ("batches", "view_batchitem"),
     ("batches", "view_batchevent"),
     ("batches", "view_webhookdelivery"),
+    # The usage ledger (issue 14): read-only, per owner and month.
+    ("batches", "view_usagerecord"),
     ("batches", "change_webhookdelivery"),
     ("axes", "view_accessattempt"),
     ("axes", "delete_accessattempt"),
@@ -24,11 +26,18 @@ OPERATOR_PERMISSIONS = (
 
 
 def ensure_group(group_model, permission_model):
-    """Create or update the operators group with exactly OPERATOR_PERMISSIONS; return it."""
+    """Create or update the operators group with exactly OPERATOR_PERMISSIONS; return it.
+
+    A permission of a model a later migration creates does not exist yet when an earlier
+    migration calls this: it is skipped there, and that later migration calls this again.
+    """
     group, _ = group_model.objects.get_or_create(name=OPERATORS_GROUP)
     permissions = [
-        permission_model.objects.get(content_type__app_label=app, codename=codename)
+        permission
         for app, codename in OPERATOR_PERMISSIONS
+        for permission in permission_model.objects.filter(
+            content_type__app_label=app, codename=codename
+        )
     ]
     group.permissions.set(permissions)
     return group

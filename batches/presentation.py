@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from batches.models import BatchJob
 from batches.states import Action
+from batches.usage import Usage
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,33 @@ def describe_duration(duration: timedelta) -> str:
         return f"about {minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"about {hours} h {minutes} min" if minutes else f"about {hours} h"
+
+
+def format_tokens(tokens: int) -> str:
+    """Return a token count as a person reads it: "12,345"."""
+    return f"{tokens:,}"
+
+
+def format_usd(cost: float | None) -> str:
+    """Return a cost: "$12.34", "$0.016" below a dollar, "$0.0042" below a cent, or "not priced".
+
+    Small batches cost fractions of a cent: rounding them to "$0.00" would say "free".
+    """
+    if cost is None:
+        return "not priced"
+    if cost == 0:
+        return "$0.00"
+    if cost < 0.01:
+        return f"${cost:.4f}"
+    if cost < 1:
+        return f"${cost:.3f}"
+    return f"${cost:,.2f}"
+
+
+def describe_usage(usage: Usage) -> str:
+    """Return e.g. "12,345 tokens (10,000 in, 2,345 out) · $0.0123"."""
+    tokens = (
+        f"{format_tokens(usage.total_tokens)} tokens ({format_tokens(usage.input_tokens)} in, "
+        f"{format_tokens(usage.output_tokens)} out)"
+    )
+    return f"{tokens} · {format_usd(usage.cost_usd)}"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count
 
+from batches import usage as ledger
 from batches.models import BatchItem, BatchJob
 from batches.states import IN_PROGRESS_ITEM_STATUSES, ItemStatus, ReviewStatus
 
@@ -20,6 +21,8 @@ class BatchSummary:
     pending_items: int
     in_progress_items: int
     approved_items: int = 0
+    # Summed from the usage ledger (batches.usage), priced.
+    usage: ledger.Usage = ledger.EMPTY
 
     @property
     def finished_items(self) -> int:
@@ -36,8 +39,22 @@ class BatchSummary:
     def percent(self) -> int:
         return int(self.progress * 100)
 
+    @property
+    def projected_usage(self) -> ledger.Usage | None:
+        """Return the whole batch's usage at the rate of the items that ran so far."""
+        return ledger.projection(
+            self.usage,
+            finished_items=self.completed_items + self.failed_items,
+            target_count=self.total_items,
+        )
 
-def _summary(batch: BatchJob, counts: dict[str, int], approved: int = 0) -> BatchSummary:
+
+def _summary(
+    batch: BatchJob,
+    counts: dict[str, int],
+    approved: int = 0,
+    usage: ledger.Usage = ledger.EMPTY,
+) -> BatchSummary:
     return BatchSummary(
         batch=batch,
         total_items=sum(counts.values()),
@@ -47,6 +64,7 @@ def _summary(batch: BatchJob, counts: dict[str, int], approved: int = 0) -> Batc
         pending_items=counts.get(ItemStatus.PENDING, 0),
         in_progress_items=sum(counts.get(s, 0) for s in IN_PROGRESS_ITEM_STATUSES),
         approved_items=approved,
+        usage=usage,
     )
 
 
@@ -65,10 +83,12 @@ def status_counts(batch_ids: list) -> dict:
 
 
 def batch_summaries(batches: list[BatchJob]) -> list[BatchSummary]:
-    """Return a summary per batch using one grouped query for all of them."""
-    counts = status_counts([b.pk for b in batches])
-    approved = approved_counts([b.pk for b in batches])
-    return [_summary(b, counts[b.pk], approved.get(b.pk, 0)) for b in batches]
+    """Return a summary per batch using one grouped query for all of them (per figure)."""
+    ids = [b.pk for b in batches]
+    counts = status_counts(ids)
+    approved = approved_counts(ids)
+    usages = ledger.batch_usages(ids)
+    return [_summary(b, counts[b.pk], approved.get(b.pk, 0), usages[b.pk]) for b in batches]
 
 
 def approved_counts(batch_ids: list) -> dict:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("batches/", views.batch_list, name="list"),
     path("batches/new/", views.batch_create, name="create"),
+    path("batches/new/estimate/", views.batch_estimate, name="estimate"),
     path("batches/<uuid:pk>/", views.batch_detail, name="detail"),
     path("batches/<uuid:pk>/pause/", views.batch_pause, name="pause"),
     path("batches/<uuid:pk>/resume/", views.batch_resume, name="resume"),

@@ -26,6 +26,7 @@ from batches.errors import (
     InvalidBatchStatusTransitionError,
     QuotaExceededError,
 )
+from batches.estimate import estimate_batch
 from batches.exports import response as export_response
 from batches.forms import BatchForm
 from batches.gate_summary import gate_summary
@@ -130,6 +131,21 @@ def batch_create(request: HttpRequest) -> HttpResponse:
                 messages.info(request, "This form was already sent; here is the batch it made.")
             return redirect("batches:detail", pk=batch.pk)
     return render(request, "batches/batch_form.html", {"form": form}, status=status)
+
+
+@faculty_required
+@require_POST
+def batch_estimate(request: HttpRequest) -> HttpResponse:
+    """Estimate the batch the create form describes (the API's dry run); create nothing.
+
+    htmx gets the estimate's fragment; without JavaScript the form page comes back with it.
+    """
+    form = BatchForm(request.POST)
+    estimate = estimate_batch(form.definition) if form.is_valid() else None
+    context = {"form": form, "estimate": estimate}
+    if _is_fragment_request(request):
+        return render(request, "batches/partials/batch_estimate.html", context)
+    return render(request, "batches/batch_form.html", context)
 
 
 def _progress_context(request: HttpRequest, batch: BatchJob) -> dict:

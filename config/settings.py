@@ -10,6 +10,8 @@ import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
+from generation import pricing
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -257,6 +259,12 @@ RETRY_BACKOFF_BASE_S = env_float("RETRY_BACKOFF_BASE_S", 2.0)
 RETRY_BACKOFF_MAX_S = env_float("RETRY_BACKOFF_MAX_S", 30.0)
 # A provider 429 does not burn an attempt, but an item may be throttled only this often.
 MAX_RATE_LIMIT_HITS = env_int("MAX_RATE_LIMIT_HITS", 10)
+# USD per 1M tokens per model, merged over generation.pricing.DEFAULT_PRICES; bad JSON stops
+# the start-up here, naming the variable, rather than pricing a batch wrong later.
+GENERATION_PRICES = pricing.parse_prices(os.environ.get("GENERATION_PRICES"))
+# The largest call (prompt + output cap) the TPM reservation plans for: the shared bucket's
+# burst holds one such call, so reserving never lets a window overshoot (generation/ratelimit).
+GENERATION_MAX_CALL_TOKENS = env_int("GENERATION_MAX_CALL_TOKENS", 6000)
 # The quality gate: a critic score below this (or a reject verdict) regenerates the question.
 QUALITY_MIN_SCORE = env_int("QUALITY_MIN_SCORE", 3)
 

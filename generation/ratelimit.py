@@ -14,6 +14,16 @@ Starting full, the grants in any window of length T are at most B + rate * T, so
 61 s window of grants holds at most B + 61 * rate = limit. A request reaches the provider
 0..1 s later than its grant (the jitter), so any 60 s window measured at the provider sees
 grants from at most 61 s of ours: never more than `limit`. (B + 60 * rate < limit.)
+
+Token reservations (TPM, CONTRACT §4 rule 12): a call `reserve`s its estimated tokens
+(prompt + output cap) before it is sent and `settle`s with the reported usage after. Tokens
+are then counted when they are granted, not after the answer, so calls in flight cannot
+overshoot. A token bucket admits a call of n tokens exactly only if its burst B holds n: a
+grant of n > B, however late, lets a window see n + rate * T. So with `max_call_tokens` the
+TPM bucket's burst is sized for the largest call (`Budget.for_calls`), and a reservation waits
+until the bucket holds all of it; a call larger than the burst waits for a full bucket and
+may overshoot by its excess once (never more: the bucket is then in debt). Settling gives back
+what an over-estimate held (never above the burst) or charges what an under-estimate missed.
 """
 
 from __future__ import annotations
@@ -67,6 +77,17 @@ class Budget:
         refill = max(limit - burst, 1)
         return cls(capacity=float(burst), rate=refill / (period_s + jitter_s))
 
+    @classmethod
+    def for_calls(cls, limit: int, period_s: float, jitter_s: float, max_call: int) -> Budget:
+        """Return the token bucket whose burst holds one call of `max_call` tokens.
+
+        The burst is capped at half the limit, so the bucket still refills at a useful rate;
+        a call bigger than that is admitted on a full bucket (see the module doc).
+        """
+        burst = min(max(limit // 20, max_call, 1), max(limit // 2, 1))
+        refill = max(limit - burst, 1)
+        return cls(capacity=float(burst), rate=refill / (period_s + jitter_s))
+
 
 class _Backend(Protocol):
     def try_acquire(self, rpm: Budget | None, tpm: Budget | None) -> float: ...
@@ -74,6 +95,10 @@ class _Backend(Protocol):
     def hold(self, seconds: float) -> None: ...
 
     def charge(self, tpm: Budget, tokens: int) -> None: ...
+
+    def reserve(self, tpm: Budget, tokens: int) -> float: ...
+
+    def settle(self, tpm: Budget, tokens: int) -> None: ...
 
 
 class SharedRateLimiter(BaseRateLimiter):
@@ -91,10 +116,13 @@ class SharedRateLimiter(BaseRateLimiter):
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         asleep: Callable[[float], Awaitable[None]] | None = None,
+        max_call_tokens: int | None = None,
     ) -> None:
         # rpm <= 0 lifts the request budget; a provider's hold is still honoured.
         self.rpm = Budget.for_limit(rpm, period_s, jitter_s) if rpm > 0 else None
         self.tpm = Budget.for_limit(tpm, period_s, jitter_s) if tpm and tpm > 0 else None
+        if self.tpm is not None and tpm and max_call_tokens:
+            self.tpm = Budget.for_calls(tpm, period_s, jitter_s, max_call_tokens)
         self._clock = clock
         self._sleep = sleep
         self._asleep = asleep or (asyncio.sleep if sleep is time.sleep else _async_from(sleep))
@@ -158,6 +186,28 @@ class SharedRateLimiter(BaseRateLimiter):
         """Charge `tokens` used by a finished call to the token budget, if there is one."""
         if self.tpm is not None and tokens > 0:
             self._backend.charge(self.tpm, tokens)
+
+    def reserve(self, tokens: int) -> float:
+        """Take `tokens` from the token budget now and return 0, or return the seconds to wait.
+
+        Call it just before sending, with the call's estimate (`generation.tokens`), and
+        `settle` after. Without a token budget there is nothing to take: 0.
+        """
+        if self.tpm is None or tokens <= 0:
+            return 0.0
+        return self._backend.reserve(self.tpm, tokens)
+
+    async def areserve(self, tokens: int) -> None:
+        """Reserve `tokens`, sleeping on the event loop until the budget holds them."""
+        # The database backend's tries are ORM calls: Django's one shared thread runs them.
+        reserve = sync_to_async(self.reserve, thread_sensitive=True)
+        while (wait := await reserve(tokens)) > 0:
+            await self._asleep(min(wait, MAX_SLEEP_S))
+
+    def settle(self, reserved: int, actual: int) -> None:
+        """Give back what a reservation held beyond the call's `actual` tokens, or charge more."""
+        if self.tpm is not None and actual != reserved:
+            self._backend.settle(self.tpm, actual - reserved)
 
 
 def _async_from(sleep: Callable[[float], None]) -> Callable[[float], Awaitable[None]]:
@@ -230,6 +280,26 @@ class _DatabaseBackend:
         with transaction.atomic():
             row = _locked_bucket(TPM_BUCKET, tpm, now)
             row.tokens -= tokens
+            row.save(update_fields=["tokens", "updated_at"])
+
+    def reserve(self, tpm: Budget, tokens: int) -> float:
+        now = self._clock()
+        with transaction.atomic():
+            row = _locked_bucket(TPM_BUCKET, tpm, now)
+            # A call bigger than the burst waits for a full bucket (see the module doc).
+            need = min(float(tokens), tpm.capacity)
+            if row.tokens < need:
+                return max((need - row.tokens) / tpm.rate, MIN_WAIT_S)
+            row.tokens -= tokens
+            row.save(update_fields=["tokens", "updated_at"])
+            return 0.0
+
+    def settle(self, tpm: Budget, tokens: int) -> None:
+        now = self._clock()
+        with transaction.atomic():
+            row = _locked_bucket(TPM_BUCKET, tpm, now)
+            # Given-back tokens never fill the bucket past its burst, or a window could see more.
+            row.tokens = min(tpm.capacity, row.tokens - tokens)
             row.save(update_fields=["tokens", "updated_at"])
 
 
@@ -318,6 +388,35 @@ return 0
 )
 
 
+_LUA_RESERVE = (
+    _LUA_REFILL
+    + """
+-- KEYS: tpm bucket. ARGV: capacity, rate, tokens to reserve.
+-- Returns 0 (taken) or the wait in whole milliseconds.
+local cap, rate, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tokens, updated = load(KEYS[1], cap, rate, now_s())
+local need = math.min(want, cap)
+if tokens < need then
+  return math.max(1, math.ceil((need - tokens) / rate * 1000))
+end
+redis.call('HSET', KEYS[1], 'tokens', tokens - want, 'updated_at', updated)
+return 0
+"""
+)
+
+_LUA_SETTLE = (
+    _LUA_REFILL
+    + """
+-- KEYS: tpm bucket. ARGV: capacity, rate, tokens to charge (negative: give back).
+local cap = tonumber(ARGV[1])
+local tokens, updated = load(KEYS[1], cap, tonumber(ARGV[2]), now_s())
+redis.call('HSET', KEYS[1], 'tokens', math.min(cap, tokens - tonumber(ARGV[3])),
+  'updated_at', updated)
+return 0
+"""
+)
+
+
 class _RedisBackend:
     """Buckets as Redis hashes, each try one Lua script."""
 
@@ -327,6 +426,8 @@ class _RedisBackend:
         self._acquire = client.register_script(_LUA_ACQUIRE)
         self._hold = client.register_script(_LUA_HOLD)
         self._charge = client.register_script(_LUA_CHARGE)
+        self._reserve = client.register_script(_LUA_RESERVE)
+        self._settle = client.register_script(_LUA_SETTLE)
 
     def try_acquire(self, rpm: Budget | None, tpm: Budget | None) -> float:
         args = [*_budget_args(rpm), *_budget_args(tpm)]
@@ -337,6 +438,12 @@ class _RedisBackend:
 
     def charge(self, tpm: Budget, tokens: int) -> None:
         self._charge(keys=self._keys[1:], args=[*_budget_args(tpm), tokens])
+
+    def reserve(self, tpm: Budget, tokens: int) -> float:
+        return int(self._reserve(keys=self._keys[1:], args=[*_budget_args(tpm), tokens])) / 1000
+
+    def settle(self, tpm: Budget, tokens: int) -> None:
+        self._settle(keys=self._keys[1:], args=[*_budget_args(tpm), tokens])
 
 
 def _budget_args(budget: Budget | None) -> list[float]:
@@ -359,6 +466,7 @@ def get_rate_limiter() -> SharedRateLimiter:
                 settings.GENERATION_TPM,
                 redis_url=settings.REDIS_URL,
                 period_s=settings.GENERATION_RATE_PERIOD_S,
+                max_call_tokens=settings.GENERATION_MAX_CALL_TOKENS,
             )
         return _limiter
 

@@ -26,7 +26,13 @@ from batches.admin.common import (
     status_badge,
 )
 from batches.models import BatchEvent, BatchJob
-from batches.presentation import format_duration, run_time
+from batches.presentation import (
+    describe_usage,
+    format_duration,
+    format_tokens,
+    format_usd,
+    run_time,
+)
 from batches.queries import BatchSummary, batch_summaries
 from batches.states import IN_PROGRESS_ITEM_STATUSES, Action, ItemStatus, allowed_actions
 
@@ -80,6 +86,8 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
         "progress",
         "item_counts",
         "concurrency_limit",
+        "tokens",
+        "cost",
         "created_at",
         "duration",
     )
@@ -118,6 +126,7 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
                 )
             },
         ),
+        ("Usage", {"fields": ("usage_display", "projection_display")}),
         (
             "Timing",
             {"fields": ("created_at", "started_at", "finished_at", "duration", "updated_at")},
@@ -166,6 +175,39 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
     def item_counts(self, batch: BatchJob) -> str:
         s = summary_of(batch)
         return f"{s.completed_items} / {s.failed_items} / {s.cancelled_items} / {s.total_items}"
+
+    @admin.display(description="tokens")
+    def tokens(self, batch: BatchJob) -> str:
+        return format_tokens(summary_of(batch).usage.total_tokens)
+
+    @admin.display(description="cost")
+    def cost(self, batch: BatchJob) -> str:
+        return format_usd(summary_of(batch).usage.cost_usd)
+
+    @admin.display(description="usage so far")
+    def usage_display(self, batch: BatchJob) -> SafeString:
+        used = summary_of(batch).usage
+        notes = []
+        if used.cached_input_tokens:
+            notes.append(f"{format_tokens(used.cached_input_tokens)} input tokens from cache")
+        if used.estimated_calls:
+            notes.append(f"{used.estimated_calls} call(s) estimated: the provider reported none")
+        if used.unpriced_models:
+            notes.append(f"no price for {', '.join(used.unpriced_models)} (GENERATION_PRICES)")
+        url = reverse("admin:batches_usagerecord_changelist")
+        return format_html(
+            '{} in {} calls{} · <a href="{}?{}">the calls</a>',
+            describe_usage(used),
+            used.calls,
+            f" ({'; '.join(notes)})" if notes else "",
+            url,
+            urlencode({"q": batch.pk}),
+        )
+
+    @admin.display(description="whole batch, projected")
+    def projection_display(self, batch: BatchJob) -> str:
+        projected = summary_of(batch).projected_usage
+        return EMPTY if projected is None else describe_usage(projected)
 
     @admin.display(description="duration")
     def duration(self, batch: BatchJob) -> str:

@@ -46,6 +46,14 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     required=False,
     description="Sending the same key again returns the batch the first request created (200).",
 )
+DRY_RUN = OpenApiParameter(
+    "dry_run",
+    type={"type": "string", "enum": ["1", "0", "true", "false"]},
+    location=OpenApiParameter.QUERY,
+    required=False,
+    description="1: validate the body like a create and answer the estimate of its usage and "
+    "cost (200) without creating anything.",
+)
 RETRY_AFTER = OpenApiParameter(
     "Retry-After",
     type=OpenApiTypes.INT,

@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from batches import review, text
+from batches import usage as ledger
 from batches.api.envelope import NULL_SCHEMA
 from batches.exports import DEFAULT_FORMAT, DEFAULT_STATUS, FORMATS, STATUSES
 from batches.models import BatchEvent, BatchItem
@@ -145,6 +146,21 @@ class ParametersSerializer(serializers.Serializer):
     question_type = serializers.ChoiceField(choices=QUESTION_TYPES, read_only=True)
 
 
+class BatchUsageSerializer(serializers.Serializer):
+    input_tokens = serializers.IntegerField(read_only=True)
+    output_tokens = serializers.IntegerField(read_only=True)
+    cost_usd = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="USD at GENERATION_PRICES; null when any call's model has no price.",
+    )
+
+
+class ItemUsageSerializer(serializers.Serializer):
+    input_tokens = serializers.IntegerField(read_only=True)
+    output_tokens = serializers.IntegerField(read_only=True)
+
+
 class BatchSerializer(serializers.Serializer):
     """A batch with its progress, rendered from a `batches.queries.BatchSummary`."""
 
@@ -176,6 +192,42 @@ class BatchSerializer(serializers.Serializer):
         source="batch.finished_at", read_only=True, allow_null=True
     )
     approved_items = serializers.IntegerField(read_only=True)
+    usage = BatchUsageSerializer(
+        read_only=True, help_text="Every model call of the batch, planning included, summed."
+    )
+
+
+class EstimateTokensSerializer(serializers.Serializer):
+    input_tokens = serializers.IntegerField(read_only=True)
+    output_tokens = serializers.IntegerField(read_only=True)
+    total_tokens = serializers.IntegerField(read_only=True)
+    cost_usd = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="USD; null when the model has no price."
+    )
+
+
+class EstimateSerializer(serializers.Serializer):
+    """The answer to a dry run: what the batch would use, and how that was estimated."""
+
+    dry_run = serializers.SerializerMethodField(help_text="Always true: nothing was created.")
+    model = serializers.CharField(read_only=True, help_text="GENERATION_MODEL, as configured.")
+    target_count = serializers.IntegerField(read_only=True)
+    per_item = EstimateTokensSerializer(read_only=True)
+    total = EstimateTokensSerializer(read_only=True)
+    method = serializers.ChoiceField(
+        choices=["recent_batches", "demo_prompts"],
+        read_only=True,
+        help_text="recent_batches: the usage of the last completed batches of this model; "
+        "demo_prompts: this batch's own prompts with the demo model's answers, counted for "
+        "this model. Retries and revisions may add to it.",
+    )
+    basis = serializers.CharField(read_only=True, help_text="The same, in words.")
+    sample_batches = serializers.IntegerField(read_only=True)
+    sample_items = serializers.IntegerField(read_only=True)
+
+    @extend_schema_field({"type": "boolean", "const": True})
+    def get_dry_run(self, estimate: object) -> bool:
+        return True
 
 
 class ItemErrorSerializer(serializers.Serializer):
@@ -196,14 +248,26 @@ class ItemSerializer(serializers.ModelSerializer):
     spec = serializers.JSONField(
         read_only=True, help_text="The batch plan's spec of this question, or null."
     )
+    usage = serializers.SerializerMethodField(
+        help_text="Tokens of this item's model calls, over all its attempts and revisions."
+    )
 
     class Meta:
         model = BatchItem
         fields = [
             *("id", "index", "status", "attempts", "revisions", "spec", "error", "result"),
-            *("review_status", "edited", "started_at", "finished_at"),
+            *("review_status", "edited", "usage", "started_at", "finished_at"),
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ItemUsageSerializer)
+    def get_usage(self, item: BatchItem) -> dict:
+        # A list passes every item's usage in the context (one grouped query for the page).
+        usages = self.context.get("item_usages")
+        found = usages.get(item.pk) if usages is not None else None
+        if found is None:
+            found = ledger.item_usage(item.pk)
+        return {"input_tokens": found.input_tokens, "output_tokens": found.output_tokens}
 
 
 class EventSerializer(serializers.ModelSerializer):

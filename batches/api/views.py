@@ -12,7 +12,12 @@ from django.contrib.auth import authenticate
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import status, viewsets
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.decorators import action
@@ -25,15 +30,23 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batches import review, services
+from batches import usage as ledger
 from batches.api import tokens
 from batches.api.permissions import IsBatchOwner, IsFaculty
-from batches.api.schema import CONTROL_SCHEMA, IDEMPOTENCY_KEY, RETRY_AFTER, error_responses
+from batches.api.schema import (
+    CONTROL_SCHEMA,
+    DRY_RUN,
+    IDEMPOTENCY_KEY,
+    RETRY_AFTER,
+    error_responses,
+)
 from batches.api.serializers import (
     ApprovedSerializer,
     ApproveSerializer,
     BatchSerializer,
     ControlSerializer,
     CredentialsSerializer,
+    EstimateSerializer,
     EventSerializer,
     ExportQuerySerializer,
     ItemEditSerializer,
@@ -46,10 +59,13 @@ from batches.api.serializers import (
 )
 from batches.api.throttling import BatchCreateThrottle
 from batches.errors import BatchValidationError
+from batches.estimate import estimate_batch
 from batches.exports import response as export_response
 from batches.models import BatchItem, BatchJob
 from batches.queries import batch_summaries, batch_summary
-from batches.validation import BatchDefinition
+from batches.validation import BatchDefinition, validate_batch_definition
+
+DRY_RUN_VALUES = {"1": True, "true": True, "0": False, "false": False}
 
 
 class TokenView(APIView):
@@ -125,13 +141,20 @@ class IgnoreAcceptNegotiation(DefaultContentNegotiation):
         responses={200: BatchSerializer(many=True), **error_responses(401, 403, 404)},
     ),
     create=extend_schema(
-        summary="Create a batch and start it",
+        summary="Create a batch and start it (or, with ?dry_run=1, estimate its usage)",
         request=BatchDefinition,
-        parameters=[IDEMPOTENCY_KEY, RETRY_AFTER],
+        parameters=[DRY_RUN, IDEMPOTENCY_KEY, RETRY_AFTER],
         responses={
             201: OpenApiResponse(BatchSerializer, description="Created and started."),
             200: OpenApiResponse(
-                BatchSerializer, description="The batch created earlier with this Idempotency-Key."
+                PolymorphicProxySerializer(
+                    component_name="BatchOrEstimate",
+                    serializers=[BatchSerializer, EstimateSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="The batch created earlier with this Idempotency-Key; or, for "
+                "?dry_run=1, the estimate (tokens and cost per item and in total) of the batch "
+                "this body would create, which is validated like a create but not created.",
             ),
             **error_responses(400, 401, 403, 409, 413, 415, 429),
         },
@@ -156,7 +179,9 @@ class BatchViewSet(viewsets.GenericViewSet):
         return batches
 
     def get_throttles(self) -> list:
-        return [BatchCreateThrottle()] if self.action == "create" else []
+        # A dry run creates nothing: it does not use up the create budget.
+        creating = self.action == "create" and not _dry_run(self.request)
+        return [BatchCreateThrottle()] if creating else []
 
     def list(self, request: Request) -> Response:
         """List the caller's batches, newest first, with their progress."""
@@ -164,7 +189,10 @@ class BatchViewSet(viewsets.GenericViewSet):
         return self.get_paginated_response(BatchSerializer(batch_summaries(page), many=True).data)
 
     def create(self, request: Request) -> Response:
-        """Create a batch and start it at once."""
+        """Create a batch and start it at once; with ?dry_run=1 only estimate it."""
+        if _dry_run(request):
+            estimate = estimate_batch(validate_batch_definition(request.data))
+            return Response(EstimateSerializer(estimate).data, status=status.HTTP_200_OK)
         batch, created = services.create_batch(
             owner=request.user,
             definition=request.data,
@@ -194,7 +222,8 @@ class BatchViewSet(viewsets.GenericViewSet):
         if "status" in query.validated_data:
             items = items.filter(status=query.validated_data["status"])
         page = self.paginate_queryset(items)
-        return self.get_paginated_response(ItemSerializer(page, many=True).data)
+        context = {"item_usages": ledger.item_usages(item.pk for item in page)}
+        return self.get_paginated_response(ItemSerializer(page, many=True, context=context).data)
 
     @extend_schema(
         summary="List a batch's events, oldest first",
@@ -354,6 +383,16 @@ class BatchViewSet(viewsets.GenericViewSet):
             return BatchItem.objects.select_related("batch").get(batch=batch, pk=int(item_id))
         except BatchItem.DoesNotExist:
             raise NotFound("No such item in this batch.") from None
+
+
+def _dry_run(request: Request) -> bool:
+    """Return whether the create is a dry run (`?dry_run=1`); refuse a value that is neither."""
+    value = request.query_params.get("dry_run")
+    if value is None:
+        return False
+    if value.strip().lower() not in DRY_RUN_VALUES:
+        raise BatchValidationError({"dry_run": ["Must be 1 (estimate only) or 0."]})
+    return DRY_RUN_VALUES[value.strip().lower()]
 
 
 def _control_response(result: services.TransitionResult) -> Response:

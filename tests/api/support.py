@@ -31,10 +31,11 @@ BATCH_FIELDS = {
     "started_at",
     "finished_at",
     "approved_items",
+    "usage",
 }
 ITEM_FIELDS = {
     *("id", "index", "status", "attempts", "revisions", "spec", "error", "result"),
-    *("review_status", "edited", "started_at", "finished_at"),
+    *("review_status", "edited", "usage", "started_at", "finished_at"),
 }
 EVENT_FIELDS = {"id", "name", "created_at", "payload"}
 CONTROL_FIELDS = {"batchId", "previousStatus", "newStatus", "action", "timestamp"}

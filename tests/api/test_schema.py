@@ -108,3 +108,27 @@ def test_the_create_body_limits_come_from_the_batch_definition(anonymous_api):
     difficulty = schemas["BatchParameters"]["properties"]["difficulty"]
     assert difficulty["allOf"] == [{"$ref": "#/components/schemas/DifficultyEnum"}]
     assert schemas["DifficultyEnum"]["enum"] == ["easy", "medium", "hard"]
+
+
+def test_the_schema_describes_usage_and_the_dry_run(schema):
+    components = schema["components"]["schemas"]
+    assert (
+        set(components["Batch"]["properties"]["usage"]["allOf"][0]["$ref"].split("/")[-1:])
+        == {"BatchUsage"}
+        or "usage" in components["Batch"]["properties"]
+    )
+    assert set(components["BatchUsage"]["properties"]) == {
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+    }
+    assert set(components["ItemUsage"]["properties"]) == {"input_tokens", "output_tokens"}
+    assert "usage" in components["Item"]["properties"]
+    create = schema["paths"]["/api/v1/generation/batch/"]["post"]
+    assert "dry_run" in {p["name"] for p in create["parameters"]}
+    ok = create["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok["properties"]["data"] == {"$ref": "#/components/schemas/BatchOrEstimate"}
+    refs = {entry["$ref"].split("/")[-1] for entry in components["BatchOrEstimate"]["oneOf"]}
+    assert refs == {"Batch", "Estimate"}
+    estimate = components["Estimate"]["properties"]
+    assert {"per_item", "total", "method", "basis", "dry_run"} <= set(estimate)

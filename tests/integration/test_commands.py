@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from batches import services, tasks
+from batches import services, tasks, usage
 from batches.exports import response as export_response
 from batches.management.commands import _follow
 from batches.management.commands.batch import Command as BatchCommand
@@ -21,6 +21,7 @@ from batches.models import BatchItem, BatchJob
 from batches.states import BatchStatus, ItemStatus
 from generation.demo import DemoChatModel
 from generation.llm import override_chat_model
+from generation.usage_meter import CallUsage
 from tests.factories import FacultyFactory, batch_definition
 from tests.fakes import question_args, review_args
 
@@ -324,7 +325,29 @@ def test_batch_show_json_keeps_its_keys_and_figures(faculty):
         "in_progress": 0,
         "pending": 2,
         "progress": 0.5,
+        "usage": {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0},
     }
+
+
+def test_batch_show_prints_usage_cost_and_the_projection(faculty):
+    batch = make_batch(faculty, target_count=4)
+    complete(batch, [0])
+    first = batch.items.get(index=0)
+    for stage, tokens in (("generate", (1200, 400)), ("critique", (800, 100))):
+        usage.record_call(
+            batch_id=batch.pk, item_id=first.pk, stage=stage, call=CallUsage("demo", *tokens)
+        )
+    usage.record_call(
+        batch_id=batch.pk, item_id=None, stage="plan", call=CallUsage("ollama:mystery", 10, 10)
+    )
+    out, _ = run("batch", "show", str(batch.pk))
+    lines = out.splitlines()
+    assert "input tokens   2,010" in lines
+    assert "output tokens  510" in lines
+    assert "cost           not priced (no price for ollama:mystery: set GENERATION_PRICES)" in lines
+    assert "projected      10,080 tokens (8,040 in, 2,040 out) · not priced" in lines
+    figures = json.loads(run("batch", "show", str(batch.pk), "--json")[0])
+    assert figures["usage"] == {"input_tokens": 2010, "output_tokens": 510, "cost_usd": None}
 
 
 def test_batch_follow_of_an_ended_batch_draws_the_full_bar_without_waiting(faculty, no_waiting):

@@ -1,4 +1,7 @@
-"""The shared rate limiter under real concurrency: OS processes on real Redis and databases."""
+"""The shared rate limiter under real concurrency: OS processes on real Redis and databases.
+
+Requests (RPM) and token reservations (TPM, reserve then settle) on every backend.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import redis
 from generation.ratelimit import Budget, SharedRateLimiter
 from testkit.servers import PostgresServer, RedisServer
 from tests.unit.generation.test_ratelimit import max_in_window
+from tests.unit.generation.test_ratelimit_reserve import max_tokens_in_window
 
 REPO = Path(__file__).resolve().parents[2]
 # A short "minute" keeps the test fast; the arithmetic is the same as for 60 s.
@@ -144,3 +148,97 @@ def test_redis_hold_and_token_budget_are_shared(redis_server: RedisServer) -> No
 
     second.charge(500)  # burst 50: 450 tokens in debt, refilled at 950 / 61 per second
     assert first.try_acquire() == pytest.approx(450 * 61 / 950, abs=0.05)
+
+
+# --- TPM reservations (issue 14) ---------------------------------------------------------
+TPM, MAX_CALL = 20_000, 2000
+
+# Each child runs several calls "in flight" (it reserves for each as soon as it may, and
+# settles each a little later with a smaller actual figure), then prints what it sent.
+RESERVING_CHILD = """
+import json, random, sys, time
+import django
+django.setup()
+from generation.ratelimit import SharedRateLimiter
+redis_url, tpm, max_call, period_s, duration = sys.argv[1] or None, *map(float, sys.argv[2:])
+limiter = SharedRateLimiter(0, int(tpm), redis_url=redis_url, period_s=period_s,
+                            max_call_tokens=int(max_call))
+rng = random.Random()
+print("ready", flush=True)
+sys.stdin.readline()
+deadline = time.time() + duration
+sent, in_flight = [], []
+while time.time() < deadline or in_flight:
+    now = time.time()
+    for call in [c for c in in_flight if c[0] <= now]:
+        limiter.settle(call[1], call[2])
+        in_flight.remove(call)
+    if time.time() < deadline and len(in_flight) < 5:
+        estimate = rng.randint(500, int(max_call))
+        wait = limiter.reserve(estimate)
+        if wait == 0:
+            actual = int(estimate * rng.uniform(0.5, 1.0))
+            sent.append((time.time(), actual))
+            in_flight.append((time.time() + rng.uniform(0.2, 1.0), estimate, actual))
+            continue
+        time.sleep(min(wait, 0.05))
+    else:
+        time.sleep(0.01)
+print(json.dumps(sent), flush=True)
+"""
+
+
+def run_reserving_children(backend: Backend) -> tuple[float, list[tuple[float, int]]]:
+    args = [backend.redis_url, str(TPM), str(MAX_CALL), str(PERIOD_S), str(DURATION_S)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", RESERVING_CHILD, *args],
+            cwd=REPO,
+            env=child_env(backend.database_url),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(PROCESSES)
+    ]
+    try:
+        for child in children:
+            assert child.stdout.readline().strip() == "ready"
+        start = time.time()
+        for child in children:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        outputs = [child.communicate(timeout=DURATION_S + 60)[0] for child in children]
+    finally:
+        for child in children:
+            child.kill()
+    assert all(child.returncode == 0 for child in children)
+    return start, [(t, n) for out in outputs for t, n in json.loads(out)]
+
+
+def test_reservations_keep_every_window_within_the_tpm(backend: Backend) -> None:
+    start, sent = run_reserving_children(backend)
+
+    assert max_tokens_in_window(sent, PERIOD_S) <= TPM
+    # The budget is used: the grants' rate over the run, at least 70% of it actually sent.
+    budget = Budget.for_calls(TPM, PERIOD_S, JITTER_S, MAX_CALL)
+    on_time = sum(n for t, n in sent if t <= start + DURATION_S)
+    assert on_time >= 0.7 * 0.5 * (budget.capacity + DURATION_S * budget.rate)
+
+
+def test_redis_reserve_and_settle_are_shared(redis_server: RedisServer) -> None:
+    url = redis_server.url.rsplit("/", 1)[0] + "/7"
+    redis.Redis.from_url(url).flushdb()
+    first = SharedRateLimiter(600, 20_000, redis_url=url, max_call_tokens=2000)
+    second = SharedRateLimiter(600, 20_000, redis_url=url, max_call_tokens=2000)
+    rate = 18_000 / 61
+
+    assert first.reserve(1800) == 0.0  # 200 left, shared
+    assert second.reserve(1000) == pytest.approx(800 / rate, abs=0.01)
+    second.settle(1800, 300)  # 1500 back: 1700
+    assert first.reserve(1700) == 0.0
+    first.settle(0, 600)  # an under-estimate charged: 600 in debt
+    assert second.reserve(1) == pytest.approx(601 / rate, abs=0.01)
+    first.settle(10**6, 0)  # never past the burst
+    assert second.reserve(2000) == 0.0
+    assert second.reserve(1) > 0

@@ -16,7 +16,14 @@ from batches.errors import InvalidBatchStatusTransitionError
 from batches.management.commands._common import get_batch, get_user
 from batches.management.commands._follow import follow
 from batches.models import BatchJob
-from batches.presentation import ACTION_WORDING, format_duration, run_time
+from batches.presentation import (
+    ACTION_WORDING,
+    describe_usage,
+    format_duration,
+    format_tokens,
+    format_usd,
+    run_time,
+)
 from batches.queries import BatchSummary, batch_summaries, batch_summary
 from batches.states import Action, BatchStatus, ItemStatus
 
@@ -95,6 +102,14 @@ class Command(BaseCommand):
             ("pending", str(s.pending_items)),
             ("total", str(s.total_items)),
             ("progress", f"{s.progress:.1%}"),
+            ("", ""),
+            ("input tokens", format_tokens(s.usage.input_tokens)),
+            ("output tokens", format_tokens(s.usage.output_tokens)),
+            ("cost", cost_text(s)),
+            (
+                "projected",
+                EMPTY if s.projected_usage is None else describe_usage(s.projected_usage),
+            ),
         ]
         errors = failures_by_code(batch)
         if errors:
@@ -139,7 +154,16 @@ def show_figures(s: BatchSummary) -> dict[str, Any]:
         "in_progress": s.in_progress_items,
         "pending": s.pending_items,
         "progress": s.progress,
+        "usage": s.usage.as_api(),
     }
+
+
+def cost_text(s: BatchSummary) -> str:
+    """Return the batch's cost so far, naming the models that have no price."""
+    text = format_usd(s.usage.cost_usd)
+    if s.usage.unpriced_models:
+        text += f" (no price for {', '.join(s.usage.unpriced_models)}: set GENERATION_PRICES)"
+    return text
 
 
 def failures_by_code(batch: BatchJob) -> list[tuple[str, int]]:

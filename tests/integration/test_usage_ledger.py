@@ -1,0 +1,148 @@
+"""The usage ledger: one row per model call, summed per batch, item and owner-month, priced.
+
+The pipeline does not feed the ledger yet (issue 14's worker half): these tests call
+`record_call` as it will, with `CallUsage` built from the demo model's own answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+from django.test import override_settings
+from langchain_core.messages import HumanMessage
+
+from batches import services, usage
+from batches.models import UsageRecord
+from generation import pricing
+from generation.demo import DemoChatModel
+from generation.schemas import Question
+from generation.usage_meter import CallUsage
+from tests.factories import FacultyFactory, batch_definition
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued")]
+
+PRICES = pricing.parse_prices(
+    '{"priced-model": {"input": 2.0, "output": 8.0, "cached_input": 1.0},'
+    ' "other-model": {"input": 1.0, "output": 1.0}}'
+)
+
+
+@pytest.fixture
+def batch():
+    made, _ = services.create_batch(
+        owner=FacultyFactory(), definition=batch_definition(target_count=3)
+    )
+    return made
+
+
+def call(model="priced-model", tokens=(1000, 100), cached=None, estimated=False) -> CallUsage:
+    return CallUsage(model, *tokens, cached_input_tokens=cached, estimated=estimated)
+
+
+def test_record_call_writes_one_row_per_call(batch):
+    item = batch.items.first()
+    row = usage.record_call(
+        batch_id=batch.pk, item_id=item.pk, stage="generate", call=call(cached=600)
+    )
+    assert UsageRecord.objects.get() == row
+    assert (row.stage, row.model, row.input_tokens, row.output_tokens) == (
+        "generate",
+        "priced-model",
+        1000,
+        100,
+    )
+    assert row.cached_input_tokens == 600
+    assert row.estimated is False
+    assert row.created_at is not None
+
+
+def test_a_planning_call_belongs_to_the_batch_only(batch):
+    usage.record_call(batch_id=batch.pk, item_id=None, stage="plan", call=call())
+    assert UsageRecord.objects.get().item_id is None
+    assert usage.batch_usage(batch.pk).input_tokens == 1000
+
+
+@override_settings(GENERATION_PRICES=PRICES)
+def test_batch_usage_prices_each_model_and_cached_input_at_its_rate(batch):
+    first, second = batch.items.order_by("index")[:2]
+    usage.record_call(batch_id=batch.pk, item_id=None, stage="plan", call=call("other-model"))
+    usage.record_call(batch_id=batch.pk, item_id=first.pk, stage="generate", call=call(cached=400))
+    usage.record_call(batch_id=batch.pk, item_id=second.pk, stage="critique", call=call())
+
+    total = usage.batch_usage(batch.pk)
+    assert (total.input_tokens, total.output_tokens, total.cached_input_tokens) == (3000, 300, 400)
+    assert total.calls == 3
+    expected = (1000 + 100) * 1.0 + (600 * 2 + 400 * 1 + 100 * 8) + (1000 * 2 + 100 * 8)
+    assert total.cost_usd == pytest.approx(expected / 1e6)
+    assert usage.item_usage(first.pk).total_tokens == 1100
+    assert usage.item_usage(batch.items.get(index=2).pk) == usage.EMPTY
+
+
+@override_settings(GENERATION_PRICES=PRICES)
+def test_one_unpriced_model_makes_the_cost_unknown_and_is_named(batch):
+    usage.record_call(batch_id=batch.pk, item_id=None, stage="plan", call=call())
+    usage.record_call(batch_id=batch.pk, item_id=None, stage="plan", call=call("local:llama"))
+    total = usage.batch_usage(batch.pk)
+    assert total.cost_usd is None
+    assert total.unpriced_models == ("local:llama",)
+    assert total.input_tokens == 2000
+
+
+def test_sums_over_many_batches_take_one_query(batch, django_assert_num_queries):
+    other, _ = services.create_batch(owner=batch.owner, definition=batch_definition())
+    for each in (batch, other):
+        usage.record_call(batch_id=each.pk, item_id=None, stage="plan", call=call("demo"))
+    with django_assert_num_queries(1):
+        sums = usage.batch_usages([batch.pk, other.pk])
+    assert {s.input_tokens for s in sums.values()} == {1000}
+
+
+def test_estimated_calls_are_counted_and_flagged(batch):
+    usage.record_call(
+        batch_id=batch.pk, item_id=None, stage="plan", call=call("demo", estimated=True)
+    )
+    assert usage.batch_usage(batch.pk).estimated_calls == 1
+
+
+def test_the_demo_models_reported_usage_goes_into_the_ledger_unchanged(batch):
+    answer = (
+        DemoChatModel(latency_s=0)
+        .bind_tools([Question], tool_choice="Question")
+        .invoke([HumanMessage("Topic: Renal physiology\nCourse: MED-201\n")])
+    )
+    item = batch.items.first()
+    usage.record_call(
+        batch_id=batch.pk,
+        item_id=item.pk,
+        stage="generate",
+        call=CallUsage.from_message(answer, model="demo"),
+    )
+    row = UsageRecord.objects.get()
+    assert row.input_tokens == answer.usage_metadata["input_tokens"]
+    assert row.output_tokens == answer.usage_metadata["output_tokens"]
+    assert not row.estimated
+
+
+@pytest.mark.django_db(transaction=True)
+def test_arecord_call_is_the_async_pipelines_record_call(queued):
+    batch, _ = services.create_batch(owner=FacultyFactory(), definition=batch_definition())
+
+    async def record_then_close() -> None:
+        await usage.arecord_call(batch_id=batch.pk, item_id=None, stage="plan", call=call())
+        await sync_to_async(connections.close_all, thread_sensitive=True)()
+
+    asyncio.run(record_then_close())
+    assert usage.batch_usage(batch.pk).calls == 1
+
+
+def test_projection_scales_usage_so_far_to_the_whole_batch():
+    so_far = usage.Usage(input_tokens=300, output_tokens=100, calls=3, cost_usd=0.01)
+    whole = usage.projection(so_far, finished_items=2, target_count=10)
+    assert (whole.input_tokens, whole.output_tokens, whole.calls) == (1500, 500, 15)
+    assert whole.cost_usd == pytest.approx(0.05)
+    assert usage.projection(so_far, finished_items=0, target_count=10) is None
+    unpriced = usage.Usage(input_tokens=1, cost_usd=None, unpriced_models=("x",))
+    assert usage.projection(unpriced, finished_items=1, target_count=2).cost_usd is None
