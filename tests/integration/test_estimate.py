@@ -7,6 +7,8 @@ chunk and three sample items. Measured: 0.1%, -0.2% and 0.8% for the three batch
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from batches.estimate import DEMO_PROMPTS_METHOD, estimate_batch
@@ -20,29 +22,34 @@ pytestmark = pytest.mark.django_db
 class CountingDemo(DemoChatModel):
     """The demo model, adding up the usage it reports."""
 
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
-        result = super()._generate(messages, stop, run_manager, **kwargs)
+    def _answer(self, messages, kwargs):
+        result = super()._answer(messages, kwargs)
         reported = result.generations[0].message.usage_metadata
         self.__class__.used += reported["input_tokens"] + reported["output_tokens"]
         return result
 
 
-def real_usage(scope: dict, count: int) -> int:
+async def real_usage(scope: dict, count: int) -> int:
     """Return the tokens the pipeline's calls use for a whole batch on the demo model."""
     CountingDemo.used = 0
     model = CountingDemo(latency_s=0)
     specs: list[dict] = []
+
+    async def ignore(stage: str, output: dict) -> None:
+        return None
+
     for first, end in planning.chunk_bounds(count):
         avoid = [spec["focus"] for spec in specs]
-        specs += planning.plan_chunk(
+        plan = await planning.plan_chunk(
             scope, {}, first=first, end=end, total=count, avoid=avoid, model=model
-        ).specs
+        )
+        specs += plan.specs
     for i in range(count):
-        pipeline.run_pipeline(
+        await pipeline.run_pipeline(
             scope,
             {},
             checkpoints={},
-            on_checkpoint=lambda stage, output: None,
+            on_checkpoint=ignore,
             model=model,
             position=(i + 1, count),
             spec=specs[i] if i < len(specs) else None,
@@ -69,5 +76,5 @@ def test_the_estimate_is_within_25_percent_of_the_real_usage(scope: dict, count:
         validate_batch_definition({"target_count": count, "scope": scope}), model="demo"
     )
     assert estimate.method == DEMO_PROMPTS_METHOD
-    real = real_usage(scope, count)
+    real = asyncio.run(real_usage(scope, count))
     assert estimate.total.total_tokens == pytest.approx(real, rel=0.25)
