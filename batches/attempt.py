@@ -17,11 +17,11 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from batches import dispatch, gate, planner, services
+from batches import dispatch, gate, planner, services, usage
 from batches.errors import LeaseLostError
 from batches.models import BatchItem
 from batches.states import BatchStatus
-from generation import pipeline, ratelimit
+from generation import pipeline, planning, ratelimit, usage_meter
 from generation.errors import GenerationError, RateLimitedError
 
 logger = logging.getLogger(__name__)
@@ -87,9 +87,23 @@ async def _attempt(claim: dispatch.Claim) -> str:
         checkpoints[stage] = output
         await sync_to_async(dispatch.save_checkpoints)(claim, checkpoints)
 
+    async def record_usage(stage: str, call: usage_meter.CallUsage) -> None:
+        # A planning call plans the whole chunk: it is the batch's, not this item's.
+        item_id = None if stage == planning.STAGE else claim.item_id
+        try:
+            await usage.arecord_call(
+                batch_id=claim.batch_id, item_id=item_id, stage=stage, call=call
+            )
+        except Exception:
+            # The question matters more than its line in the ledger: never lose it for that.
+            logger.exception("item %s: could not record the usage of a %s call", item_id, stage)
+
     revisions = item.revisions
     try:
-        with ratelimit.on_wait(lambda: dispatch.renew_lease(claim)):
+        with (
+            ratelimit.on_wait(lambda: dispatch.renew_lease(claim)),
+            usage_meter.reporting_to(record_usage),
+        ):
             spec = await planner.ensure_spec(claim, item)
             # Bounded: each REVISE spends one of the batch's max_revisions.
             while True:

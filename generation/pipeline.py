@@ -15,14 +15,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from langchain_core.callbacks import BaseCallbackHandler
+from django.conf import settings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-from langchain_core.outputs import LLMResult
 from langchain_core.runnables import Runnable
+from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import BaseModel, ValidationError
 
-from generation import quality, ratelimit
+from generation import quality, ratelimit, tokens, usage_meter
 from generation.classify import classify
 from generation.errors import GenerationError, NonRetryableError, RateLimitedError, RetryableError
 from generation.llm import get_chat_model
@@ -138,7 +138,7 @@ async def run_pipeline(
 
 async def generate(model: BaseChatModel, request: Request) -> Question:
     """Ask the model for one question on the requested topic."""
-    question = await _ask(model, Question, generation_messages(request))
+    question = await _ask(model, Question, generation_messages(request), "generate")
     # Topic and difficulty are the caller's, never the model's: a model that labels them
     # its own way has still written a usable question.
     return question.model_copy(update={"topic": request.topic, "difficulty": request.difficulty})
@@ -162,7 +162,7 @@ def check_question(question: Question, *, topic: str, difficulty: str) -> tuple[
 
 async def critique(model: BaseChatModel, question: Question, request: Request) -> Review:
     """Ask the model to review the question."""
-    return await _ask(model, Review, critique_messages(question, request))
+    return await _ask(model, Review, critique_messages(question, request), "critique")
 
 
 def generation_messages(request: Request) -> list[BaseMessage]:
@@ -278,20 +278,39 @@ async def _run_stage(stage: str, function: Callable[..., Any], *args: Any) -> An
 
 
 async def _ask(
-    model: BaseChatModel, schema: type[_SchemaT], messages: list[BaseMessage]
+    model: BaseChatModel, schema: type[_SchemaT], messages: list[BaseMessage], stage: str
 ) -> _SchemaT:
-    """Ask the model to fill `schema`; raise if its answer does not parse."""
+    """Ask the model to fill `schema`; raise if its answer does not parse.
+
+    With a token budget, the call's estimated tokens (prompt, schema and the stage's output
+    cap) are taken with its request token and settled with the reported usage afterwards;
+    the usage goes to the caller's sink (`usage_meter.reporting_to`) either way.
+    """
+    name = settings.GENERATION_MODEL
+    cap = tokens.output_cap(stage)
+    estimate = tokens.estimate_call(messages, model=name, max_output_tokens=cap, schema=schema)
+    recorder = usage_meter.UsageRecorder(model=name)
     # Not `include_raw=True`: that wraps the model in a RunnableParallel for nothing we need;
     # the token usage comes from a callback instead of the raw message.
-    usage = _TokenCounter()
-    try:
-        parsed = await _structured(model, schema).ainvoke(messages, config={"callbacks": [usage]})
-    finally:
-        await _charge_usage(usage)
+    with ratelimit.reserving(estimate) as reservation:
+        try:
+            parsed = await _structured(model, schema).ainvoke(
+                messages, config={"callbacks": [recorder]}, **_output_cap(model, cap)
+            )
+        finally:
+            await _settle(reservation, recorder)
+            await usage_meter.report(stage, recorder.calls)
     if parsed is None:
         # function_calling returns None, not an error, for broken or missing tool arguments.
         raise RetryableError(f"the model returned no {schema.__name__}", code="invalid_output")
     return parsed
+
+
+def _output_cap(model: BaseChatModel, cap: int) -> dict[str, int]:
+    """Cap the answer where the model takes `max_tokens`, so the reservation bounds the call."""
+    # OpenAI-compatible servers (the production choice) take it per request; other providers
+    # name it differently, and for them the settlement corrects the estimate afterwards.
+    return {"max_tokens": cap} if isinstance(model, BaseChatOpenAI) else {}
 
 
 # (id(model), schema) -> (model, runnable). A worker asks one model for the same two schemas
@@ -313,28 +332,11 @@ def _structured(model: BaseChatModel, schema: type[_SchemaT]) -> Runnable:
     return cached[1]
 
 
-class _TokenCounter(BaseCallbackHandler):
-    """Add up the total tokens the model reports on each answer."""
-
-    # Called on the event loop, not handed to a thread pool: it only adds numbers up.
-    run_inline = True
-
-    def __init__(self) -> None:
-        self.total_tokens = 0
-
-    def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
-        for generations in response.generations:
-            for generation in generations:
-                message = getattr(generation, "message", None)
-                usage = getattr(message, "usage_metadata", None)
-                if usage:
-                    self.total_tokens += usage.get("total_tokens", 0)
-
-
-async def _charge_usage(usage: _TokenCounter) -> None:
-    """Charge the tokens the provider reports against the shared tokens-per-minute budget."""
-    if usage.total_tokens:
-        await _best_effort("charge", ratelimit.get_rate_limiter().acharge, usage.total_tokens)
+async def _settle(reservation: ratelimit.Reservation, recorder: usage_meter.UsageRecorder) -> None:
+    """Charge the reported tokens to the shared budget, less what the call reserved."""
+    used = recorder.total_tokens
+    if reservation.taken or used:
+        await _best_effort("settle", ratelimit.get_rate_limiter().asettle, reservation.taken, used)
 
 
 def _hold_seconds(error: GenerationError) -> float:

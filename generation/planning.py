@@ -95,6 +95,7 @@ async def plan_chunk(
                 model or get_chat_model(),
                 QuestionPlan,
                 plan_messages(request, start, end, total, [*avoid, *_foci(outcome.specs)]),
+                STAGE,
             )
         except GenerationError as error:
             outcome.error = f"{error.code}: {error.message}"

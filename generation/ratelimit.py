@@ -90,7 +90,7 @@ class Budget:
 
 
 class _Backend(Protocol):
-    def try_acquire(self, rpm: Budget | None, tpm: Budget | None) -> float: ...
+    def try_acquire(self, rpm: Budget | None, tpm: Budget | None, tokens: int = 0) -> float: ...
 
     def hold(self, seconds: float) -> None: ...
 
@@ -130,8 +130,17 @@ class SharedRateLimiter(BaseRateLimiter):
         self._backend: _Backend = _RedisBackend(redis_url) if redis_url else _DatabaseBackend(clock)
 
     def try_acquire(self) -> float:
-        """Take one request token now and return 0, or return the seconds to wait first."""
-        return self._backend.try_acquire(self.rpm, self.tpm)
+        """Take one request token now and return 0, or return the seconds to wait first.
+
+        Inside `reserving(n)`, the call's `n` estimated tokens are taken from the token
+        budget in the same atomic step: the request goes out only when both have room.
+        """
+        reservation = _reservation.get()
+        tokens = reservation.tokens if reservation is not None and self.tpm is not None else 0
+        wait = self._backend.try_acquire(self.rpm, self.tpm, tokens)
+        if wait <= 0 and reservation is not None:
+            reservation.taken = tokens
+        return wait
 
     def acquire(self, *, blocking: bool = True) -> bool:
         """Take one request token, waiting for it unless `blocking` is false."""
@@ -204,10 +213,42 @@ class SharedRateLimiter(BaseRateLimiter):
         while (wait := await reserve(tokens)) > 0:
             await self._asleep(min(wait, MAX_SLEEP_S))
 
+    async def asettle(self, reserved: int, actual: int) -> None:
+        """`settle`, from a coroutine."""
+        await sync_to_async(self.settle)(reserved, actual)
+
     def settle(self, reserved: int, actual: int) -> None:
         """Give back what a reservation held beyond the call's `actual` tokens, or charge more."""
         if self.tpm is not None and actual != reserved:
             self._backend.settle(self.tpm, actual - reserved)
+
+
+@dataclass
+class Reservation:
+    """A call's estimated tokens, and how many of them its request token took (settle those)."""
+
+    tokens: int
+    taken: int = 0
+
+
+_reservation: contextvars.ContextVar[Reservation | None] = contextvars.ContextVar(
+    "ratelimit_reservation", default=None
+)
+
+
+@contextlib.contextmanager
+def reserving(tokens: int) -> Iterator[Reservation]:
+    """Make the next request token inside the block also take `tokens` from the token budget.
+
+    Then `settle(reservation.taken, actual)` after the call: what was reserved and not used
+    goes back, an under-estimate is charged. A model without this limiter takes nothing.
+    """
+    reservation = Reservation(tokens=max(int(tokens), 0))
+    token = _reservation.set(reservation)
+    try:
+        yield reservation
+    finally:
+        _reservation.reset(token)
 
 
 def _async_from(sleep: Callable[[float], None]) -> Callable[[float], Awaitable[None]]:
@@ -248,7 +289,7 @@ class _DatabaseBackend:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
 
-    def try_acquire(self, rpm: Budget | None, tpm: Budget | None) -> float:
+    def try_acquire(self, rpm: Budget | None, tpm: Budget | None, tokens: int = 0) -> float:
         # Read before waiting for the lock: a stale "now" can only undercount the refill.
         now = self._clock()
         with transaction.atomic():
@@ -259,13 +300,20 @@ class _DatabaseBackend:
                 wait = max(wait, (1 - rpm_row.tokens) / rpm.rate)
             if tpm is not None:
                 tpm_row = _locked_bucket(TPM_BUCKET, tpm, now)
-                if tpm_row.tokens <= 0:
+                # A reserving call needs room for its estimate (a call bigger than the burst
+                # waits for a full bucket); an unreserved one only needs the bucket not in debt.
+                if tokens > 0 and tpm_row.tokens < (need := min(float(tokens), tpm.capacity)):
+                    wait = max(wait, (need - tpm_row.tokens) / tpm.rate + MIN_WAIT_S)
+                elif tokens <= 0 and tpm_row.tokens <= 0:
                     wait = max(wait, -tpm_row.tokens / tpm.rate + MIN_WAIT_S)
             if wait > 0:
                 return max(wait, MIN_WAIT_S)
             if rpm is not None:
                 rpm_row.tokens -= 1
                 rpm_row.save(update_fields=["tokens", "updated_at"])
+            if tpm is not None and tokens > 0:
+                tpm_row.tokens -= tokens
+                tpm_row.save(update_fields=["tokens", "updated_at"])
             return 0.0
 
     def hold(self, seconds: float) -> None:
@@ -340,19 +388,24 @@ end
 _LUA_ACQUIRE = (
     _LUA_REFILL
     + """
--- KEYS: rpm bucket, tpm bucket. ARGV: rpm capacity, rate, tpm capacity, rate (0 = no budget).
+-- KEYS: rpm bucket, tpm bucket. ARGV: rpm capacity, rate, tpm capacity, rate (0 = no budget),
+-- tokens the call reserves (0: none; it then only needs the token bucket not in debt).
 -- Returns 0 (granted) or the wait in whole milliseconds (a float reply would be truncated).
 local rpm_cap, rpm_rate = tonumber(ARGV[1]), tonumber(ARGV[2])
 local tpm_cap, tpm_rate = tonumber(ARGV[3]), tonumber(ARGV[4])
+local want = tonumber(ARGV[5]) or 0
 local now = now_s()
 local rpm_tokens, rpm_updated, hold = load(KEYS[1], rpm_cap, rpm_rate, now)
 local wait = hold - now
 if rpm_rate > 0 and rpm_tokens < 1 then
   wait = math.max(wait, (1 - rpm_tokens) / rpm_rate)
 end
+local tpm_tokens, tpm_updated = 0, now
 if tpm_rate > 0 then
-  local tpm_tokens = load(KEYS[2], tpm_cap, tpm_rate, now)
-  if tpm_tokens <= 0 then
+  tpm_tokens, tpm_updated = load(KEYS[2], tpm_cap, tpm_rate, now)
+  if want > 0 and tpm_tokens < math.min(want, tpm_cap) then
+    wait = math.max(wait, (math.min(want, tpm_cap) - tpm_tokens) / tpm_rate + 0.001)
+  elseif want <= 0 and tpm_tokens <= 0 then
     wait = math.max(wait, -tpm_tokens / tpm_rate + 0.001)
   end
 end
@@ -361,6 +414,9 @@ if wait > 0 then
 end
 if rpm_rate > 0 then
   redis.call('HSET', KEYS[1], 'tokens', rpm_tokens - 1, 'updated_at', rpm_updated)
+end
+if tpm_rate > 0 and want > 0 then
+  redis.call('HSET', KEYS[2], 'tokens', tpm_tokens - want, 'updated_at', tpm_updated)
 end
 return 0
 """
@@ -429,8 +485,8 @@ class _RedisBackend:
         self._reserve = client.register_script(_LUA_RESERVE)
         self._settle = client.register_script(_LUA_SETTLE)
 
-    def try_acquire(self, rpm: Budget | None, tpm: Budget | None) -> float:
-        args = [*_budget_args(rpm), *_budget_args(tpm)]
+    def try_acquire(self, rpm: Budget | None, tpm: Budget | None, tokens: int = 0) -> float:
+        args = [*_budget_args(rpm), *_budget_args(tpm), tokens]
         return int(self._acquire(keys=self._keys, args=args)) / 1000
 
     def hold(self, seconds: float) -> None:

@@ -7,7 +7,9 @@ recorded as zero. No Django here; `batches.usage` stores what this returns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import contextvars
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -124,12 +126,37 @@ class CallUsage:
         )
 
 
+UsageSink = Callable[[str, CallUsage], Awaitable[None]]
+_sink: contextvars.ContextVar[UsageSink | None] = contextvars.ContextVar("usage_sink", default=None)
+
+
+@contextlib.contextmanager
+def reporting_to(sink: UsageSink) -> Iterator[None]:
+    """Inside the block, every model call's usage is awaited into `sink(stage, usage)`."""
+    token = _sink.set(sink)
+    try:
+        yield
+    finally:
+        _sink.reset(token)
+
+
+async def report(stage: str, calls: Iterable[CallUsage]) -> None:
+    """Hand the calls' usage to the sink of the current block, if there is one."""
+    sink = _sink.get()
+    if sink is not None:
+        for call in calls:
+            await sink(stage, call)
+
+
 class UsageRecorder(BaseCallbackHandler):
     """Collect a `CallUsage` per model call made with this handler in `callbacks`.
 
     The prompt of each call is kept from `on_chat_model_start`, so a provider that reports no
     usage is estimated from what was really sent. `calls` is in the order the calls ended.
     """
+
+    # Called on the event loop, not handed to a thread pool: it only keeps numbers.
+    run_inline = True
 
     def __init__(self, *, model: str) -> None:
         self.model = model

@@ -175,3 +175,31 @@ def test_a_running_item_of_a_cancelled_batch_finishes_and_keeps_its_result(
     batch = BatchJob.objects.get(pk=item.batch_id)
     assert batch.status == BatchStatus.CANCELLED
     assert not BatchEvent.objects.filter(batch=batch, name=BatchEvent.COMPLETED).exists()
+
+
+def test_every_call_of_an_item_lands_in_the_usage_ledger(
+    queued, django_capture_on_commit_callbacks
+):
+    from batches import usage
+    from batches.models import UsageRecord
+
+    item = one_item_batch(django_capture_on_commit_callbacks)
+    model = scripted(
+        tool_call("Question", question_args(), total_tokens=700),
+        tool_call("Review", review_args(), total_tokens=300),
+    )
+    assert run(item, model, django_capture_on_commit_callbacks) == "completed"
+    rows = {
+        (r.stage, r.item_id, r.input_tokens, r.output_tokens, r.estimated)
+        for r in UsageRecord.objects.filter(batch_id=item.batch_id)
+    }
+    # The plan answer reports no usage: estimated, never free, and the batch's, not the item's.
+    plan = [row for row in rows if row[0] == "plan"]
+    assert len(plan) == 1 and plan[0][1] is None and plan[0][4] and plan[0][2] > 0
+    assert rows - set(plan) == {
+        ("generate", item.pk, 699, 1, False),
+        ("critique", item.pk, 299, 1, False),
+    }
+    assert usage.item_usage(item.pk).input_tokens == 998
+    batch_usage = usage.batch_usage(item.batch_id)
+    assert batch_usage.input_tokens == 998 + plan[0][2]

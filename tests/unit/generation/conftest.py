@@ -30,6 +30,9 @@ class RecordingLimiter(InMemoryRateLimiter):
     async def acharge(self, tokens: int) -> None:
         self.charge(tokens)
 
+    async def asettle(self, reserved: int, actual: int) -> None:
+        self.charge(actual - reserved)
+
 
 @pytest.fixture(autouse=True)
 def ratelimit(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
