@@ -96,7 +96,11 @@ def _row(batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: CallU
 
 def batch_usages(batch_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Usage]:
     """Return {batch id: usage} for the batches in one grouped query (EMPTY if no calls)."""
-    ids = list(batch_ids)
+    # Keys are UUIDs whatever the caller passed (a string from a URL or the shell).
+    ids = [
+        batch_id if isinstance(batch_id, uuid.UUID) else uuid.UUID(str(batch_id))
+        for batch_id in batch_ids
+    ]
     rows = _per_model(UsageRecord.objects.filter(batch_id__in=ids), "batch_id")
     grouped: dict[uuid.UUID, list[dict]] = defaultdict(list)
     for row in rows:
@@ -106,7 +110,7 @@ def batch_usages(batch_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Usage]:
 
 def batch_usage(batch_id: uuid.UUID) -> Usage:
     """Return one batch's usage: every call of its items and its planning."""
-    return batch_usages([batch_id])[batch_id]
+    return next(iter(batch_usages([batch_id]).values()))
 
 
 def item_usages(item_ids: Iterable[int]) -> dict[int, Usage]:

@@ -88,6 +88,8 @@ class Record:
     # Which use of its rule this request was (1 for the first): content modes count on it.
     rule_hit: int = 0
     client_gone: bool = False
+    # The usage the stub reported for this request (prompt + completion tokens), if it answered.
+    total_tokens: int | None = None
 
     def as_dict(self, *, prompt: bool = True) -> dict:
         """Return the record as JSON-ready data, optionally without the prompt text."""
@@ -497,6 +499,7 @@ def completion_body(
     # About four characters a token: enough for a tokens-per-minute budget to bite.
     prompt_tokens = max(1, len(record.prompt) // 4)
     completion_tokens = max(1, len(content or msg.get("refusal") or "") // 4)
+    record.total_tokens = prompt_tokens + completion_tokens
     return {
         "id": f"chatcmpl-stub-{seq}",
         "object": "chat.completion",

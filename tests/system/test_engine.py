@@ -119,7 +119,9 @@ def test_pause_stops_new_starts_and_lets_running_items_finish(deployment, stub):
 
 def test_cancel_keeps_completed_results_and_cancels_the_rest(deployment, webhook_receiver):
     topic = unique_topic("Endocrine axes")
-    batch_id = deployment.create_batch(topic, count=40, concurrency=4)
+    # Enough items that the cancel (a manage.py process, slow on a loaded machine) lands
+    # while most are still waiting: the window refills in-process in milliseconds.
+    batch_id = deployment.create_batch(topic, count=120, concurrency=4)
     wait_until(lambda: deployment.count(batch_id, "completed") >= 5, 60, "five completed items")
     deployment.control("cancel", batch_id)
     assert deployment.batch_status(batch_id) == "cancelled"
@@ -131,7 +133,7 @@ def test_cancel_keeps_completed_results_and_cancels_the_rest(deployment, webhook
     assert len(completed) >= 5
     assert all(i["has_result"] for i in completed)
     assert cancelled
-    assert len(completed) + len(cancelled) == 40
+    assert len(completed) + len(cancelled) == 120
     assert deployment.batch_status(batch_id) == "cancelled"
     assert "generation/batch.completed" not in deployment.events(batch_id)
     assert webhook_receiver.for_batch(batch_id) == []
