@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
+from langchain_openai.chat_models.base import BaseChatOpenAI
 
 from generation.demo import DemoChatModel
 
@@ -37,12 +38,16 @@ def build_chat_model() -> BaseChatModel:
     if settings.GENERATION_MODEL == DEMO_MODEL:
         return DemoChatModel(rate_limiter=rate_limiter)
     # max_retries=0: retries are ours, durable and counted against the item's attempts.
-    return init_chat_model(
+    model = init_chat_model(
         settings.GENERATION_MODEL,
         timeout=settings.GENERATION_TIMEOUT_S,
         max_retries=0,
         rate_limiter=rate_limiter,
     )
+    if isinstance(model, BaseChatOpenAI):
+        # Its x-ratelimit-remaining-* headers tighten the shared buckets (ratelimit.tighten).
+        model.include_response_headers = True
+    return model
 
 
 def set_chat_model(model: BaseChatModel | None) -> None:

@@ -299,6 +299,7 @@ async def _ask(
             )
         finally:
             await _settle(reservation, recorder)
+            await _tighten(recorder.headers)
             await usage_meter.report(stage, recorder.calls)
     if parsed is None:
         # function_calling returns None, not an error, for broken or missing tool arguments.
@@ -339,15 +340,30 @@ async def _settle(reservation: ratelimit.Reservation, recorder: usage_meter.Usag
         await _best_effort("settle", ratelimit.get_rate_limiter().asettle, reservation.taken, used)
 
 
+async def _tighten(headers: list[dict[str, str]]) -> None:
+    """Lower the shared buckets to what the provider's own headers say is left of its minute."""
+    for answer in headers:
+        requests_left, tokens_left = ratelimit.remaining_from_headers(answer)
+        if requests_left is not None or tokens_left is not None:
+            await _best_effort(
+                "tighten",
+                ratelimit.get_rate_limiter().atighten,
+                requests_left=requests_left,
+                tokens_left=tokens_left,
+            )
+
+
 def _hold_seconds(error: GenerationError) -> float:
     """Return how long every worker should hold back after `error`."""
     return DEFAULT_RATE_LIMIT_HOLD_S if error.retry_after is None else error.retry_after
 
 
-async def _best_effort(what: str, call: Callable[..., Awaitable[Any]], *args: Any) -> None:
+async def _best_effort(
+    what: str, call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+) -> None:
     """Tell the shared limiter something (tests patch `get_rate_limiter`); never raise."""
     try:
-        await call(*args)
+        await call(*args, **kwargs)
     except Exception:
         # Shared accounting is best effort: it must not lose the model's answer or hide
         # the error being raised.

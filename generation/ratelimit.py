@@ -33,7 +33,7 @@ import contextlib
 import contextvars
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -99,6 +99,10 @@ class _Backend(Protocol):
     def reserve(self, tpm: Budget, tokens: int) -> float: ...
 
     def settle(self, tpm: Budget, tokens: int) -> None: ...
+
+    def tighten(
+        self, rpm: Budget | None, requests_left: int, tpm: Budget | None, tokens_left: int
+    ) -> None: ...
 
 
 class SharedRateLimiter(BaseRateLimiter):
@@ -212,6 +216,21 @@ class SharedRateLimiter(BaseRateLimiter):
         reserve = sync_to_async(self.reserve, thread_sensitive=True)
         while (wait := await reserve(tokens)) > 0:
             await self._asleep(min(wait, MAX_SLEEP_S))
+
+    def tighten(self, *, requests_left: int | None, tokens_left: int | None) -> None:
+        """Lower the shared buckets to what the provider says is left; never raise them.
+
+        A provider that counts other clients of the same key (another app, a colleague's
+        notebook) knows better than our bucket how much of its minute remains.
+        """
+        rpm = self.rpm if requests_left is not None else None
+        tpm = self.tpm if tokens_left is not None else None
+        if rpm is not None or tpm is not None:
+            self._backend.tighten(rpm, max(requests_left or 0, 0), tpm, max(tokens_left or 0, 0))
+
+    async def atighten(self, *, requests_left: int | None, tokens_left: int | None) -> None:
+        """`tighten`, from a coroutine."""
+        await sync_to_async(self.tighten)(requests_left=requests_left, tokens_left=tokens_left)
 
     async def asettle(self, reserved: int, actual: int) -> None:
         """`settle`, from a coroutine."""
@@ -350,6 +369,22 @@ class _DatabaseBackend:
             row.tokens = min(tpm.capacity, row.tokens - tokens)
             row.save(update_fields=["tokens", "updated_at"])
 
+    def tighten(
+        self, rpm: Budget | None, requests_left: int, tpm: Budget | None, tokens_left: int
+    ) -> None:
+        now = self._clock()
+        with transaction.atomic():
+            # "rpm" before "tpm", as every try locks them.
+            for name, budget, left in (
+                (RPM_BUCKET, rpm, requests_left),
+                (TPM_BUCKET, tpm, tokens_left),
+            ):
+                if budget is not None:
+                    row = _locked_bucket(name, budget, now)
+                    if row.tokens > left:
+                        row.tokens = float(left)
+                        row.save(update_fields=["tokens", "updated_at"])
+
 
 def _locked_bucket(name: str, budget: Budget | None, now: float) -> RateBucket:
     """Return the bucket row `name` locked, created full if missing, refilled up to `now`."""
@@ -473,6 +508,26 @@ return 0
 )
 
 
+_LUA_TIGHTEN = (
+    _LUA_REFILL
+    + """
+-- KEYS: rpm bucket, tpm bucket. ARGV: rpm capacity, rate, requests left, tpm capacity, rate,
+-- tokens left (a zero rate: leave that bucket alone). Lowers, never raises.
+local now = now_s()
+for i = 1, 2 do
+  local cap, rate, left = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
+  if rate > 0 then
+    local tokens, updated = load(KEYS[i], cap, rate, now)
+    if tokens > left then
+      redis.call('HSET', KEYS[i], 'tokens', left, 'updated_at', updated)
+    end
+  end
+end
+return 0
+"""
+)
+
+
 class _RedisBackend:
     """Buckets as Redis hashes, each try one Lua script."""
 
@@ -484,6 +539,7 @@ class _RedisBackend:
         self._charge = client.register_script(_LUA_CHARGE)
         self._reserve = client.register_script(_LUA_RESERVE)
         self._settle = client.register_script(_LUA_SETTLE)
+        self._tighten = client.register_script(_LUA_TIGHTEN)
 
     def try_acquire(self, rpm: Budget | None, tpm: Budget | None, tokens: int = 0) -> float:
         args = [*_budget_args(rpm), *_budget_args(tpm), tokens]
@@ -501,10 +557,38 @@ class _RedisBackend:
     def settle(self, tpm: Budget, tokens: int) -> None:
         self._settle(keys=self._keys[1:], args=[*_budget_args(tpm), tokens])
 
+    def tighten(
+        self, rpm: Budget | None, requests_left: int, tpm: Budget | None, tokens_left: int
+    ) -> None:
+        args = [*_budget_args(rpm), requests_left, *_budget_args(tpm), tokens_left]
+        self._tighten(keys=self._keys, args=args)
+
 
 def _budget_args(budget: Budget | None) -> list[float]:
     """Return a budget as script arguments; zeros mean no budget."""
     return [budget.capacity, budget.rate] if budget else [0.0, 0.0]
+
+
+# --- Providers' rate-limit headers --------------------------------------------------------
+# What is left of the provider's own minute, as OpenAI (and OpenAI-compatible servers) and
+# Anthropic report it on every answer.
+_REQUESTS_LEFT = ("x-ratelimit-remaining-requests", "anthropic-ratelimit-requests-remaining")
+_TOKENS_LEFT = ("x-ratelimit-remaining-tokens", "anthropic-ratelimit-tokens-remaining")
+
+
+def remaining_from_headers(headers: Mapping[str, str]) -> tuple[int | None, int | None]:
+    """Return (requests left, tokens left) from a provider answer's headers; None if absent."""
+    lowered = {str(key).lower(): value for key, value in headers.items()}
+    return _first_int(lowered, _REQUESTS_LEFT), _first_int(lowered, _TOKENS_LEFT)
+
+
+def _first_int(headers: Mapping[str, str], names: tuple[str, ...]) -> int | None:
+    for name in names:
+        try:
+            return int(float(headers[name]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return None
 
 
 # --- Per-process limiter -------------------------------------------------------------------

@@ -161,6 +161,8 @@ class UsageRecorder(BaseCallbackHandler):
     def __init__(self, *, model: str) -> None:
         self.model = model
         self.calls: list[CallUsage] = []
+        # The providers' rate-limit headers of each answer that had them (see ratelimit).
+        self.headers: list[dict[str, str]] = []
         self._prompts: dict[UUID, list[BaseMessage]] = {}
 
     def on_chat_model_start(
@@ -175,6 +177,11 @@ class UsageRecorder(BaseCallbackHandler):
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         prompt = self._prompts.pop(run_id, None)
+        for generations in response.generations:
+            for generation in generations:
+                metadata = getattr(getattr(generation, "message", None), "response_metadata", {})
+                if isinstance(metadata.get("headers"), dict):
+                    self.headers.append(metadata["headers"])
         self.calls.append(CallUsage.from_llm_result(response, model=self.model, prompt=prompt))
 
     @property

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from generation import ratelimit
 from generation.ratelimit import Budget, SharedRateLimiter
 from testkit.servers import PostgresServer, RedisServer
 from tests.unit.generation.test_ratelimit import max_in_window
@@ -242,3 +243,28 @@ def test_redis_reserve_and_settle_are_shared(redis_server: RedisServer) -> None:
     first.settle(10**6, 0)  # never past the burst
     assert second.reserve(2000) == 0.0
     assert second.reserve(1) > 0
+
+
+def test_redis_acquire_takes_a_reservation_with_the_request_and_headers_tighten(
+    redis_server: RedisServer,
+) -> None:
+    url = redis_server.url.rsplit("/", 1)[0] + "/8"
+    redis.Redis.from_url(url).flushdb()
+    first = SharedRateLimiter(600, 20_000, redis_url=url, max_call_tokens=2000)
+    second = SharedRateLimiter(600, 20_000, redis_url=url, max_call_tokens=2000)
+    rate = 18_000 / 61
+
+    with ratelimit.reserving(1500) as reservation:
+        assert first.try_acquire() == 0.0
+    assert reservation.taken == 1500  # 500 tokens left, shared
+    with ratelimit.reserving(900) as reservation:
+        assert second.try_acquire() == pytest.approx(400 / rate, abs=0.01)
+    assert reservation.taken == 0  # nothing was taken: neither a request nor tokens
+    # The provider says 3 requests and 100 tokens are left: both buckets come down to that.
+    second.tighten(requests_left=3, tokens_left=100)
+    with ratelimit.reserving(100):
+        assert first.try_acquire() == 0.0
+    assert [first.try_acquire(), first.try_acquire()] == [0.0, 0.0]
+    assert first.try_acquire() > 0  # the three requests the provider allows are gone
+    first.tighten(requests_left=10_000, tokens_left=10**6)  # never raises a bucket
+    assert first.try_acquire() > 0
