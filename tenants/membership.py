@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
 
-from tenants.models import DEFAULT_SLUG, Institution, Membership
+from tenants.models import DEFAULT_SLUG, Institution, Membership, validate_slug
 
-# Lower case on purpose: "Default" and "default" must not be two institutions.
-SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
-SLUG_MAX_LENGTH = 50
-
-
-def validate_slug(slug: str) -> None:
-    """Raise ValidationError unless `slug` can name an institution."""
-    if len(slug) > SLUG_MAX_LENGTH or not SLUG_PATTERN.match(slug):
-        raise ValidationError(
-            f"{slug!r} is not a valid institution slug: use 1 to {SLUG_MAX_LENGTH} lower-case "
-            "letters, digits, and single hyphens or underscores between them "
-            "(e.g. 'state-medical-school')."
-        )
+__all__ = ["default_institution", "has_membership", "institution_of", "join", "validate_slug"]
 
 
 def default_institution() -> Institution:

@@ -7,12 +7,29 @@ monthly token budget (the usage ledger). This app knows nothing of batches.
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 DEFAULT_SLUG = "default"
+# Lower case on purpose: "Default" and "default" must not be two institutions.
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+SLUG_MAX_LENGTH = 50
+
+
+def validate_slug(slug: str) -> None:
+    """Raise ValidationError unless `slug` can name an institution."""
+    if len(slug) > SLUG_MAX_LENGTH or not SLUG_PATTERN.match(slug):
+        raise ValidationError(
+            f"{slug!r} is not a valid institution slug: use 1 to {SLUG_MAX_LENGTH} lower-case "
+            "letters, digits, and single hyphens or underscores between them "
+            "(e.g. 'state-medical-school').",
+            code="invalid_slug",
+        )
 
 
 def default_concurrency_limit() -> int:
@@ -27,7 +44,7 @@ def default_token_budget() -> int:
 
 class Institution(models.Model):
     name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=50, unique=True)
+    slug = models.SlugField(max_length=SLUG_MAX_LENGTH, unique=True, validators=[validate_slug])
     concurrency_limit = models.PositiveIntegerField(
         default=default_concurrency_limit,
         # PositiveIntegerField alone admits 0, which would stop the institution for good.

@@ -44,7 +44,10 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("name", models.CharField(max_length=200)),
-                ("slug", models.SlugField(unique=True)),
+                (
+                    "slug",
+                    models.SlugField(unique=True, validators=[tenants.models.validate_slug]),
+                ),
                 (
                     "concurrency_limit",
                     models.PositiveIntegerField(
