@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 import threading
 
@@ -292,3 +293,41 @@ def test_concurrent_fills_under_the_global_cap_never_exceed_it(settings):
     assert max(observed) <= 8
     assert in_flight() == 8
     assert all(in_flight(batch__institution=b.institution) <= 5 for b in batches)
+
+
+# --- the institution command and operators ----------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_institution_command_creates_updates_and_refills_on_a_raised_limit():
+    call_command("institution", "north", "--concurrency-limit", "2", stdout=io.StringIO())
+    north = Institution.objects.get(slug="north")
+    assert (north.name, north.concurrency_limit) == ("north", 2)
+    batch = new_batch(member_of(north), target_count=10, concurrency_limit=5)
+    assert in_flight(batch=batch) == 2
+    call_command(
+        "institution", "north", "--concurrency-limit", "4", "--name", "North", stdout=io.StringIO()
+    )
+    assert Institution.objects.get(slug="north").name == "North"
+    assert in_flight(batch=batch) == 4
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "args", [("BAD",), ("north", "--concurrency-limit", "0"), ("north", "--token-budget", "-1")]
+)
+def test_the_institution_command_refuses_bad_values(args):
+    with pytest.raises(CommandError):
+        call_command("institution", *args)
+    assert not Institution.objects.filter(slug__in=["north", "BAD"]).exists()
+
+
+@pytest.mark.django_db
+def test_an_operator_may_change_an_institutions_limit(client):
+    call_command("createoperator", "op", "--password", "pw-op-123", stdout=io.StringIO())
+    client.force_login(get_user_model().objects.get(username="op"))
+    north = school("north", 3)
+    assert client.get(INSTITUTIONS).status_code == 200
+    page = client.get(reverse("admin:tenants_institution_change", args=[north.pk]))
+    assert page.status_code == 200
+    assert 'name="concurrency_limit"' in page.content.decode()
