@@ -43,11 +43,12 @@ def create(deployment: Deployment, owner: str, topic: str, count: int, limit: in
 
 
 @contextlib.contextmanager
-def one_cluster(deployment: Deployment, workers: int) -> Iterator[None]:
-    """Run the deployment on one cluster of `workers` workers, then on its usual one again."""
+def clusters_of(deployment: Deployment, workers: int, clusters: int = 1) -> Iterator[None]:
+    """Run the deployment on `clusters` clusters of `workers` workers, then as before."""
     deployment.stop_clusters()
     try:
-        deployment.start_cluster(Q_WORKERS=str(workers))
+        for _ in range(clusters):
+            deployment.start_cluster(Q_WORKERS=str(workers))
         yield
     finally:
         deployment.stop_clusters()
@@ -94,7 +95,7 @@ def test_an_institution_limit_is_shared_fairly_and_binds_only_its_own_batches(de
     topics = [unique("Renal physiology"), unique("Cardiac cycle"), unique("Gas exchange")]
     # 11 items in flight need more workers than the session cluster's 6, in one cluster: a
     # second one would hold tasks in its own queue while the other's workers sit idle.
-    with one_cluster(deployment, workers=14):
+    with clusters_of(deployment, workers=14):
         batches = [
             create(deployment, first, topics[0], 30, 5),
             create(deployment, second, topics[1], 30, 5),
@@ -148,3 +149,22 @@ def test_a_small_batch_starts_at_once_beside_a_big_one_of_its_institution(deploy
     # The big batch never took more than the institution's limit, the small one included.
     assert max_overlap(intervals(stub.records(big_topic) + stub.records(small_topic))) <= 5
     deployment.wait_idle(big)
+
+
+def test_three_clusters_never_exceed_the_institution_limit(pg_redis_deployment, stub):
+    deployment = pg_redis_deployment
+    school = unique("school")
+    owners = [faculty_in(deployment, school) for _ in range(3)]
+    set_limit(deployment, school, 7)
+    topics = [unique(f"Pharmacokinetics {n}") for n in range(6)]
+    # Three machines' worth of workers (12 in all) race for the school's 7 slots.
+    with clusters_of(deployment, workers=4, clusters=3):
+        batches = [
+            create(deployment, owners[n % 3], topic, 20, 5) for n, topic in enumerate(topics)
+        ]
+        for batch_id in batches:
+            assert deployment.wait_terminal(batch_id, timeout=180) == "completed"
+    records = [r for topic in topics for r in stub.records(topic)]
+    assert max_overlap(intervals(records)) <= 7
+    spans = [span for batch_id in batches for span in item_spans(deployment, batch_id)]
+    assert max_overlap(spans) <= 7
