@@ -80,6 +80,9 @@ def test_the_api_shows_the_batch_institution(client):
     page = client.get(reverse("batches:detail", kwargs={"pk": batch.pk})).content.decode()
     assert 'data-testid="batch-institution"' in page
     assert "north" in page
+    listing = client.get(reverse("batches:list")).content.decode()
+    assert 'data-testid="institution"' in listing
+    assert "North" in listing
 
 
 @pytest.mark.django_db

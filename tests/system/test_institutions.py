@@ -160,7 +160,7 @@ def test_three_clusters_never_exceed_the_institution_limit(pg_redis_deployment, 
     # Three machines' worth of workers (12 in all) race for the school's 7 slots.
     with clusters_of(deployment, workers=4, clusters=3):
         batches = [
-            create(deployment, owners[n % 3], topic, 20, 5) for n, topic in enumerate(topics)
+            create(deployment, owners[n % 3], topic, 12, 5) for n, topic in enumerate(topics)
         ]
         for batch_id in batches:
             assert deployment.wait_terminal(batch_id, timeout=180) == "completed"
