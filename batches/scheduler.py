@@ -161,10 +161,17 @@ def fill_institution(institution_id: int) -> list[int]:
             institutions = _lock_institutions(Institution.objects.filter(pk=institution_id))
         if not institutions:
             return []
+        held_by_batch, held_by_institution = _slots_held(list(institutions))
+        if all(
+            row["concurrency_limit"] <= held_by_institution.get(pk, 0)
+            for pk, row in institutions.items()
+        ):
+            # Full (the sweep's refills, an item of a paused batch ending): no batch to lock.
+            # The count cannot grow meanwhile: only a fill queues, and we hold the lock.
+            return []
         candidates = _lock_candidates(list(institutions))
         if not candidates:
             return []
-        held_by_batch, held_by_institution = _slots_held(list(institutions))
         global_free = None
         if cap > 0:
             in_flight = BatchItem.objects.filter(status__in=IN_PROGRESS_ITEM_STATUSES).count()
