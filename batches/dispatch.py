@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from batches.errors import LeaseLostError
 from batches.models import BatchItem, BatchJob
-from batches.states import IN_PROGRESS_ITEM_STATUSES, BatchStatus, ItemStatus
+from batches.states import BatchStatus, ItemStatus
 
 logger = logging.getLogger(__name__)
 
@@ -112,32 +112,14 @@ def _batch_status_shared(batch_id: uuid.UUID) -> str | None:
 
 
 def fill_slots(batch_id: uuid.UUID) -> list[int]:
-    """Queue the next pending items of a running batch, up to its concurrency limit."""
-    with transaction.atomic():
-        batch = (
-            BatchJob.objects.select_for_update()
-            .filter(pk=batch_id)
-            .values("status", "concurrency_limit")
-            .first()
-        )
-        if batch is None or batch["status"] != BatchStatus.RUNNING:
-            return []
-        busy = BatchItem.objects.filter(
-            batch_id=batch_id, status__in=IN_PROGRESS_ITEM_STATUSES
-        ).count()
-        free = batch["concurrency_limit"] - busy
-        if free <= 0:
-            return []
-        item_ids = list(
-            BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.PENDING)
-            .order_by("index")
-            .values_list("id", flat=True)[:free]
-        )
-        if not item_ids:
-            return []
-        BatchItem.objects.filter(id__in=item_ids).to_queued(now=timezone.now())
-        _enqueue_on_commit(item_ids)
-        return item_ids
+    """Queue pending items under the batch's, its institution's and the global limits.
+
+    The decision and its locks are `batches.scheduler`'s: a free slot of the institution may
+    go to another of its batches (the fair share), so the ids returned are not all this one's.
+    """
+    from batches import scheduler  # it queues through this module's _enqueue_on_commit
+
+    return scheduler.fill_for_batch(batch_id)
 
 
 def claim_item(item_id: int) -> Claim | None:

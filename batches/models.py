@@ -32,6 +32,11 @@ class BatchJob(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="batches"
     )
+    # The owner's institution when the batch was created: whose limit and budget it spends,
+    # even if the owner moves later.
+    institution = models.ForeignKey(
+        "tenants.Institution", on_delete=models.PROTECT, related_name="batches"
+    )
     status = models.CharField(
         max_length=32, choices=BatchStatus.choices, default=BatchStatus.PENDING, db_index=True
     )
@@ -48,6 +53,8 @@ class BatchJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When the scheduler last gave this batch a slot: its turn in the fair share.
+    last_served_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -58,7 +65,13 @@ class BatchJob(models.Model):
                 name="batch_idempotency_key_per_owner",
             )
         ]
-        indexes = [models.Index(fields=["owner", "-created_at"], name="batch_owner_created")]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="batch_owner_created"),
+            # The scheduler's picker: an institution's running batches, in their turn.
+            models.Index(
+                fields=["institution", "status", "last_served_at"], name="batch_institution_turn"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.topic} ({self.status})"

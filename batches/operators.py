@@ -22,22 +22,32 @@ OPERATOR_PERMISSIONS = (
     ("axes", "view_accessattempt"),
     ("axes", "delete_accessattempt"),
     ("axes", "view_accessfailurelog"),
+    # Institutions: their limits and budgets, and who belongs to which.
+    ("tenants", "view_institution"),
+    ("tenants", "add_institution"),
+    ("tenants", "change_institution"),
+    ("tenants", "view_membership"),
+    ("tenants", "add_membership"),
+    ("tenants", "change_membership"),
+    ("tenants", "delete_membership"),
 )
 
 
 def ensure_group(group_model, permission_model):
     """Create or update the operators group with exactly OPERATOR_PERMISSIONS; return it.
 
-    A permission of a model a later migration creates does not exist yet when an earlier
-    migration calls this: it is skipped there, and that later migration calls this again.
+    A permission of an app whose models are not migrated yet does not exist yet: it is left
+    out here, and that later migration calls this again (batches 0008, tenants 0002).
     """
     group, _ = group_model.objects.get_or_create(name=OPERATORS_GROUP)
+    wanted = set(OPERATOR_PERMISSIONS)
+    apps = {app for app, _ in wanted}
     permissions = [
         permission
-        for app, codename in OPERATOR_PERMISSIONS
         for permission in permission_model.objects.filter(
-            content_type__app_label=app, codename=codename
-        )
+            content_type__app_label__in=apps
+        ).select_related("content_type")
+        if (permission.content_type.app_label, permission.codename) in wanted
     ]
     group.permissions.set(permissions)
     return group

@@ -34,6 +34,7 @@ from batches.states import (
     final_status,
 )
 from batches.validation import BatchDefinition, validate_batch_definition
+from tenants.membership import institution_of
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 ITEM_CREATE_CHUNK = 2000
@@ -83,6 +84,7 @@ def _create_and_start(
     now = timezone.now()
     batch = BatchJob.objects.create(
         owner=owner,
+        institution=institution_of(owner),
         status=BatchStatus.RUNNING,
         target_count=definition.target_count,
         concurrency_limit=definition.concurrency_limit,
@@ -145,6 +147,12 @@ def _transition(batch_id: uuid.UUID, action: Action, **fields: Any) -> tuple[str
     raise InvalidBatchStatusTransitionError(action=str(action), current_status=current)
 
 
+def _share_freed_slots(batch_id: uuid.UUID) -> None:
+    """Give the slots a pause or cancel freed to the institution's other batches at once."""
+    # After commit: until then the batch still looks running, and its queued items busy.
+    transaction.on_commit(lambda: dispatch.fill_slots(batch_id))
+
+
 def _id(batch: BatchJob | uuid.UUID | str) -> uuid.UUID:
     if isinstance(batch, BatchJob):
         return batch.pk
@@ -166,6 +174,7 @@ def pause_batch(
     # their task reaches a worker. Resume dispatches them again in index order.
     BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.QUEUED).to_pending()
     events.record_event(batch_id, events.PAUSED, {"previousStatus": previous, **_actor(user)})
+    _share_freed_slots(batch_id)
     return TransitionResult(batch_id, previous, new, Action.PAUSE.value, now)
 
 
@@ -196,6 +205,7 @@ def cancel_batch(
         events.CANCELLED,
         {"previousStatus": previous, "cancelledItems": cancelled, **_actor(user)},
     )
+    _share_freed_slots(batch_id)
     return TransitionResult(batch_id, previous, new, Action.CANCEL.value, now)
 
 
@@ -237,10 +247,11 @@ def reopen_batch(batch_id: uuid.UUID, *, user: AbstractBaseUser | None, reason: 
 
 
 def advance_batch(batch_id: uuid.UUID) -> None:
-    """Refill the batch's window, or finish the batch if no item has work left."""
-    # A batch that just queued more work cannot be finished.
-    if not dispatch.fill_slots(batch_id):
-        finish_batch(batch_id)
+    """Refill the window of the batch's institution, then finish the batch if it is done."""
+    # The refill may queue other batches' items (the fair share), so what it returns says
+    # nothing of this batch: finish_batch looks for work left itself (one indexed query).
+    dispatch.fill_slots(batch_id)
+    finish_batch(batch_id)
 
 
 def finish_batch(batch_id: uuid.UUID) -> str | None:

@@ -35,6 +35,7 @@ from batches.presentation import ACTION_WORDING
 from batches.progress import batch_pace, still_changing
 from batches.queries import batch_summaries, batch_summary
 from batches.states import Action, ItemStatus, allowed_actions, is_terminal
+from tenants.membership import institution_of
 
 ControlService = Callable[..., services.TransitionResult]
 BATCHES_PER_PAGE = 20
@@ -70,7 +71,7 @@ def faculty_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 
 def _own_batch(request: HttpRequest, pk: uuid.UUID) -> BatchJob:
     """Return the batch if the user owns it: 404 if there is none, 403 if it is not theirs."""
-    batch = get_object_or_404(BatchJob.objects.select_related("owner"), pk=pk)
+    batch = get_object_or_404(BatchJob.objects.select_related("owner", "institution"), pk=pk)
     if batch.owner_id != request.user.pk:
         raise PermissionDenied("This batch belongs to someone else.")
     return batch
@@ -98,6 +99,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     if _is_fragment_request(request):
         response = render(request, "batches/partials/batch_table.html", context)
         return response if active else HttpResponseStopPolling(response.content)
+    context["institution"] = institution_of(request.user)
     return render(request, "batches/batch_list.html", context)
 
 

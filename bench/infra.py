@@ -92,6 +92,8 @@ def deployment_env(stub: Stub, **extra: str) -> dict[str, str]:
         "ITEM_LEASE_S": "90",
         # The per-user fair-use cap is not under test either (three 10,000-item creates).
         "USER_MAX_ACTIVE_ITEMS": "1000000",
+        # Nor the institution's limit: the benchmark's batches all belong to `default`.
+        "INSTITUTION_CONCURRENCY_LIMIT": "1000000",
         "DEBUG": "false",
         "LOG_LEVEL": "WARNING",
         **extra,

@@ -49,6 +49,10 @@ def render(results: dict[str, Any]) -> str:
         out += _creation(results["creation"])
     if "memory" in results:
         out += _memory(results["memory"])
+    if "fairness" in results:
+        from bench.fairness import render as render_fairness
+
+        out += render_fairness(results["fairness"])
     if "quality" in results:
         from bench.quality import render as render_quality
 

@@ -6,7 +6,9 @@
 4. progress reads under 20 concurrent pollers, and SQL queries per read by batch size;
 5. creation time of a 10,000-item batch on PostgreSQL and SQLite;
 6. exam-ready questions: variety with and without the plan, the quality gate's extra calls,
-   the near-duplicate check's cost at 1,000 and 10,000 completed questions (bench/quality.py).
+   the near-duplicate check's cost at 1,000 and 10,000 completed questions (bench/quality.py);
+7. the fair share: Jain's index over competing batches of one institution, and the cost of
+   one fill at 1, 10 and 100 running batches (bench/fairness.py).
 
 Results also go to bench/results/latest.json. `--parts 1,2` runs a subset; `--profile`
 samples the cluster with py-spy during part 2 (bench/results/profile-cluster.txt) and profiles
@@ -32,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import infra, reads, report
+from bench import fairness, infra, reads, report
 from bench.infra import Stub, deployment_env, django_job, start_clusters
 from bench.stats import dispatch_gaps, ideal_makespan, percentile
 from testkit.harness import OWNER, Deployment, sqlite_url, wait_until
@@ -47,6 +49,7 @@ SCALE_LIMITS, SCALE_COUNT, SCALE_WORKERS = (4, 8, 12), 120, 8
 READ_ITEMS, READ_LIMIT, POLLERS, POLL_S = 2000, 20, 20, 20.0
 CREATE_COUNT, CREATE_REPEAT, QUERY_SIZES = 10_000, 3, "10,1000,10000"
 SQLITE_WORKERS = 8
+FILL_SIZES = "1,10,100"
 
 
 def item_gaps_ms(records: list[dict], limit: int) -> list[float]:
@@ -444,6 +447,17 @@ class Bench:
         )
         self.results["creation"] = creation
 
+    # --- 7. the fair share -------------------------------------------------------------------
+
+    def fair_share(self) -> None:
+        pg = self.pg_deployment()
+        pg.stop_clusters()
+        log("part 7: the cost of one fill at 1, 10, 100 running batches")
+        cost = django_job(pg.env, "bench.fairness", "fill-cost", FILL_SIZES, timeout=900)
+        start_clusters(pg, 1)
+        self.results["fairness"] = {"fill_cost": cost, "live": fairness.live(pg, log)}
+        pg.stop_clusters()
+
     # --- targets ----------------------------------------------------------------------------
 
     def targets(self) -> list[dict]:
@@ -528,6 +542,26 @@ class Bench:
                 "< 3x: not linear",
                 big < 3 * small,
             )
+        fair = r.get("fairness", {})
+        if fair.get("live"):
+            add(
+                "Jain's index, competing batches' slots",
+                f"{fair['live']['jain']:.3f}",
+                ">= 0.95",
+                fair["live"]["jain"] >= 0.95,
+            )
+        if fair.get("fill_cost"):
+            for label, by_size in fair["fill_cost"]["results"].items():
+                one, hundred = by_size.get("1"), by_size.get("100")
+                if one and hundred:
+                    add(
+                        f"one fill, 100 vs 1 running batches ({label})",
+                        f"{hundred['median_ms']:.2f} / {one['median_ms']:.2f} ms, "
+                        f"{hundred['queries']} / {one['queries']} queries",
+                        "same queries, < 3x time",
+                        hundred["queries"] == one["queries"]
+                        and hundred["median_ms"] < 3 * one["median_ms"],
+                    )
         for name, b in r.get("quality", {}).get("batches", {}).items():
             if name.endswith("with plan"):
                 add(
@@ -559,6 +593,8 @@ class Bench:
                     step()
             if 5 in self.parts:
                 self.creation()
+            if 7 in self.parts:
+                self.fair_share()
         if 6 in self.parts:
             # In-process and offline: no servers, so it runs after they have stopped.
             from bench import quality
@@ -572,7 +608,7 @@ class Bench:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="1,2,3,4,5,6", help="which parts to run, e.g. 1,2")
+    parser.add_argument("--parts", default="1,2,3,4,5,6,7", help="which parts to run, e.g. 1,2")
     parser.add_argument("--profile", action="store_true", help="py-spy the cluster in part 2")
     args = parser.parse_args(argv)
     parts = {int(p) for p in args.parts.split(",") if p.strip()}

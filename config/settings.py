@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "generation",
+    "tenants",
     # Before django_q: its `qcluster` command is batches' own, which tells the slots when
     # the cluster stops (an earlier app's command wins).
     "batches",
@@ -161,6 +162,20 @@ AXES_CLIENT_IP_CALLABLE = "batches.signin.client_address"
 API_TOKEN_TTL_S = env_int("API_TOKEN_TTL_S", 30 * 24 * 3600)
 # Pending + running items one faculty member may have at once (batches/quota.py).
 USER_MAX_ACTIVE_ITEMS = env_int("USER_MAX_ACTIVE_ITEMS", 20_000)
+
+# --- Institutions and the three limits (batches/scheduler.py) ------------------------------
+# A new institution's items in flight at once (its batches together); the admin overrides it
+# per institution. Items in flight across every institution (0 = no cap), and the default
+# monthly token budget of an institution (0 = none; the usage ledger enforces it).
+INSTITUTION_CONCURRENCY_LIMIT = env_int("INSTITUTION_CONCURRENCY_LIMIT", 10)
+GENERATION_MAX_IN_FLIGHT = env_int("GENERATION_MAX_IN_FLIGHT", 0)
+INSTITUTION_TOKEN_BUDGET = env_int("INSTITUTION_TOKEN_BUDGET", 0)
+if INSTITUTION_CONCURRENCY_LIMIT < 1:
+    raise ImproperlyConfigured("INSTITUTION_CONCURRENCY_LIMIT must be at least 1.")
+if GENERATION_MAX_IN_FLIGHT < 0 or INSTITUTION_TOKEN_BUDGET < 0:
+    raise ImproperlyConfigured(
+        "GENERATION_MAX_IN_FLIGHT and INSTITUTION_TOKEN_BUDGET must not be negative."
+    )
 
 ROOT_URLCONF = "config.urls"
 

@@ -112,6 +112,9 @@ def base_env(stub: StubLLM, webhook_receiver: WebhookReceiver) -> dict[str, str]
         "RETRY_BACKOFF_BASE_S": "0.2",
         "RETRY_BACKOFF_MAX_S": "0.5",
         "Q_WORKERS": "6",
+        # The system tests' batches share the `default` institution; only the institution
+        # tests (test_institutions.py) make its limit bind, with institutions of their own.
+        "INSTITUTION_CONCURRENCY_LIMIT": "1000",
         "BATCH_WEBHOOK_URL": webhook_receiver.url,
         "BATCH_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "DEBUG": "false",

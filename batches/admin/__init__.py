@@ -6,13 +6,13 @@ One module per model; `common` holds what they share. Importing this package reg
 from django.contrib import admin
 
 from batches import admin_q
-from batches.admin import batch, event, item, usage
+from batches.admin import batch, event, institution, item, usage
 
 admin.site.site_header = "batchgen operators"
 admin.site.site_title = "batchgen admin"
-admin.site.index_title = "Batches, items, events, webhook deliveries and usage"
+admin.site.index_title = "Institutions, batches, items, events, webhook deliveries and usage"
 
-__all__ = ["batch", "event", "item", "usage"]
+__all__ = ["batch", "event", "institution", "item", "usage"]
 
 # django-q2's own admin: superuser-only writes (issue 15, batches/admin_q.py).
 admin_q.lock_down()

@@ -82,6 +82,7 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
         "short_id",
         "topic",
         "owner",
+        "institution",
         "status_display",
         "progress",
         "item_counts",
@@ -92,10 +93,18 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
         "duration",
     )
     list_display_links = ("short_id", "topic")
-    list_filter = ("status", ("owner", admin.RelatedOnlyFieldListFilter), "created_at")
-    list_select_related = ("owner",)
-    search_fields = ("id", "scope__topic", "owner__username")
-    search_help_text = "A batch id (whole or in part), words of the topic, or the owner's username."
+    list_filter = (
+        "status",
+        "institution",
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    )
+    list_select_related = ("owner", "institution")
+    search_fields = ("id", "scope__topic", "owner__username", "institution__slug")
+    search_help_text = (
+        "A batch id (whole or in part), words of the topic, the owner's username or the "
+        "institution's slug."
+    )
     actions = ("pause_batches", "resume_batches", "cancel_batches", "retry_failed_batches")
     inlines = (BatchEventInline,)
     fieldsets = (
@@ -105,6 +114,7 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
                 "fields": (
                     "id",
                     "owner",
+                    "institution",
                     "status_display",
                     "topic",
                     "course",
@@ -123,6 +133,7 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
                     "concurrency_limit",
                     "max_attempts",
                     "max_revisions",
+                    "last_served_at",
                 )
             },
         ),

@@ -169,6 +169,11 @@ class BatchSerializer(serializers.Serializer):
         choices=BatchStatus.choices, source="batch.status", read_only=True
     )
     owner = serializers.CharField(source="batch.owner.username", read_only=True)
+    institution = serializers.CharField(
+        source="batch.institution.slug",
+        read_only=True,
+        help_text="The slug of the owner's institution when the batch was created.",
+    )
     target_count = serializers.IntegerField(source="batch.target_count", read_only=True)
     concurrency_limit = serializers.IntegerField(source="batch.concurrency_limit", read_only=True)
     max_attempts = serializers.IntegerField(source="batch.max_attempts", read_only=True)

@@ -171,7 +171,7 @@ class BatchViewSet(viewsets.GenericViewSet):
     serializer_class = BatchSerializer
 
     def get_queryset(self) -> QuerySet[BatchJob]:
-        batches = BatchJob.objects.select_related("owner").order_by("-created_at")
+        batches = BatchJob.objects.select_related("owner", "institution").order_by("-created_at")
         if self.action == "list":
             return batches.filter(owner_id=self.request.user.pk)
         # Detail routes look among every batch, so someone else's batch is 403 (IsBatchOwner)

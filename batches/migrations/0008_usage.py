@@ -1,5 +1,4 @@
-# The usage ledger (issue 14). Depends on 0006; the merge re-chains it after
-# 0007_batch_institution.
+# The usage ledger (issue 14).
 
 import django.db.models.deletion
 from django.contrib.auth.management import create_permissions
@@ -20,7 +19,7 @@ def grant_operators(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("batches", "0006_item_claim_index"),
+        ("batches", "0007_batch_institution"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]

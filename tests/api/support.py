@@ -14,6 +14,7 @@ BATCH_FIELDS = {
     "id",
     "status",
     "owner",
+    "institution",
     "target_count",
     "concurrency_limit",
     "max_attempts",

@@ -462,6 +462,6 @@ def test_createfaculty_twice_updates_the_same_faculty_user():
     run("createfaculty", "dr-renal", "--password", "first")
     out, _ = run("createfaculty", "dr-renal", "--password", "second", "--email", "r@example.edu")
     user = get_user_model().objects.get(username="dr-renal")
-    assert out == "Updated faculty user 'dr-renal'.\n"
+    assert out == "Updated faculty user 'dr-renal' in 'default'.\n"
     assert user.check_password("second")
     assert list(user.groups.values_list("name", flat=True)) == ["faculty"]

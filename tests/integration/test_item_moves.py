@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from batches.models import BatchItem, BatchJob
 from batches.states import ITEM_TRANSITIONS, LEASED_ITEM_STATUSES, ItemMove, ItemStatus
+from tenants.membership import default_institution
 from tests.factories import FacultyFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,10 @@ CALLS = {
 @pytest.fixture
 def batch():
     return BatchJob.objects.create(
-        owner=FacultyFactory(), target_count=1, scope={"topic": "Renal physiology"}
+        owner=FacultyFactory(),
+        institution=default_institution(),
+        target_count=1,
+        scope={"topic": "Renal physiology"},
     )
 
 
