@@ -51,3 +51,20 @@ class QuotaExceededError(BatchPipelineError):
     @property
     def details(self) -> dict[str, int]:
         return {"limit": self.limit, "active": self.active, "requested": self.requested}
+
+
+class BudgetExhaustedError(BatchPipelineError):
+    """The institution's monthly token budget is spent (CONTRACT §4 rule 12)."""
+
+    def __init__(self, *, institution: str, budget: int, used: int) -> None:
+        super().__init__(
+            f"The monthly token budget of {institution} is spent ({used:,} of {budget:,} "
+            "tokens): an operator can raise it in the admin, then resume."
+        )
+        self.institution = institution
+        self.budget = budget
+        self.used = used
+
+    @property
+    def details(self) -> dict:
+        return {"institution": self.institution, "budget": self.budget, "used": self.used}

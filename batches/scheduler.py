@@ -40,7 +40,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
-from batches import dispatch
+from batches import budgets, dispatch
 from batches.models import BatchItem, BatchJob
 from batches.states import IN_PROGRESS_ITEM_STATUSES, BatchStatus, ItemStatus
 from tenants.models import Institution
@@ -159,6 +159,11 @@ def fill_institution(institution_id: int) -> list[int]:
             institutions = _lock_institutions(Institution.objects.filter(pk__in=scope))
         else:
             institutions = _lock_institutions(Institution.objects.filter(pk=institution_id))
+        # A spent monthly budget stops the institution here, under its row lock: what is
+        # already in flight finishes, nothing more is queued (batches.budgets).
+        budget_of = {pk: row["monthly_token_budget"] for pk, row in institutions.items()}
+        for pk in budgets.exhausted_among(budget_of):
+            del institutions[pk]
         if not institutions:
             return []
         held_by_batch, held_by_institution = _slots_held(list(institutions))
@@ -213,7 +218,7 @@ def _lock_institutions(institutions) -> dict[int, dict]:
     rows = (
         institutions.select_for_update()
         .order_by("pk")
-        .values("pk", "concurrency_limit", "last_served_at")
+        .values("pk", "concurrency_limit", "monthly_token_budget", "last_served_at")
     )
     return {row["pk"]: row for row in rows}
 

@@ -19,7 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from batches import dispatch, events, planner, quota
+from batches import budgets, dispatch, events, planner, quota
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.models import BatchItem, BatchJob
 from batches.queries import status_counts
@@ -81,10 +81,12 @@ def _create_and_start(
     owner: AbstractBaseUser, definition: BatchDefinition, idempotency_key: str | None
 ) -> BatchJob:
     quota.reserve(owner, definition.target_count)
+    institution = institution_of(owner)
+    budgets.refuse_if_exhausted(institution)
     now = timezone.now()
     batch = BatchJob.objects.create(
         owner=owner,
-        institution=institution_of(owner),
+        institution=institution,
         status=BatchStatus.RUNNING,
         target_count=definition.target_count,
         concurrency_limit=definition.concurrency_limit,
@@ -165,15 +167,23 @@ def _actor(user: AbstractBaseUser | None) -> dict[str, str]:
 
 @transaction.atomic
 def pause_batch(
-    *, batch: BatchJob | uuid.UUID | str, user: AbstractBaseUser | None = None
+    *,
+    batch: BatchJob | uuid.UUID | str,
+    user: AbstractBaseUser | None = None,
+    reason: str | None = None,
 ) -> TransitionResult:
-    """Stop starting new items; running items finish and keep their results."""
+    """Stop starting new items; running items finish and keep their results.
+
+    `reason` says why the engine paused it by itself (`budgets.REASON`); a person's pause has
+    none, only who did it.
+    """
     batch_id = _id(batch)
     previous, new, now = _transition(batch_id, Action.PAUSE)
     # Queued items have not started: give their slots back now rather than when (or if)
     # their task reaches a worker. Resume dispatches them again in index order.
     BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.QUEUED).to_pending()
-    events.record_event(batch_id, events.PAUSED, {"previousStatus": previous, **_actor(user)})
+    payload = {"previousStatus": previous, **_actor(user), **({"reason": reason} if reason else {})}
+    events.record_event(batch_id, events.PAUSED, payload)
     _share_freed_slots(batch_id)
     return TransitionResult(batch_id, previous, new, Action.PAUSE.value, now)
 
@@ -185,6 +195,11 @@ def resume_batch(
     """Start dispatching again, in item order, from where the batch stopped."""
     batch_id = _id(batch)
     previous, new, now = _transition(batch_id, Action.RESUME)
+    # After the transition, so a batch in the wrong state is told that first; raising here
+    # rolls the transition back: nothing changes.
+    budgets.refuse_if_exhausted(
+        BatchJob.objects.select_related("institution").get(pk=batch_id).institution
+    )
     events.record_event(batch_id, events.RESUMED, {"previousStatus": previous, **_actor(user)})
     dispatch.fill_slots(batch_id)
     # Everything may have finished while paused with nothing left to dispatch.
@@ -251,7 +266,32 @@ def advance_batch(batch_id: uuid.UUID) -> None:
     # The refill may queue other batches' items (the fair share), so what it returns says
     # nothing of this batch: finish_batch looks for work left itself (one indexed query).
     dispatch.fill_slots(batch_id)
+    pause_if_over_budget(batch_id)
     finish_batch(batch_id)
+
+
+def pause_if_over_budget(batch_id: uuid.UUID) -> list[uuid.UUID]:
+    """Pause every running batch of the batch's institution once its monthly budget is spent."""
+    row = (
+        BatchJob.objects.filter(pk=batch_id)
+        .values("institution_id", "institution__monthly_token_budget")
+        .first()
+    )
+    # No budget (the default) costs nothing here: no ledger query.
+    if row is None or not row["institution__monthly_token_budget"]:
+        return []
+    institution_id = row["institution_id"]
+    if not budgets.exhausted_among({institution_id: row["institution__monthly_token_budget"]}):
+        return []
+    paused = []
+    running = BatchJob.objects.filter(institution_id=institution_id, status=BatchStatus.RUNNING)
+    for other in running.values_list("pk", flat=True):
+        try:
+            pause_batch(batch=other, reason=budgets.REASON)
+        except InvalidBatchStatusTransitionError:
+            continue  # paused, cancelled or finished meanwhile by someone else
+        paused.append(other)
+    return paused
 
 
 def finish_batch(batch_id: uuid.UUID) -> str | None:

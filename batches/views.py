@@ -18,11 +18,12 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from batches import services
+from batches import budgets, services
 from batches.access import is_faculty
 from batches.api.throttling import create_throttle_wait
 from batches.errors import (
     BatchValidationError,
+    BudgetExhaustedError,
     InvalidBatchStatusTransitionError,
     QuotaExceededError,
 )
@@ -123,7 +124,7 @@ def batch_create(request: HttpRequest) -> HttpResponse:
             )
         except BatchValidationError as error:
             form.add_validation_error(error)
-        except QuotaExceededError as error:
+        except (QuotaExceededError, BudgetExhaustedError) as error:
             form.add_error(None, str(error))
             status = 409
         else:
@@ -167,6 +168,7 @@ def _progress_context(request: HttpRequest, batch: BatchJob) -> dict:
         "summary": summary,
         "pace": batch_pace(summary),
         "gate": gate_summary(batch.pk),
+        "budget": budgets.state_of(batch.institution),
         "can": {action.name.lower(): True for action in allowed_actions(batch.status)},
         "terminal": is_terminal(batch.status),
         "live": still_changing(summary),
@@ -217,6 +219,9 @@ def _control(request: HttpRequest, batch: BatchJob, service: ControlService) -> 
     except InvalidBatchStatusTransitionError:
         batch.refresh_from_db()
         level, message, status = messages.WARNING, _conflict_message(batch), 409
+    except BudgetExhaustedError as error:
+        batch.refresh_from_db()
+        level, message, status = messages.WARNING, str(error), 409
     else:
         batch.refresh_from_db()
         notice = ACTION_WORDING[Action(result.action)].notice

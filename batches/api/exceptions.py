@@ -21,6 +21,7 @@ from rest_framework.views import exception_handler, set_rollback
 from batches.api.envelope import failure
 from batches.errors import (
     BatchValidationError,
+    BudgetExhaustedError,
     InvalidBatchStatusTransitionError,
     QuotaExceededError,
 )
@@ -32,6 +33,7 @@ VALIDATION_ERROR = "VALIDATION_ERROR"
 INTERNAL_ERROR = "INTERNAL_ERROR"
 INVALID_TRANSITION = "INVALID_TRANSITION"
 QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"
 
 # CONTRACT §5's table, plus the codes of the HTTP errors DRF raises by itself.
 ERROR_CODES = {
@@ -106,6 +108,9 @@ def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
     """Answer any exception raised in an API view with an error envelope."""
     if isinstance(exc, QuotaExceededError):
         body = failure(QUOTA_EXCEEDED, str(exc), exc.details)
+        return Response(body, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, BudgetExhaustedError):
+        body = failure(BUDGET_EXHAUSTED, str(exc), exc.details)
         return Response(body, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, InvalidBatchStatusTransitionError):
         body = failure(INVALID_TRANSITION, str(exc), {"currentStatus": exc.current_status})

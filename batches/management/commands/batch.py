@@ -12,7 +12,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from batches import services
-from batches.errors import InvalidBatchStatusTransitionError
+from batches.errors import BudgetExhaustedError, InvalidBatchStatusTransitionError
 from batches.management.commands._common import get_batch, get_user
 from batches.management.commands._follow import follow
 from batches.models import BatchJob
@@ -71,7 +71,7 @@ class Command(BaseCommand):
     def _control(self, batch: BatchJob, action: Action) -> None:
         try:
             result = services.apply_action(action, batch=batch)
-        except InvalidBatchStatusTransitionError as error:
+        except (InvalidBatchStatusTransitionError, BudgetExhaustedError) as error:
             raise CommandError(str(error)) from None
         except BatchJob.DoesNotExist:
             raise CommandError(f"No batch {batch.pk}.") from None

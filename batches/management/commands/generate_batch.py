@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from batches import services
-from batches.errors import BatchValidationError, QuotaExceededError
+from batches.errors import BatchValidationError, BudgetExhaustedError, QuotaExceededError
 from batches.management.commands._common import get_user
 from batches.management.commands._follow import follow
 from batches.validation import (
@@ -83,6 +83,8 @@ class Command(BaseCommand):
             raise CommandError("Invalid batch:\n" + "\n".join(lines)) from None
         except QuotaExceededError as error:
             raise CommandError(f"Quota exceeded: {error}") from None
+        except BudgetExhaustedError as error:
+            raise CommandError(f"Budget exhausted: {error}") from None
         if opts["json"]:
             self.stdout.write(json.dumps({"id": str(batch.pk), "status": batch.status}))
         else:
