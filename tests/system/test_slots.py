@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import pytest
 
 from testkit.harness import OWNER, Deployment, wait_until
-from testkit.servers import QCluster
+from testkit.servers import QCluster, process_tree, pss_bytes
 from testkit.stub_llm import max_overlap
 
 pytestmark = pytest.mark.system
@@ -96,13 +96,16 @@ class PssSampler:
         self.stub = stub
         self.interval = interval
         self.samples: list[tuple[int, int]] = []  # (calls in flight, PSS bytes)
+        self.most_processes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             in_flight = self.stub.in_flight
-            self.samples.append((in_flight, self.cluster.tree_pss_bytes()))
+            pids = process_tree(self.cluster.pid)
+            self.most_processes = max(self.most_processes, len(pids))
+            self.samples.append((in_flight, pss_bytes(pids)))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PssSampler:
@@ -140,6 +143,7 @@ def test_one_default_cluster_holds_hundreds_of_calls_within_each_batch_limit_and
             assert own_cluster.wait_terminal(batch_id, timeout=120) == "completed"
 
     records = [r for spec in specs for r in stub.records(spec["topic"])]
+    pids = {pid for _, pid in _CLAIMED.findall(cluster.log_text())}
     peak = max_overlap((r.start, r.end) for r in records)
     per_batch = {spec["topic"]: stub.in_flight_max(spec["topic"]) for spec in specs}
     pss_peak = max(pss for _, pss in sampler.samples)
@@ -147,7 +151,8 @@ def test_one_default_cluster_holds_hundreds_of_calls_within_each_batch_limit_and
     print(
         f"\n[{own_cluster.name}] peak in flight {peak}; per batch {sorted(per_batch.values())}; "
         f"PSS max {pss_peak / 2**20:.0f} MiB over {len(sampler.samples)} samples, "
-        f"{len(pss_at_peak)} of them with >= 150 calls in flight"
+        f"{len(pss_at_peak)} of them with >= 150 calls in flight; "
+        f"{sampler.most_processes} processes; claimed by {len(pids)} worker pids"
     )
     assert peak >= 180, peak
     # No batch ever above its limit, and every batch filled its window.
@@ -155,6 +160,10 @@ def test_one_default_cluster_holds_hundreds_of_calls_within_each_batch_limit_and
     # The memory was measured while the cluster was at its peak, and stayed small.
     assert pss_at_peak, sampler.samples
     assert pss_peak < 1.5 * GIB, pss_peak
+    # The default 8 worker processes (and the cluster's own: sentinel, monitor, pusher) were
+    # all measured, and the work was spread over several of the workers.
+    assert sampler.most_processes >= 9, sampler.most_processes
+    assert len(pids) >= 2, pids
     for spec in specs:
         schemas = Counter(r.schema for r in stub.records(spec["topic"]))
         assert schemas["Question"] == schemas["Review"] == spec["count"], (spec, schemas)
@@ -179,14 +188,13 @@ def test_sigkill_with_a_hundred_calls_in_flight_gives_every_item_exactly_one_res
     def calls_in_flight() -> int:
         return sum(1 for t in topics for r in stub.records(t) if r.end is None)
 
-    def enough_in_flight() -> bool:
+    def enough_in_flight() -> int:
         completed = sum(own_cluster.count(b, "completed") for b in batch_ids)
-        return completed >= 10 and calls_in_flight() >= 100
+        return (in_flight := calls_in_flight()) >= 100 and completed >= 10 and in_flight
 
-    wait_until(enough_in_flight, 90, "100 calls in flight after some items completed")
+    in_flight_at_kill = wait_until(enough_in_flight, 90, "100 calls in flight, some items done")
     own_cluster.kill_clusters()  # SIGKILL to the whole process group
     killed_at = datetime.now(UTC)
-    in_flight_at_kill = calls_in_flight()
     before = {b: item_rows(own_cluster, b) for b in batch_ids}
     completed_before = {
         (b, i["index"]) for b in batch_ids for i in before[b].values() if i["status"] == "completed"
@@ -239,7 +247,7 @@ def test_a_hung_model_call_ties_up_one_slot_and_the_others_keep_completing(own_c
     cluster = own_cluster.start_cluster(
         Q_WORKERS="1", GENERATION_TIMEOUT_S=str(timeout_s), ITEM_LEASE_S="10"
     )
-    batch_id = own_cluster.create_batch(topic, count=40, concurrency=6)
+    batch_id = own_cluster.create_batch(topic, count=60, concurrency=6)
     assert own_cluster.wait_terminal(batch_id, timeout=120) == "completed"
 
     records = stub.records(topic)
