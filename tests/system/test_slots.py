@@ -171,16 +171,15 @@ def test_one_default_cluster_holds_hundreds_of_calls_within_each_batch_limit_and
 
 # --- 2. SIGKILL with ~100 calls in flight --------------------------------------------------
 
+# Short leases so the takeover comes soon, yet longer than a model call may take.
+KILL_ENV = {"GENERATION_TIMEOUT_S": "8", "ITEM_LEASE_S": "10", "GENERATION_RPM": "0"}
+
 
 def test_sigkill_with_a_hundred_calls_in_flight_gives_every_item_exactly_one_result(
     own_cluster, stub
 ):
-    stub.set_latency(1.0, 2.0)
-    own_cluster.start_cluster(
-        GENERATION_TIMEOUT_S="5",
-        ITEM_LEASE_S="6",
-        GENERATION_RPM="0",
-    )
+    stub.set_latency(2.5, 3.5)
+    own_cluster.start_cluster(**KILL_ENV)
     specs = [{"topic": unique_topic(f"Slots kill {n}"), "limit": 20, "count": 30} for n in range(6)]
     batch_ids = create_batches(own_cluster, specs)
     topics = [spec["topic"] for spec in specs]
@@ -207,7 +206,7 @@ def test_sigkill_with_a_hundred_calls_in_flight_gives_every_item_exactly_one_res
     }
     assert len(cut_off) >= 80, len(cut_off)
 
-    own_cluster.start_cluster(GENERATION_TIMEOUT_S="5", ITEM_LEASE_S="6", GENERATION_RPM="0")
+    own_cluster.start_cluster(**KILL_ENV)
     for batch_id in batch_ids:
         assert own_cluster.wait_terminal(batch_id, timeout=180) == "completed"
     print(
