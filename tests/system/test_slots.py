@@ -91,7 +91,7 @@ def item_rows(deployment: Deployment, batch_id: str) -> dict[int, dict]:
 class PssSampler:
     """Sample a cluster's total PSS, with the stub's calls in flight at that moment."""
 
-    def __init__(self, cluster: QCluster, stub, interval: float = 0.5) -> None:
+    def __init__(self, cluster: QCluster, stub, interval: float = 0.2) -> None:
         self.cluster = cluster
         self.stub = stub
         self.interval = interval
@@ -147,18 +147,19 @@ def test_one_default_cluster_holds_hundreds_of_calls_within_each_batch_limit_and
     peak = max_overlap((r.start, r.end) for r in records)
     per_batch = {spec["topic"]: stub.in_flight_max(spec["topic"]) for spec in specs}
     pss_peak = max(pss for _, pss in sampler.samples)
-    pss_at_peak = [pss for in_flight, pss in sampler.samples if in_flight >= 150]
+    # Samples taken near the peak (the stub's count of calls in flight at that moment).
+    pss_at_peak = [pss for in_flight, pss in sampler.samples if in_flight >= 0.8 * peak]
     print(
         f"\n[{own_cluster.name}] peak in flight {peak}; per batch {sorted(per_batch.values())}; "
         f"PSS max {pss_peak / 2**20:.0f} MiB over {len(sampler.samples)} samples, "
-        f"{len(pss_at_peak)} of them with >= 150 calls in flight; "
+        f"{len(pss_at_peak)} of them with >= 80 % of the peak in flight; "
         f"{sampler.most_processes} processes; claimed by {len(pids)} worker pids"
     )
     assert peak >= 180, peak
     # No batch ever above its limit, and every batch filled its window.
     assert all(in_flight == 20 for in_flight in per_batch.values()), per_batch
     # The memory was measured while the cluster was at its peak, and stayed small.
-    assert pss_at_peak, sampler.samples
+    assert pss_at_peak, sorted(sampler.samples)[-5:]
     assert pss_peak < 1.5 * GIB, pss_peak
     # The default 8 worker processes (and the cluster's own: sentinel, monitor, pusher) were
     # all measured, and the work was spread over several of the workers.
@@ -172,13 +173,14 @@ def test_one_default_cluster_holds_hundreds_of_calls_within_each_batch_limit_and
 # --- 2. SIGKILL with ~100 calls in flight --------------------------------------------------
 
 # Short leases so the takeover comes soon, yet longer than a model call may take.
-KILL_ENV = {"GENERATION_TIMEOUT_S": "8", "ITEM_LEASE_S": "10", "GENERATION_RPM": "0"}
+KILL_ENV = {"GENERATION_TIMEOUT_S": "10", "ITEM_LEASE_S": "12", "GENERATION_RPM": "0"}
 
 
 def test_sigkill_with_a_hundred_calls_in_flight_gives_every_item_exactly_one_result(
     own_cluster, stub
 ):
-    stub.set_latency(2.5, 3.5)
+    # Long calls: ~100 in flight must not need more item turnover than 2 busy cores give.
+    stub.set_latency(4.0, 5.0)
     own_cluster.start_cluster(**KILL_ENV)
     specs = [{"topic": unique_topic(f"Slots kill {n}"), "limit": 20, "count": 30} for n in range(6)]
     batch_ids = create_batches(own_cluster, specs)
@@ -189,9 +191,9 @@ def test_sigkill_with_a_hundred_calls_in_flight_gives_every_item_exactly_one_res
 
     def enough_in_flight() -> int:
         completed = sum(own_cluster.count(b, "completed") for b in batch_ids)
-        return (in_flight := calls_in_flight()) >= 100 and completed >= 10 and in_flight
+        return (in_flight := calls_in_flight()) >= 100 and completed >= 5 and in_flight
 
-    in_flight_at_kill = wait_until(enough_in_flight, 90, "100 calls in flight, some items done")
+    in_flight_at_kill = wait_until(enough_in_flight, 120, "100 calls in flight, some items done")
     own_cluster.kill_clusters()  # SIGKILL to the whole process group
     killed_at = datetime.now(UTC)
     before = {b: item_rows(own_cluster, b) for b in batch_ids}
