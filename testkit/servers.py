@@ -408,6 +408,40 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
+def process_tree(pid: int) -> list[int]:
+    """Return `pid` and every live descendant of it (children, their children, ...)."""
+    children: dict[int, list[int]] = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            text = Path(stat).read_text()
+        except OSError:
+            continue
+        fields = text[text.rfind(")") + 2 :].split()
+        if len(fields) > 1 and fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(Path(stat).parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, ()))
+    return tree
+
+
+def pss_bytes(pids: list[int]) -> int:
+    """Return the summed proportional set size (PSS) of the processes, from smaps_rollup."""
+    total_kib = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue  # exited between listing and reading
+        for line in text.splitlines():
+            if line.startswith("Pss:"):
+                total_kib += int(line.split()[1])
+                break
+    return total_kib * 1024
+
+
 class ManagedProcess:
     """A project command in its own session, its output in a log file, stopped by PID."""
 
@@ -447,6 +481,10 @@ class ManagedProcess:
     def group_alive(self) -> bool:
         """Return whether any process of its group is still running."""
         return self.process is not None and bool(_group_members(self.pid))
+
+    def tree_pss_bytes(self) -> int:
+        """Return the PSS of the main process and all its descendants, summed."""
+        return pss_bytes(process_tree(self.pid))
 
     def log_text(self) -> str:
         """Return what the process has written so far."""
