@@ -135,6 +135,7 @@ class MonthlyUsage:
     owner: str
     month: datetime
     usage: Usage
+    institution: str = ""
     batches: int = 0
     models: tuple[str, ...] = field(default=())
 
@@ -144,7 +145,7 @@ def usage_by_owner_month(records: QuerySet[UsageRecord] | None = None) -> list[M
     records = UsageRecord.objects.all() if records is None else records
     rows = (
         records.annotate(month=TruncMonth("created_at"))
-        .values("month", "batch__owner__username", "model")
+        .values("month", "batch__institution__slug", "batch__owner__username", "model")
         .annotate(
             input_tokens=Sum("input_tokens"),
             output_tokens=Sum("output_tokens"),
@@ -155,21 +156,23 @@ def usage_by_owner_month(records: QuerySet[UsageRecord] | None = None) -> list[M
         )
         .order_by()
     )
-    grouped: dict[tuple[datetime, str], list[dict]] = defaultdict(list)
+    grouped: dict[tuple[datetime, str, str], list[dict]] = defaultdict(list)
     for row in rows:
-        grouped[(row["month"], row["batch__owner__username"])].append(row)
+        key = (row["month"], row["batch__institution__slug"], row["batch__owner__username"])
+        grouped[key].append(row)
     result = [
         MonthlyUsage(
             owner=owner,
             month=month,
+            institution=institution,
             usage=priced(group),
             # A batch that used two models is counted once per model here: an upper bound.
             batches=max(row["batches"] for row in group),
             models=tuple(sorted({row["model"] for row in group})),
         )
-        for (month, owner), group in grouped.items()
+        for (month, institution, owner), group in grouped.items()
     ]
-    return sorted(result, key=lambda m: (-m.month.timestamp(), m.owner))
+    return sorted(result, key=lambda m: (-m.month.timestamp(), m.institution, m.owner))
 
 
 def _per_model(records: QuerySet[UsageRecord], key: str) -> QuerySet:

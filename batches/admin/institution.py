@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from batches import scheduler
+from batches import budgets, scheduler
 from batches.admin.common import EMPTY, batch_link, status_badge
 from batches.models import BatchItem, BatchJob
 from batches.states import IN_PROGRESS_ITEM_STATUSES, BatchStatus
@@ -48,15 +48,26 @@ class InstitutionAdmin(admin.ModelAdmin):
         "running_batches",
         "members",
         "monthly_token_budget",
+        "tokens_this_month",
     )
     list_display_links = ("name", "slug")
     search_fields = ("name", "slug")
     fieldsets = (
         (None, {"fields": ("name", "slug")}),
         ("Limits", {"fields": ("concurrency_limit", "monthly_token_budget")}),
-        ("Now", {"fields": ("in_flight_display", "batch_shares", "last_served_at")}),
+        (
+            "Now",
+            {
+                "fields": (
+                    "in_flight_display",
+                    "tokens_this_month",
+                    "batch_shares",
+                    "last_served_at",
+                )
+            },
+        ),
     )
-    readonly_fields = ("in_flight_display", "batch_shares", "last_served_at")
+    readonly_fields = ("in_flight_display", "tokens_this_month", "batch_shares", "last_served_at")
     inlines = (MemberInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -82,6 +93,17 @@ class InstitutionAdmin(admin.ModelAdmin):
         if in_flight is None:
             return EMPTY
         return f"{in_flight} / {institution.concurrency_limit}"
+
+    @admin.display(description="tokens this month")
+    def tokens_this_month(self, institution: Institution) -> str:
+        used = budgets.spent([institution.pk])[institution.pk]
+        if not institution.monthly_token_budget:
+            return f"{used:,} (no budget)"
+        share = used / institution.monthly_token_budget
+        spent_note = (
+            ": spent, its batches pause" if used >= institution.monthly_token_budget else ""
+        )
+        return f"{used:,} of {institution.monthly_token_budget:,} ({share:.0%}){spent_note}"
 
     @admin.display(description="running batches", ordering="running")
     def running_batches(self, institution: Institution) -> int:

@@ -63,6 +63,7 @@ class UsageRecordAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
             response.context_data["monthly"] = [
                 {
                     "owner": row.owner,
+                    "institution": row.institution,
                     "month": row.month,
                     "calls": row.usage.calls,
                     "estimated_calls": row.usage.estimated_calls,

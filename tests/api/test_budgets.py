@@ -136,3 +136,15 @@ def test_the_progress_page_warns_at_80_percent_and_says_why_when_spent(
         services.advance_batch(batch.pk)
     page = client.get(url).content.decode()
     assert "is spent" in page and "Resume is refused" in page
+
+
+def test_the_institution_admin_shows_this_months_tokens_against_the_budget(
+    admin_client, faculty, batch
+):
+    institution = set_budget(faculty, 1000)
+    spend(batch, 250)
+    page = admin_client.get(f"/admin/tenants/institution/{institution.pk}/change/")
+    assert "250 of 1,000 (25%)" in page.content.decode()
+    spend(batch, 750)
+    listing = admin_client.get("/admin/tenants/institution/").content.decode()
+    assert "1,000 of 1,000 (100%): spent, its batches pause" in listing
