@@ -201,12 +201,14 @@ def _capacity(c: dict) -> list[str]:
             )
     out += table(rows)
     for b in c["backends"].values():
-        per_call = b.get("kib_per_call")
         per_process = b["idle_pss_kib"] / max(1, b["idle_processes"])
+        lo, hi = b.get("kib_per_call_between") or ("?", "?")
+        active = b.get("active_process_pss_kib")
         out.append(
-            f"  {b['deployment']}: memory per in-flight call (PSS growth from the smallest to the "
-            f"largest level / extra calls) {fmt(per_call, '.0f', ' KiB')}; idle PSS per process "
-            f"{per_process / 1024:.0f} MiB"
+            f"  {b['deployment']}: memory per in-flight call {fmt(b.get('kib_per_call'), '.0f')}"
+            f" KiB (PSS growth / extra calls, {lo} -> {hi} asked); a worker process that ran"
+            f" slots {fmt(active and active / 1024, '.0f')} MiB, an idle one"
+            f" {per_process / 1024:.0f} MiB"
         )
     return [*out, ""]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -67,6 +68,31 @@ def item_gaps_ms(records: list[dict], limit: int) -> list[float]:
     starts = [r["start"] for r in records if r["schema"] == "Question"]
     ends = [r["end"] for r in records if r["schema"] == "Review"]
     return [g * 1000 for g in dispatch_gaps(ends, starts, limit)]
+
+
+def per_call_memory(levels: list[dict]) -> dict[str, Any]:
+    """Return the PSS an in-flight call adds, and what a worker process costs once it ran slots.
+
+    A worker process imports and builds its model client on its first item, so the step from
+    one level to the next mixes processes that start running slots with calls in flight. The
+    per-call figure is the growth between the two largest levels in which the same number of
+    processes ran slots (fallback: the smallest and largest level); the per-process figure is
+    the largest process's PSS at the largest level.
+    """
+    pairs = [
+        (a, b)
+        for a, b in itertools.pairwise(levels)
+        if a["slots_processes"] == b["slots_processes"]
+        and b["stub_in_flight"] > a["stub_in_flight"]
+    ]
+    first, last = pairs[-1] if pairs else (levels[0], levels[-1])
+    extra_calls = last["stub_in_flight"] - first["stub_in_flight"]
+    growth = last["peak_pss_kib"] - first["peak_pss_kib"]
+    return {
+        "kib_per_call": growth / extra_calls if extra_calls > 0 else None,
+        "kib_per_call_between": [first["asked"], last["asked"]],
+        "active_process_pss_kib": max(levels[-1]["largest_process_pss_kib"], default=None),
+    }
 
 
 def nonce() -> str:
@@ -527,13 +553,7 @@ class Bench:
                 "idle_processes": len(idle_per_pid),
                 "levels": levels,
             }
-            first, last = levels[0], levels[-1]
-            extra_calls = last["stub_in_flight"] - first["stub_in_flight"]
-            backends[name]["kib_per_call"] = (
-                (last["peak_pss_kib"] - first["peak_pss_kib"]) / extra_calls
-                if extra_calls > 0
-                else None
-            )
+            backends[name].update(per_call_memory(levels))
         self.stub.client.set_latency(0)
         self.results["capacity"] = {
             "workers": DEFAULT_WORKERS,
