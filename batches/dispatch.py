@@ -200,6 +200,17 @@ def renew_lease(claim: Claim, **fields) -> None:
         raise LeaseLostError(claim.item_id)
 
 
+def renew_leases(claims: Iterable[Claim]) -> int:
+    """Extend the leases of the claims still held (one UPDATE); return how many were."""
+    claims = list(claims)
+    # An item taken over meanwhile has another token: it no longer matches and keeps its own.
+    return BatchItem.objects.filter(
+        pk__in=[claim.item_id for claim in claims],
+        status=ItemStatus.RUNNING,
+        lease_token__in={claim.token for claim in claims},
+    ).update(lease_until=timezone.now() + lease_delta())
+
+
 def save_checkpoints(claim: Claim, checkpoints: dict) -> None:
     """Persist the stages done so far and renew the lease."""
     renew_lease(claim, checkpoints=checkpoints)

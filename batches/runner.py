@@ -65,7 +65,7 @@ class Slots:
         self.capacity = max(1, capacity)
         self.lifetime_s = lifetime_s
         self.report = SlotsReport()
-        self._running: set[asyncio.Task[str]] = set()
+        self._running: dict[asyncio.Task[str], dispatch.Claim] = {}
         # Items this process's own refills queued since the last claim. Written from the
         # database thread (on commit), read on the loop: hence the lock.
         self._owed = 0
@@ -84,12 +84,28 @@ class Slots:
         """Run and refill the slots until no work is left or the lifetime is over."""
         stop_claiming_at = time.monotonic() + self.lifetime_s
         watchdog = asyncio.create_task(watch_loop())
+        heartbeat = asyncio.create_task(self._keep_leases())
         try:
             with dispatch.queued_items_go_to(self._note_queued):
                 await self._serve(stop_claiming_at)
         finally:
             watchdog.cancel()
+            heartbeat.cancel()
         return self.report
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of every item in the slots, a few times per lease period.
+
+        Stages renew their item's lease as they end, but a slot can wait long between two
+        (a slow provider, the database thread busy with the other slots' work): as long as
+        this loop runs, its items are alive. A blocked or dead loop stops renewing, and the
+        items are taken over after their lease, as before.
+        """
+        while True:
+            await asyncio.sleep(settings.ITEM_LEASE_S / 4)
+            claims = list(self._running.values())
+            if claims:
+                await sync_to_async(dispatch.renew_leases)(claims)
 
     async def _serve(self, stop_claiming_at: float) -> None:
         claiming = True
@@ -108,7 +124,7 @@ class Slots:
                 self._running, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED
             )
             for task in done:
-                self._running.discard(task)
+                del self._running[task]
                 outcome = task.result()
                 self.report.outcomes[outcome] = self.report.outcomes.get(outcome, 0) + 1
 
@@ -120,7 +136,7 @@ class Slots:
         claims = await sync_to_async(dispatch.claim_queued)(free)
         for claim in claims:
             logger.info("item %s: claimed by slots of pid %s", claim.item_id, os.getpid())
-            self._running.add(asyncio.create_task(_run_logged(claim)))
+            self._running[asyncio.create_task(_run_logged(claim))] = claim
         self.report.started += len(claims)
         self.report.peak = max(self.report.peak, len(self._running))
         return len(claims)

@@ -1,4 +1,4 @@
-"""Part 7: the fair share and the cost of a fill (batches/scheduler.py).
+"""Part 8: the fair share and the cost of a fill (batches/scheduler.py).
 
     live (in the bench process)  k batches of one institution on a real cluster: each one's
                                  mean slots in flight while all run, and Jain's index
@@ -50,7 +50,7 @@ def live(deployment: Any, log: Any) -> dict[str, Any]:
         deployment.manage("createfaculty", username, "--password", "pw", "--institution", slug)
         owners.append(username)
     log(
-        f"part 7: {FAIR_K} batches of {FAIR_COUNT} at limit {FAIR_BATCH_LIMIT}, school {FAIR_LIMIT}"
+        f"part 8: {FAIR_K} batches of {FAIR_COUNT} at limit {FAIR_BATCH_LIMIT}, school {FAIR_LIMIT}"
     )
     batch_ids = []
     for username in owners:

@@ -34,6 +34,10 @@ _RUNNING = re.compile(r"Q Cluster \S+ \[[^\]]*\] running\.")
 _STARTED = re.compile(r" processing (\S+) '")
 _ENDED = re.compile(r"(?:Processed|Failed) '[^']*' \((\S+?)\)")
 _WORKER_PID = re.compile(r"ready for work at (\d+)")
+# Items run in a worker's slots (batches.runner), many per django-q2 task (`slots-<hex>`): the
+# runner logs each item's claim and end, at INFO.
+_ITEM_CLAIMED = re.compile(r"item (\d+): claimed by slots of pid (\d+)")
+_ITEM_DONE = re.compile(r"item (\d+): slot done \(")
 
 
 # --------------------------------------------------------------------------- the stub model
@@ -95,7 +99,9 @@ def deployment_env(stub: Stub, **extra: str) -> dict[str, str]:
         # Nor the institution's limit: the benchmark's batches all belong to `default`.
         "INSTITUTION_CONCURRENCY_LIMIT": "1000000",
         "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
+        # INFO, as in production: the slots' claim and end lines are what `items_in_slots`
+        # reads (a few lines per item).
+        "LOG_LEVEL": "INFO",
         **extra,
     }
 
@@ -122,6 +128,18 @@ def tasks_in_progress(cluster: QCluster) -> set[str]:
     return set(_STARTED.findall(text)) - set(_ENDED.findall(text))
 
 
+def items_in_slots(cluster: QCluster) -> set[int]:
+    """Return the items the cluster's slots claimed and have not finished (from its log)."""
+    text = cluster.log_text()
+    claimed = {int(item) for item, _ in _ITEM_CLAIMED.findall(text)}
+    return claimed - {int(item) for item in _ITEM_DONE.findall(text)}
+
+
+def slot_pids(cluster: QCluster) -> set[int]:
+    """Return the worker processes whose slots ran at least one item."""
+    return {int(pid) for _, pid in _ITEM_CLAIMED.findall(cluster.log_text())}
+
+
 def queued_tasks(deployment: Deployment) -> int:
     """Return how many tasks wait in the deployment's broker."""
     redis_url = deployment.env.get("REDIS_URL")
@@ -145,7 +163,7 @@ def flush_broker(deployment: Deployment) -> None:
 
 
 def idle(deployment: Deployment) -> bool:
-    busy = any(tasks_in_progress(c) for c in deployment.clusters)
+    busy = any(tasks_in_progress(c) or items_in_slots(c) for c in deployment.clusters)
     return not busy and queued_tasks(deployment) == 0
 
 
@@ -182,7 +200,8 @@ def stall_report(deployment: Deployment, batch_id: str, stall_s: float) -> str:
     for n, cluster in enumerate(deployment.clusters):
         state = "alive" if cluster.alive() else f"exited {cluster.process.poll()}"
         lines.append(
-            f"--- cluster {n} ({state}), in progress: {sorted(tasks_in_progress(cluster))}"
+            f"--- cluster {n} ({state}), tasks in progress: {sorted(tasks_in_progress(cluster))}"
+            f", items in its slots: {sorted(items_in_slots(cluster))}"
         )
         lines.append(cluster.log_text()[-6000:])
     return "\n".join(lines)
@@ -207,6 +226,12 @@ def memory_kib(pid: int) -> dict[str, int] | None:
     except (OSError, ValueError):
         return None
     return figures
+
+
+def group_pss_kib(pgid: int) -> tuple[int, dict[int, int]]:
+    """Return the total PSS of a process group (a qcluster and its children), and per pid."""
+    per_pid = {pid: f["pss"] for pid in group_pids(pgid) if (f := memory_kib(pid)) and "pss" in f}
+    return sum(per_pid.values()), per_pid
 
 
 def group_pids(pgid: int) -> list[int]:

@@ -47,6 +47,8 @@ def render(results: dict[str, Any]) -> str:
         out += _reads(results["reads"])
     if "creation" in results:
         out += _creation(results["creation"])
+    if "capacity" in results:
+        out += _capacity(results["capacity"])
     if "memory" in results:
         out += _memory(results["memory"])
     if "fairness" in results:
@@ -71,7 +73,7 @@ def _makespan(m: dict) -> list[str]:
         f"latency U({m['latency'][0]}, {m['latency'][1]}) s seed {m['seed']};",
         "   every row gets the same sequence of latencies, in the order its requests arrive",
     ]
-    rows = [["row", "makespan", "/ ideal", "in-flight / limit", "slot refill p50 / p95", "errors"]]
+    rows = [["row", "makespan", "/ ideal", "in-flight / limit", "refill gap p50 / p95", "errors"]]
     rows.append(["ideal lower bound (recorded latencies)", fmt(m["ideal_s"], ".2f", "s"), "1.000"])
     for run in m["runs"].values():
         gaps = run.get("dispatch_ms") or {}
@@ -87,8 +89,8 @@ def _makespan(m: dict) -> list[str]:
         )
     out += table(rows)
     out.append(
-        "  in-flight / limit = busy model time / (makespan x limit); slot refill = an item's last"
-        " response -> the next item's first request"
+        "  in-flight / limit = busy model time / (makespan x limit) (window utilisation); refill"
+        " gap = an item's last response -> the next item's first request in the window"
     )
     for name, ratios in m["ratios"].items():
         out.append(
@@ -101,43 +103,117 @@ def _makespan(m: dict) -> list[str]:
 
 def _overhead(o: dict) -> list[str]:
     out = [
-        f"2. Overhead: zero-latency stub, N={o['n']}, limit {o['limit']}, {o['deployment']}, "
-        f"one cluster of {o['workers']} workers"
+        f"2. Overhead: zero-latency stub, N={o['n']}, limit {o['limit']}; the peer is the faster "
+        f"in-process LangChain run ({o['peer']})"
     ]
-    rows = [["figure", "value"]]
-    rows.append(["batchgen items/s", fmt(o["items_per_s"], ".1f")])
-    rows.append(["raw django-q2 no-op tasks/s (same DB, broker, cluster)", fmt(o["noop_per_s"])])
-    rows.append(["ratio batchgen / raw", fmt(o["ratio"], ".3f")])
-    rows.append(
+    rows = [
         [
-            "LangChain baseline items/s (in-process, same N and limit)",
-            fmt(o["baseline_items_per_s"]),
+            "row",
+            "items/s",
+            "/ peer",
+            "max in flight",
+            "refill (stub) p50 / p95",
+            "refill (DB) p50 / p95",
+            "errors",
         ]
-    )
-    rows.append(["model calls per item", fmt(o["calls_per_item"], ".2f")])
-    p = o.get("per_item") or {}
-    if p:
+    ]
+    for peer in o["peers"].values():
         rows.append(
             [
-                "one item alone, in one process: wall / CPU / SQL queries",
-                f"{p['wall_ms_per_item']:.1f} ms / {p['cpu_ms_per_item']:.1f} ms / "
-                f"{p['queries_per_item']:.1f}",
+                peer["label"],
+                fmt(peer["items_per_s"], ".1f"),
+                "",
+                fmt(peer["max_in_flight"]),
+                "",
+                "",
+                fmt(peer["errors"]),
             ]
         )
-    d, db = o["dispatch_stub_ms"], o["dispatch_db_ms"]
-    rows.append(
-        [
-            "dispatch: item's last response -> next item's first request (stub)",
-            f"p50 {fmt(d['p50'], '.1f')} ms, p95 {fmt(d['p95'], '.1f')} ms",
-        ]
-    )
-    rows.append(
-        [
-            "dispatch: item completed -> next item claimed (DB)",
-            f"p50 {fmt(db['p50'], '.1f')} ms, p95 {fmt(db['p95'], '.1f')} ms",
-        ]
-    )
+    for run in o["runs"].values():
+        d, db = run["refill_stub_ms"], run["refill_db_ms"]
+        rows.append(
+            [
+                f"{run['label']} ({run['workers']} workers, {run['slots_processes']} ran slots)",
+                fmt(run["items_per_s"], ".1f"),
+                fmt(run["vs_peer"], ".3f"),
+                fmt(run["max_in_flight"]),
+                f"{fmt(d['p50'], '.1f')} / {fmt(d['p95'], '.1f')} ms",
+                f"{fmt(db['p50'], '.1f')} / {fmt(db['p95'], '.1f')} ms",
+                fmt(run["errors"]),
+            ]
+        )
     out += table(rows)
+    pg = o["runs"].get("postgres", {})
+    out.append(
+        f"  raw django-q2 no-op tasks/s (PostgreSQL deployment's broker and cluster): "
+        f"{fmt(o['noop_per_s'], '.1f')}; batchgen / raw {fmt(pg.get('vs_noop'), '.3f')}"
+    )
+    out.append(
+        "  refill (stub) = an item's last response -> the next item's first request; "
+        "refill (DB) = an item finished -> the next item claimed"
+    )
+    p = o.get("per_item") or {}
+    if p:
+        out.append(
+            f"  one item alone, in one process: wall {p['wall_ms_per_item']:.1f} ms, "
+            f"CPU {p['cpu_ms_per_item']:.1f} ms, {p['queries_per_item']:.1f} SQL queries"
+        )
+    return [*out, ""]
+
+
+def _capacity(c: dict) -> list[str]:
+    out = [
+        f"7. Capacity: one cluster of Q_WORKERS={c['workers']} x WORKER_SLOTS={c['slots']}, "
+        f"stub latency {c['latency_s']:.0f} s, batches at limit <= 20 summing to the asked-for "
+        f"slots, {c['rounds']} items per slot; PSS = sum of Pss over qcluster and its children,"
+        " peak of samples"
+    ]
+    rows = [
+        [
+            "backend, asked",
+            "calls in flight",
+            "cluster PSS",
+            "largest processes",
+            "ran slots",
+            "limit kept",
+            "errors",
+        ]
+    ]
+    for b in c["backends"].values():
+        rows.append(
+            [
+                f"{b['deployment']}, idle ({b['idle_processes']} processes)",
+                "0",
+                f"{b['idle_pss_kib'] / 1024:.0f} MiB",
+                "",
+                "",
+                "",
+                "",
+            ]
+        )
+        for lv in b["levels"]:
+            rows.append(
+                [
+                    f"{b['deployment']}, {lv['asked']}",
+                    str(lv["stub_in_flight"]),
+                    f"{lv['peak_pss_kib'] / 1024:.0f} MiB",
+                    " ".join(f"{k / 1024:.0f}" for k in lv["largest_process_pss_kib"]) + " MiB",
+                    str(lv["slots_processes"]),
+                    "yes" if not lv["limit_exceeded"] else f"NO {lv['limit_exceeded']}",
+                    str(lv["errors"]),
+                ]
+            )
+    out += table(rows)
+    for b in c["backends"].values():
+        per_process = b["idle_pss_kib"] / max(1, b["idle_processes"])
+        lo, hi = b.get("kib_per_call_between") or ("?", "?")
+        active = b.get("active_process_pss_kib")
+        out.append(
+            f"  {b['deployment']}: memory per in-flight call {fmt(b.get('kib_per_call'), '.0f')}"
+            f" KiB (PSS growth / extra calls, {lo} -> {hi} asked); a worker process that ran"
+            f" slots {fmt(active and active / 1024, '.0f')} MiB, an idle one"
+            f" {per_process / 1024:.0f} MiB"
+        )
     return [*out, ""]
 
 
