@@ -35,7 +35,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from batches import attempt, dispatch
+from batches import attempt, dispatch, planner
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class Slots:
         watchdog = asyncio.create_task(watch_loop())
         heartbeat = asyncio.create_task(self._keep_leases())
         try:
-            with dispatch.queued_items_go_to(self._note_queued):
+            with dispatch.queued_items_go_to(self._note_queued), planner.planning_ahead():
                 await self._serve(stop_claiming_at)
         finally:
             watchdog.cancel()
