@@ -188,6 +188,14 @@ def claim_queued(limit: int) -> list[Claim]:
         ]
 
 
+def queued_waiting(older_than_s: float) -> int:
+    """Count queued items of running batches that no worker has claimed for a while."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    return BatchItem.objects.filter(
+        status=ItemStatus.QUEUED, queued_at__lt=cutoff, batch__status=BatchStatus.RUNNING
+    ).count()
+
+
 def _held(claim: Claim):
     return BatchItem.objects.filter(
         pk=claim.item_id, status=ItemStatus.RUNNING, lease_token=claim.token

@@ -24,9 +24,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from batches import dispatch, usage
+from batches import dispatch
 from batches.models import BatchItem, BatchJob, BatchPlanChunk
-from generation import planning, usage_meter
+from generation import planning
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +44,15 @@ def create_chunks(batch: BatchJob) -> None:
 
 async def ensure_spec(claim: dispatch.Claim, item: BatchItem) -> dict | None:
     """Return the item's spec, planning its chunk first if nobody has; None without a plan."""
-    await _maybe_plan_ahead(item)
     if item.spec is not None:
-        return item.spec
+        spec = item.spec
+    else:
+        spec = await _own_spec(claim, item)
+    await _maybe_plan_ahead(claim, item)
+    return spec
+
+
+async def _own_spec(claim: dispatch.Claim, item: BatchItem) -> dict | None:
     chunk = await BatchPlanChunk.objects.filter(
         batch_id=item.batch_id, first_index__lte=item.index, end_index__gt=item.index
     ).afirst()
@@ -66,20 +72,18 @@ async def ensure_spec(claim: dispatch.Claim, item: BatchItem) -> dict | None:
 
 # --- planning ahead ---------------------------------------------------------------------------
 # Without it, the items of a new chunk wait for its plan while holding their window slots: one
-# model call in every MAX_CHUNK items during which the window's refills stand still. So when an
-# item halfway through a chunk starts, the next chunk is planned in the background, and it is
-# usually done by the time the window reaches it. Only a worker's slots do this (`runner`):
-# their event loop lives as long as the process, so the plan is not dropped half-way.
+# model call in every MAX_CHUNK items during which the window's refills stand still. So the item
+# halfway through a chunk plans the next chunk as well, in its own slot (a call outside the
+# window would break the limits), and the plan is usually done when the window reaches it.
+# Only a worker's slots do this (`runner`); tools driving one item keep to their own chunk.
 _plan_ahead_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "plan_ahead", default=False
 )
-# Strong references: the loop keeps only weak ones to its tasks.
-_planning_ahead: set[asyncio.Task] = set()
 
 
 @contextlib.contextmanager
 def planning_ahead() -> Iterator[None]:
-    """Inside the block, items halfway through a plan chunk start planning the next one."""
+    """Inside the block, items halfway through a plan chunk plan the next one too."""
     token = _plan_ahead_enabled.set(True)
     try:
         yield
@@ -87,7 +91,7 @@ def planning_ahead() -> Iterator[None]:
         _plan_ahead_enabled.reset(token)
 
 
-async def _maybe_plan_ahead(item: BatchItem) -> None:
+async def _maybe_plan_ahead(claim: dispatch.Claim, item: BatchItem) -> None:
     if not _plan_ahead_enabled.get():
         return
     bounds = planning.chunk_bounds(item.batch.target_count)
@@ -98,46 +102,9 @@ async def _maybe_plan_ahead(item: BatchItem) -> None:
             following = await BatchPlanChunk.objects.filter(
                 batch_id=item.batch_id, number=number + 1, status=BatchPlanChunk.Status.PENDING
             ).afirst()
-            if following is not None:
-                # A fresh context: not this item's lease callbacks, which end with the item.
-                task = asyncio.create_task(
-                    _plan_in_background(item.batch, following), context=contextvars.Context()
-                )
-                _planning_ahead.add(task)
-                task.add_done_callback(_planning_ahead.discard)
+            if following is not None and (token := await sync_to_async(_take)(following)):
+                await _plan(claim, item.batch, following, token)
             return
-
-
-async def _plan_in_background(batch: BatchJob, chunk: BatchPlanChunk) -> None:
-    """Plan `chunk` unless someone already does; a failure leaves it to its first item."""
-    try:
-        token = await sync_to_async(_take)(chunk)
-        if token is None:
-            return
-
-        async def record_usage(stage: str, call: usage_meter.CallUsage) -> None:
-            await usage.arecord_call(batch_id=batch.pk, item_id=None, stage=stage, call=call)
-
-        @sync_to_async
-        def before_call() -> None:
-            BatchPlanChunk.objects.filter(pk=chunk.pk, lease_token=token).update(
-                lease_until=timezone.now() + dispatch.lease_delta()
-            )
-
-        with usage_meter.reporting_to(record_usage):
-            outcome = await planning.plan_chunk(
-                batch.scope,
-                batch.parameters,
-                first=chunk.first_index,
-                end=chunk.end_index,
-                total=batch.target_count,
-                avoid=await sync_to_async(_earlier_foci)(batch.pk, chunk.first_index),
-                before_call=before_call,
-            )
-        await sync_to_async(_store_plan)(batch, chunk, token, outcome)
-    except Exception:
-        # Its items plan it themselves once the chunk's lease runs out; nothing is lost.
-        logger.exception("plan chunk %s: planning ahead failed", chunk.pk)
 
 
 def _take(chunk: BatchPlanChunk) -> uuid.UUID | None:

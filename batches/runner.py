@@ -43,6 +43,9 @@ _T = TypeVar("_T")
 
 # How often a loop with free slots looks for queued work it was not told about.
 POLL_S = 0.5
+# A full loop looks this often for queued items nobody claims: the wake-up it handed on may sit
+# in a busy cluster's own prefetch queue while another cluster's workers are idle.
+QUEUE_CHECK_S = 2.0
 # A loop tick longer than this means something blocked the event loop (CONTRACT §2 slots).
 STALL_WARNING_S = 1.0
 WATCHDOG_TICK_S = 0.25
@@ -70,6 +73,7 @@ class Slots:
         # database thread (on commit), read on the loop: hence the lock.
         self._owed = 0
         self._owed_lock = threading.Lock()
+        self._next_queue_check = 0.0
 
     def _note_queued(self, count: int) -> None:
         with self._owed_lock:
@@ -116,6 +120,7 @@ class Slots:
                 await sync_to_async(dispatch.wake_workers)(1)
             claimed = await self._claim() if claiming else 0
             await self._hand_on_overflow(claimed, claiming)
+            await self._wake_for_unclaimed_work()
             if not self._running:
                 if not claiming or not claimed:
                     return
@@ -140,6 +145,17 @@ class Slots:
         self.report.started += len(claims)
         self.report.peak = max(self.report.peak, len(self._running))
         return len(claims)
+
+    async def _wake_for_unclaimed_work(self) -> None:
+        """While full, wake other workers again for queued items left waiting."""
+        now = time.monotonic()
+        if len(self._running) < self.capacity or now < self._next_queue_check:
+            return
+        self._next_queue_check = now + QUEUE_CHECK_S
+        waiting = await sync_to_async(dispatch.queued_waiting)(QUEUE_CHECK_S)
+        if waiting:
+            self.report.handed_on += waiting
+            await sync_to_async(dispatch.wake_workers)(waiting)
 
     async def _hand_on_overflow(self, claimed: int, claiming: bool) -> None:
         """Wake other workers for items this loop's refills queued but it cannot take."""

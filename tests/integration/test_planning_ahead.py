@@ -1,14 +1,12 @@
-"""A worker's slots plan the next chunk ahead, halfway through the current one."""
+"""A worker's slots plan the next chunk ahead, in the slot of the item halfway through."""
 
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 from asgiref.sync import async_to_sync
 
 from batches import dispatch, planner, services
-from batches.models import BatchItem, BatchPlanChunk, UsageRecord
+from batches.models import BatchItem, BatchPlanChunk
 from batches.states import ItemStatus
 from generation.llm import override_chat_model
 from tests.factories import FacultyFactory, batch_definition
@@ -30,10 +28,7 @@ def spec_of(item: BatchItem, *, ahead: bool) -> dict | None:
         if not ahead:
             return await planner.ensure_spec(claim, item)
         with planner.planning_ahead():
-            spec = await planner.ensure_spec(claim, item)
-        # The test waits for the background plan; a worker's loop simply lets it run.
-        await asyncio.gather(*planner._planning_ahead)
-        return spec
+            return await planner.ensure_spec(claim, item)
 
     claim, item = item
     return async_to_sync(scenario)()
@@ -52,7 +47,7 @@ def chunk_status(batch) -> list[str]:
     return list(batch.plan_chunks.order_by("number").values_list("status", flat=True))
 
 
-def test_the_item_halfway_through_a_chunk_plans_the_next_one_in_the_background(batch):
+def test_the_item_halfway_through_a_chunk_plans_the_next_one_in_its_own_slot(batch):
     model = scripted()
     with override_chat_model(model):
         assert spec_of(claimed_item(batch, 10), ahead=True) is not None
@@ -63,9 +58,8 @@ def test_the_item_halfway_through_a_chunk_plans_the_next_one_in_the_background(b
         BatchItem.objects.filter(batch=batch, index__range=(20, 39), spec__isnull=False).count()
         == 20
     )
-    # The plan ahead goes to the ledger as the batch's call (the item's own plan call is
-    # recorded by its attempt, which this test does not run).
-    assert UsageRecord.objects.filter(batch=batch, stage="plan", item=None).count() == 1
+    # No call outside an item's slot: both plans were made while item 10 held its slot.
+    assert BatchPlanChunk.objects.filter(batch=batch, status="planning").count() == 0
 
 
 def test_other_items_and_tools_outside_the_slots_do_not_plan_ahead(batch):
