@@ -7,14 +7,13 @@ chunk and three sample items. Measured: 0.1%, -0.2% and 0.8% for the three batch
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from batches.estimate import DEMO_PROMPTS_METHOD, estimate_batch
 from batches.validation import validate_batch_definition
 from generation import pipeline, planning
 from generation.demo import DemoChatModel
+from tests.aio import run_coroutine
 
 pytestmark = pytest.mark.django_db
 
@@ -76,5 +75,5 @@ def test_the_estimate_is_within_25_percent_of_the_real_usage(scope: dict, count:
         validate_batch_definition({"target_count": count, "scope": scope}), model="demo"
     )
     assert estimate.method == DEMO_PROMPTS_METHOD
-    real = asyncio.run(real_usage(scope, count))
+    real = run_coroutine(real_usage(scope, count))
     assert estimate.total.total_tokens == pytest.approx(real, rel=0.25)

@@ -6,8 +6,6 @@ The pipeline does not feed the ledger yet (issue 14's worker half): these tests 
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
@@ -20,6 +18,7 @@ from generation import pricing
 from generation.demo import DemoChatModel
 from generation.schemas import Question
 from generation.usage_meter import CallUsage
+from tests.aio import run_coroutine
 from tests.factories import FacultyFactory, batch_definition
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued")]
@@ -134,7 +133,7 @@ def test_arecord_call_is_the_async_pipelines_record_call(queued):
         await usage.arecord_call(batch_id=batch.pk, item_id=None, stage="plan", call=call())
         await sync_to_async(connections.close_all, thread_sensitive=True)()
 
-    asyncio.run(record_then_close())
+    run_coroutine(record_then_close())
     assert usage.batch_usage(batch.pk).calls == 1
 
 

@@ -25,6 +25,7 @@ import pytest
 from testkit.harness import OWNER, Deployment, wait_until
 from testkit.servers import QCluster, process_tree, pss_bytes
 from testkit.stub_llm import max_overlap
+from tests.aio import run_coroutine
 
 pytestmark = pytest.mark.system
 
@@ -167,7 +168,10 @@ def test_one_default_cluster_holds_hundreds_of_calls_within_each_batch_limit_and
     assert len(pids) >= 2, pids
     for spec in specs:
         schemas = Counter(r.schema for r in stub.records(spec["topic"]))
-        assert schemas["Question"] == schemas["Review"] == spec["count"], (spec, schemas)
+        # A question and a review per item; the quality gate may send a question back for a
+        # revision (a near-duplicate of another in the batch), which is one more pair.
+        assert schemas["Question"] == schemas["Review"], (spec, schemas)
+        assert spec["count"] <= schemas["Question"] <= spec["count"] + 3, (spec, schemas)
 
 
 # --- 2. SIGKILL with ~100 calls in flight --------------------------------------------------
@@ -303,7 +307,7 @@ def _run_watchdog_around(work) -> None:
         finally:
             watchdog.cancel()
 
-    asyncio.run(main())
+    run_coroutine(main())
 
 
 @pytest.mark.parametrize("blocked", [True, False])

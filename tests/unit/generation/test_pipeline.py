@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import types
 from typing import Any
 
@@ -15,6 +14,7 @@ from generation import pipeline
 from generation.demo import DemoChatModel
 from generation.errors import GenerationError, NonRetryableError, RateLimitedError
 from generation.pipeline import STAGES, run_pipeline
+from tests.aio import run_coroutine
 from tests.fakes import good_model, question_args, review_args, scripted, tool_call
 
 SCOPE = {
@@ -47,7 +47,7 @@ class Recorder:
 def _run(
     model: Any, *, checkpoints: dict | None = None, scope: dict = SCOPE, **kwargs: Any
 ) -> dict:
-    return asyncio.run(
+    return run_coroutine(
         run_pipeline(
             scope,
             kwargs.pop("parameters", PARAMETERS),
@@ -335,24 +335,25 @@ def test_the_model_is_called_on_the_event_loop_not_a_pool_thread():
     # behind the pool's few threads and open database connections nobody closes.
     import threading
 
-    threads: list[int] = []
+    threads: list[str] = []
 
     class Recording(type(good_model())):
         async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):
-            threads.append(threading.get_ident())
+            threads.append(threading.current_thread().name)
             return await super()._agenerate(messages, stop, run_manager, **kwargs)
 
     model = Recording(
         responses=[tool_call("Question", question_args()), tool_call("Review", review_args())]
     )
     _run(model)
-    assert threads == [threading.get_ident()] * 2
+    # The loop's own thread (tests.aio names it), not one of asyncio's "asyncio_N" pool threads.
+    assert len(threads) == 2 and all(name.startswith("test-loop") for name in threads)
 
 
 def test_questions_of_one_batch_get_different_prompts_and_demo_questions():
     demo = DemoChatModel(latency_s=0)
     stems = [
-        asyncio.run(
+        run_coroutine(
             run_pipeline(
                 {"topic": "Renal physiology"},
                 {},

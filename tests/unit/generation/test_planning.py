@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -12,6 +11,7 @@ from langchain_core.messages import AIMessage
 from pydantic import Field
 
 from generation import planning
+from tests.aio import run_coroutine
 from tests.fakes import tool_call
 
 SCOPE = {"topic": "Renal physiology", "learning_objectives": ["Filtration", "Sodium balance"]}
@@ -48,7 +48,7 @@ def specs(*foci: str) -> AIMessage:
 
 
 def plan(model: PlanModel, first: int = 0, end: int = 4, avoid=()) -> planning.PlanOutcome:
-    return asyncio.run(
+    return run_coroutine(
         planning.plan_chunk(
             SCOPE, PARAMETERS, first=first, end=end, total=10, avoid=avoid, model=model
         )

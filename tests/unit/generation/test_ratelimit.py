@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import threading
 from collections.abc import Iterable
@@ -14,6 +13,7 @@ from django.test import override_settings
 
 from generation import ratelimit
 from generation.ratelimit import Budget, SharedRateLimiter
+from tests.aio import run_coroutine
 
 START = 1_700_000_000.0
 
@@ -181,10 +181,10 @@ def test_on_wait_callback_exception_ends_the_wait() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_aacquire_waits_on_the_loop_with_the_callers_callbacks() -> None:
     clock = FakeClock()
-    sleepers: set[int] = set()
+    sleepers: set[str] = set()
 
     def sleep(seconds: float) -> None:
-        sleepers.add(threading.get_ident())
+        sleepers.add(threading.current_thread().name)
         clock.sleep(seconds)
 
     limiter = SharedRateLimiter(600, clock=clock, sleep=sleep)
@@ -199,10 +199,10 @@ def test_aacquire_waits_on_the_loop_with_the_callers_callbacks() -> None:
                 # The tries ran on asgiref's database thread: close its connection there.
                 await sync_to_async(connections.close_all)()
 
-    assert asyncio.run(acquire())
+    assert run_coroutine(acquire())
     assert calls == pytest.approx([START + 5])
-    # Every wait was slept on the loop's own thread (here the main one): no thread per call.
-    assert clock.sleeps and sleepers == {threading.get_ident()}
+    # Every wait was slept on the loop's own thread (tests.aio names it): no thread per call.
+    assert clock.sleeps and len(sleepers) == 1 and sleepers.pop().startswith("test-loop")
 
 
 @pytest.mark.django_db

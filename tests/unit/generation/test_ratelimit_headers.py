@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from langchain_core.messages import AIMessage
 
 from generation import pipeline, ratelimit
 from generation.ratelimit import SharedRateLimiter, remaining_from_headers
+from tests.aio import run_coroutine
 from tests.fakes import question_args, scripted
 
 START = 1_000_000.0
@@ -83,5 +82,5 @@ def test_the_pipeline_tightens_the_shared_buckets_from_an_answers_headers(rateli
         response_metadata={"headers": {"x-ratelimit-remaining-tokens": "42"}},
     )
     model = scripted(answer)
-    asyncio.run(pipeline.generate(model, pipeline._request({"topic": "Renal physiology"}, {})))
+    run_coroutine(pipeline.generate(model, pipeline._request({"topic": "Renal physiology"}, {})))
     assert tightened == [(None, 42)]

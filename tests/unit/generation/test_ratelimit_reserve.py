@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from generation.ratelimit import Budget, SharedRateLimiter
+from tests.aio import run_coroutine
 from tests.unit.generation.test_ratelimit import START, FakeClock, max_in_window
 
 
@@ -144,7 +145,7 @@ def test_areserve_waits_on_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> No
         await sync_to_async(connections.close_all, thread_sensitive=True)()
 
     monkeypatch.setattr(asyncio, "sleep", advancing_sleep)
-    asyncio.run(reserve_then_close())
+    run_coroutine(reserve_then_close())
     assert clock.now - START == pytest.approx(1000 * 61 / 18_000, abs=0.01)
 
 
