@@ -186,10 +186,6 @@ class SharedRateLimiter(BaseRateLimiter):
         """`hold`, from a coroutine."""
         await sync_to_async(self.hold)(seconds)
 
-    async def acharge(self, tokens: int) -> None:
-        """`charge`, from a coroutine."""
-        await sync_to_async(self.charge)(tokens)
-
     def hold(self, seconds: float) -> None:
         """Make every worker wait `seconds` (capped at MAX_HOLD_S) before its next request."""
         if seconds > 0:
@@ -614,8 +610,3 @@ def get_rate_limiter() -> SharedRateLimiter:
 def hold_for(seconds: float) -> None:
     """Hold every worker on every machine back for `seconds` (a provider 429's Retry-After)."""
     get_rate_limiter().hold(seconds)
-
-
-def charge_tokens(n: int) -> None:
-    """Charge `n` tokens reported by a finished call to the shared token budget."""
-    get_rate_limiter().charge(n)

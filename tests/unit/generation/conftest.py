@@ -27,9 +27,6 @@ class RecordingLimiter(InMemoryRateLimiter):
     async def ahold(self, seconds: float) -> None:
         self.hold(seconds)
 
-    async def acharge(self, tokens: int) -> None:
-        self.charge(tokens)
-
     async def asettle(self, reserved: int, actual: int) -> None:
         self.charge(actual - reserved)
 
