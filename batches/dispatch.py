@@ -341,12 +341,30 @@ def reclaim_expired_leases() -> list[int]:
     return reclaimed
 
 
+def release_queued_of_paused_batches() -> int:
+    """Give the slots of a paused batch's queued items back: they wait as pending.
+
+    A pause releases its batch's queued items itself, but an item taken over from a dead
+    worker afterwards is queued again, and slots claim only running batches' items: left
+    queued, it would sit in flight until the resume. The UPDATE matches only rows whose
+    batch is paused as it runs, so an item of a batch resumed meanwhile stays queued; one
+    released just before a resume commits waits, pending, for the next fill.
+    """
+    return BatchItem.objects.filter(
+        status=ItemStatus.QUEUED, batch__status=BatchStatus.PAUSED
+    ).to_pending()
+
+
 def redispatch_stale_queued() -> list[int]:
     """Enqueue again items queued long ago and never claimed (a broker lost their task)."""
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.DISPATCH_LEASE_S)
     redone: list[int] = []
-    stale = BatchItem.objects.filter(status=ItemStatus.QUEUED, queued_at__lt=cutoff)
+    # Only running batches' items: no worker would claim another's (a paused batch's items
+    # are released above; a cancelled batch has none queued).
+    stale = BatchItem.objects.filter(
+        status=ItemStatus.QUEUED, queued_at__lt=cutoff, batch__status=BatchStatus.RUNNING
+    )
     for item_id, queued_at in stale.values_list("id", "queued_at"):
         # A claim racing with us wins: it changes the status, so this matches nothing.
         if BatchItem.objects.filter(

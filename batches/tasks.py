@@ -39,6 +39,7 @@ def sweep() -> dict[str, int]:
     (`dispatch.reclaim_expired_leases_now_and_then`), so a flowing batch does not wait for it.
     """
     reclaimed = dispatch.reclaim_expired_leases()
+    released = dispatch.release_queued_of_paused_batches()
     redispatched = dispatch.redispatch_stale_queued()
     woken = dispatch.wake_overdue_waits()
     for batch_id in dispatch.active_batch_ids():
@@ -46,6 +47,7 @@ def sweep() -> dict[str, int]:
     webhooks_queued = webhooks.enqueue_due()
     summary = {
         "reclaimed": len(reclaimed),
+        "released": released,
         "redispatched": len(redispatched),
         "woken": len(woken),
         "webhooks": webhooks_queued,

@@ -16,9 +16,17 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from testkit.harness import Deployment, sqlite_url
-from testkit.servers import PostgresServer, RedisServer, WebServer, stub_model_env
+from testkit.servers import (
+    REPO_ROOT,
+    PostgresServer,
+    RedisServer,
+    WebServer,
+    project_env,
+    stub_model_env,
+)
 from testkit.stub_llm import StubLLM
 from testkit.webhook_receiver import WebhookReceiver
+from testkit.zygote import Zygote
 
 
 @receiver(setting_changed)
@@ -29,6 +37,18 @@ def _rebuild_the_rate_limiter(*, setting: str, **kwargs: object) -> None:
 
         with ratelimit._limiter_lock:
             ratelimit._limiter = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_manage_commands() -> Iterator[None]:
+    """Fork the tests' `manage.py` commands from a warm parent (testkit.zygote).
+
+    Each command still runs in a process of its own with its own environment; what it
+    skips is the seconds of library imports, hundreds of times over in the system tests.
+    """
+    warm = Zygote().start(project_env(), REPO_ROOT)
+    yield
+    warm.stop()
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from batches import dispatch, services
+from batches import dispatch, services, tasks
 from batches.errors import (
     BatchValidationError,
     InvalidBatchStatusTransitionError,
@@ -270,6 +270,32 @@ def test_stale_queued_items_are_enqueued_again(
     queued.clear()
     assert dispatch.redispatch_stale_queued() == [item.pk]
     assert queued == [item.pk]
+
+
+def test_the_sweep_gives_a_paused_batchs_taken_over_items_their_slots_back(
+    faculty, queued, django_capture_on_commit_callbacks
+):
+    batch = make_batch(faculty, django_capture_on_commit_callbacks, target_count=3)
+    running = dispatch.claim_item(batch.items.get(index=0).pk)
+    services.pause_batch(batch=batch.pk, user=faculty)
+    # The worker died after the pause; its lease runs out and the sweep takes the item over.
+    BatchItem.objects.filter(pk=running.item_id).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = tasks.sweep()
+    assert summary["reclaimed"] == 1 and summary["released"] == 1
+    item = BatchItem.objects.get(pk=running.item_id)
+    # Nothing of the paused batch is in flight, and the item is not re-sent every sweep.
+    assert (item.status, item.takeovers, item.queued_at) == (ItemStatus.PENDING, 1, None)
+    assert set(statuses(batch)) == {ItemStatus.PENDING}
+    queued.clear()
+    assert tasks.sweep()["redispatched"] == 0
+    assert queued == []
+    # The resume queues it again with the others.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.resume_batch(batch=batch.pk, user=faculty)
+    assert BatchItem.objects.get(pk=running.item_id).status == ItemStatus.QUEUED
 
 
 def test_finish_batch_completes_a_batch_exactly_once(

@@ -140,10 +140,10 @@ def test_two_clusters_keep_each_of_several_batches_within_its_own_limit(scale_ou
     for batch_id in batch_ids:
         assert scale_out.wait_terminal(batch_id, timeout=90) == "completed"
 
-    all_records = []
+    windows = []
     for spec in specs:
         records = stub.records(spec["topic"])
-        all_records += records
+        windows.append((min(r.start for r in records), max(r.end for r in records)))
         in_flight = max_overlap((r.start, r.end) for r in records)
         # Never above the limit across both clusters, and the window did fill up to it.
         assert in_flight == spec["limit"], (spec, in_flight)
@@ -155,8 +155,10 @@ def test_two_clusters_keep_each_of_several_batches_within_its_own_limit(scale_ou
         }
         numbers = [question_number(r.prompt) for r in records if r.schema == "Question"]
         assert sorted(numbers) == list(range(1, spec["count"] + 1))
-    # The batches ran at the same time: more requests overlapped than any one limit allows.
-    assert max_overlap((r.start, r.end) for r in all_records) > max(s["limit"] for s in specs)
+    # The batches ran at the same time: there was a moment when all three had calls to make.
+    # (Counting calls in flight across batches would depend on the machine's speed: on a
+    # slow one the database work between an item's calls keeps the count below the sum.)
+    assert max(start for start, _ in windows) < min(end for _, end in windows), windows
 
     items = item_rows(scale_out, batch_ids)
     assert len(items) == sum(s["count"] for s in specs)
