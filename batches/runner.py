@@ -114,7 +114,7 @@ class Slots:
     async def _serve(self, stop_claiming_at: float) -> None:
         claiming = True
         while True:
-            if claiming and (time.monotonic() >= stop_claiming_at or _cluster_is_stopping()):
+            if claiming and (time.monotonic() >= stop_claiming_at or cluster_is_stopping()):
                 claiming = False
                 # Hand on to a fresh task: it claims what this one's window queues meanwhile.
                 await sync_to_async(dispatch.wake_workers)(1)
@@ -206,7 +206,8 @@ def cluster_stopping() -> None:
         _stopping.set()
 
 
-def _cluster_is_stopping() -> bool:
+def cluster_is_stopping() -> bool:
+    """Return whether this cluster was told to stop (SIGTERM or SIGINT)."""
     return _stopping is not None and _stopping.is_set()
 
 

@@ -30,10 +30,16 @@ def test_sigkill_of_the_cluster_mid_flight_loses_no_item_and_keeps_one_result_ea
     }
     assert deployment.count(batch_id, "running", "queued", "retry_wait") > 0
 
-    deployment.start_cluster()
+    restarted = deployment.start_cluster()
     assert deployment.wait_terminal(batch_id, timeout=180) == "completed"
     items = deployment.items(batch_id)
     assert [i["status"] for i in items] == ["completed"] * 30
+    # The restarted cluster (six workers) asked once for the start-up recovery, which took
+    # the dead cluster's items over as their leases ran out, not at the next sweep.
+    log = restarted.log_text()
+    assert log.count("processing recover-") == 1, log[-3000:]
+    taken = re.search(r"start-up recovery: (\d+) items taken over", log)
+    assert taken and int(taken.group(1)) >= 1, log[-3000:]
     assert all(i["has_result"] for i in items)
     generated = Counter(
         question_number(r.prompt) for r in stub.records(topic) if r.schema == "Question"

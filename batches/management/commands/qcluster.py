@@ -4,6 +4,7 @@ django-q2 stops a cluster by waiting for each worker's current task to end. A wo
 current task is its slots (`batches.runner`), which would go on claiming for up to
 RUNNER_LIFETIME_S; so on SIGTERM or SIGINT the cluster first sets an event that every
 worker process inherits, and the slots stop claiming at once and let their items finish.
+Its first worker also asks for the start-up recovery (`batches.recovery`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.conf import settings
 from django_q.cluster import Cluster
 from django_q.management.commands import qcluster
 
-from batches import runner
+from batches import recovery, runner
 
 
 class SlotsAwareCluster(Cluster):
@@ -33,6 +34,7 @@ class Command(qcluster.Command):
             os.environ["Q_CLUSTER_NAME"] = cluster_name
         # Made before the cluster forks its sentinel and workers, so they all share it.
         runner.prepare_for_cluster()
+        recovery.prepare_for_cluster()
         cluster = SlotsAwareCluster()
         cluster.start()
         if options.get("run_once", False):
