@@ -85,7 +85,10 @@ async def _attempt(claim: dispatch.Claim) -> str:
 
     async def on_checkpoint(stage: str, output: dict) -> None:
         checkpoints[stage] = output
-        await sync_to_async(dispatch.save_checkpoints)(claim, checkpoints)
+        # A write per model call, not per stage: a kill before the next write only redoes
+        # a local stage, which costs no call.
+        if stage not in pipeline.LOCAL_STAGES:
+            await sync_to_async(dispatch.save_checkpoints)(claim, checkpoints)
 
     async def record_usage(stage: str, call: usage_meter.CallUsage) -> None:
         # A planning call plans the whole chunk: it is the batch's, not this item's.

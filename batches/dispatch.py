@@ -224,9 +224,11 @@ def save_checkpoints(claim: Claim, checkpoints: dict) -> None:
     renew_lease(claim, checkpoints=checkpoints)
 
 
-def complete_item(claim: Claim, result: dict, checkpoints: dict) -> bool:
-    """Store the item's result; return False if another worker owns the item now."""
-    done = _held(claim).complete(result=result, checkpoints=checkpoints, now=timezone.now())
+def complete_item(claim: Claim, result: dict, checkpoints: dict, **fields) -> bool:
+    """Store the item's result (and `fields`); return False if another worker owns it now."""
+    done = _held(claim).complete(
+        result=result, checkpoints=checkpoints, now=timezone.now(), **fields
+    )
     if not done:
         logger.warning("item %s: lease lost before completion; result dropped", claim.item_id)
     return bool(done)

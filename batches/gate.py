@@ -56,9 +56,9 @@ def settle(
         _lock_batch(claim.batch_id)
         match = _nearest(claim.batch_id, claim.item_id, text, keys)
         if match is None:
-            if not dispatch.complete_item(claim, result, checkpoints):
+            # The fingerprint goes with the completion: one UPDATE, under the batch's lock.
+            if not dispatch.complete_item(claim, result, checkpoints, fingerprint=text):
                 raise LeaseLostError(claim.item_id)
-            BatchItem.objects.filter(pk=claim.item_id).update(fingerprint=text)
             QuestionBand.objects.bulk_create(
                 QuestionBand(batch_id=claim.batch_id, item_id=claim.item_id, band=key)
                 for key in keys
@@ -74,7 +74,8 @@ def settle(
 def _lock_batch(batch_id) -> None:
     """Serialise duplicate checks of one batch (SQLite's IMMEDIATE transaction already does)."""
     if connection.vendor == "postgresql":
-        list(BatchJob.objects.select_for_update().filter(pk=batch_id).values_list("pk"))
+        # No ordering: the model's default would sort the one row by created_at.
+        list(BatchJob.objects.select_for_update().filter(pk=batch_id).order_by().values_list("pk"))
 
 
 def _nearest(batch_id, item_id: int, text: str, keys: list[str]) -> tuple[int, str] | None:
@@ -86,7 +87,8 @@ def _nearest(batch_id, item_id: int, text: str, keys: list[str]) -> tuple[int, s
         # Blocking: only questions sharing a MinHash band can be near-duplicates.
         candidates = QuestionBand.objects.filter(batch_id=batch_id, band__in=keys).values("item_id")
         completed = completed.filter(pk__in=candidates)
-    rows = completed.exclude(pk=item_id).values_list("pk", "fingerprint")
+    # Unordered: the items' default ordering would join the batch table to sort the scan.
+    rows = completed.exclude(pk=item_id).order_by().values_list("pk", "fingerprint")
     match = quality.nearest_duplicate(text, rows)
     if match is None:
         return None

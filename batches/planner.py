@@ -166,10 +166,17 @@ def _store_plan(
             # Our lease ran out and another item re-planned the chunk: its plan stands.
             logger.warning("plan chunk %s: lease lost; plan dropped", chunk.pk)
             return
-        for offset, spec in enumerate(outcome.specs):
+        # Two queries for the chunk, not one per item. The chunk's lease (checked above, its
+        # row now locked) keeps other planners out, so nobody writes these specs meanwhile.
+        specs = {chunk.first_index + offset: spec for offset, spec in enumerate(outcome.specs)}
+        unplanned = list(
             BatchItem.objects.filter(
-                batch_id=batch.pk, index=chunk.first_index + offset, spec__isnull=True
-            ).update(spec=spec)
+                batch_id=batch.pk, index__in=list(specs), spec__isnull=True
+            ).only("pk", "index")
+        )
+        for item in unplanned:
+            item.spec = specs[item.index]
+        BatchItem.objects.bulk_update(unplanned, ["spec"])
     logger.info(
         "plan chunk %s: %s of %s specs in %s calls",
         chunk.number,

@@ -19,7 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from batches import budgets, dispatch, events, planner, quota
+from batches import budgets, dispatch, events, planner, quota, scheduler
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.models import BatchItem, BatchJob
 from batches.queries import status_counts
@@ -263,20 +263,31 @@ def reopen_batch(batch_id: uuid.UUID, *, user: AbstractBaseUser | None, reason: 
 
 def advance_batch(batch_id: uuid.UUID) -> None:
     """Refill the window of the batch's institution, then finish the batch if it is done."""
-    # The refill may queue other batches' items (the fair share), so what it returns says
-    # nothing of this batch: finish_batch looks for work left itself (one indexed query).
-    dispatch.fill_slots(batch_id)
-    pause_if_over_budget(batch_id)
+    # Every item's end comes here: one read serves the refill and the budget check both.
+    row = _institution_of(batch_id)
+    if row is not None:
+        # The refill may queue other batches' items (the fair share), so what it returns says
+        # nothing of this batch: finish_batch looks for work left itself (one indexed query).
+        scheduler.fill_institution(row["institution_id"])
+        pause_if_over_budget(batch_id, row)
     finish_batch(batch_id)
 
 
-def pause_if_over_budget(batch_id: uuid.UUID) -> list[uuid.UUID]:
-    """Pause every running batch of the batch's institution once its monthly budget is spent."""
-    row = (
+def _institution_of(batch_id: uuid.UUID) -> dict | None:
+    return (
         BatchJob.objects.filter(pk=batch_id)
         .values("institution_id", "institution__monthly_token_budget")
         .first()
     )
+
+
+def pause_if_over_budget(batch_id: uuid.UUID, row: dict | None = None) -> list[uuid.UUID]:
+    """Pause every running batch of the batch's institution once its monthly budget is spent.
+
+    `row` is the batch's `_institution_of`, when the caller has read it already.
+    """
+    if row is None:
+        row = _institution_of(batch_id)
     # No budget (the default) costs nothing here: no ledger query.
     if row is None or not row["institution__monthly_token_budget"]:
         return []

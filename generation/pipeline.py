@@ -39,6 +39,9 @@ from generation.schemas import (
 logger = logging.getLogger(__name__)
 
 STAGES = ("generate", "validate", "critique")
+# Stages that call no model: redone from the stage before in microseconds, so their
+# checkpoint need not be stored on its own (it goes with the next stage's).
+LOCAL_STAGES = frozenset({"validate"})
 
 # How long every worker holds back after a 429 that did not say (no Retry-After).
 DEFAULT_RATE_LIMIT_HOLD_S = 5.0
