@@ -178,10 +178,14 @@ def pause_batch(
     none, only who did it.
     """
     batch_id = _id(batch)
-    previous, new, now = _transition(batch_id, Action.PAUSE)
+    previous, new, _ = _transition(batch_id, Action.PAUSE)
     # Queued items have not started: give their slots back now rather than when (or if)
     # their task reaches a worker. Resume dispatches them again in index order.
     BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.QUEUED).to_pending()
+    # The pause takes effect here, not at the transition: a claim that had locked a queued
+    # item before us (it saw the batch still running) made this UPDATE wait for its commit,
+    # so the time after it is later than any item's start, and no claim starts one after.
+    now = timezone.now()
     payload = {"previousStatus": previous, **_actor(user), **({"reason": reason} if reason else {})}
     events.record_event(batch_id, events.PAUSED, payload)
     _share_freed_slots(batch_id)
