@@ -273,7 +273,7 @@ def advance_batch(batch_id: uuid.UUID) -> None:
         # The refill may queue other batches' items (the fair share), so what it returns says
         # nothing of this batch: finish_batch looks for work left itself (one indexed query).
         scheduler.fill_institution(row["institution_id"])
-        pause_if_over_budget(batch_id, row)
+        _pause_if_spent(row)
     finish_batch(batch_id)
 
 
@@ -285,15 +285,16 @@ def _institution_of(batch_id: uuid.UUID) -> dict | None:
     )
 
 
-def pause_if_over_budget(batch_id: uuid.UUID, row: dict | None = None) -> list[uuid.UUID]:
-    """Pause every running batch of the batch's institution once its monthly budget is spent.
+def pause_if_over_budget(batch_id: uuid.UUID) -> list[uuid.UUID]:
+    """Pause every running batch of the batch's institution once its monthly budget is spent."""
+    row = _institution_of(batch_id)
+    return _pause_if_spent(row) if row is not None else []
 
-    `row` is the batch's `_institution_of`, when the caller has read it already.
-    """
-    if row is None:
-        row = _institution_of(batch_id)
+
+def _pause_if_spent(row: dict) -> list[uuid.UUID]:
+    """`pause_if_over_budget` for the institution row `_institution_of` read."""
     # No budget (the default) costs nothing here: no ledger query.
-    if row is None or not row["institution__monthly_token_budget"]:
+    if not row["institution__monthly_token_budget"]:
         return []
     institution_id = row["institution_id"]
     if not budgets.exhausted_among({institution_id: row["institution__monthly_token_budget"]}):
