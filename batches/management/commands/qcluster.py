@@ -16,6 +16,7 @@ from django_q.cluster import Cluster
 from django_q.management.commands import qcluster
 
 from batches import recovery, runner
+from generation import llm
 
 
 class SlotsAwareCluster(Cluster):
@@ -35,6 +36,7 @@ class Command(qcluster.Command):
         # Made before the cluster forks its sentinel and workers, so they all share it.
         runner.prepare_for_cluster()
         recovery.prepare_for_cluster()
+        llm.warm_up()
         cluster = SlotsAwareCluster()
         cluster.start()
         if options.get("run_once", False):

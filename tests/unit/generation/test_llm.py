@@ -84,3 +84,29 @@ def test_setting_no_model_rebuilds_it_from_settings(settings):
     llm.set_chat_model(None)
 
     assert isinstance(llm.get_chat_model(), DemoChatModel)
+
+
+def test_warm_up_builds_the_model_that_later_calls_get(settings, monkeypatch: pytest.MonkeyPatch):
+    settings.GENERATION_MODEL = "demo"
+    builds = []
+    build = llm.build_chat_model
+    monkeypatch.setattr(llm, "build_chat_model", lambda: builds.append(1) or build())
+
+    llm.warm_up()
+    model = llm.get_chat_model()
+
+    assert isinstance(model, DemoChatModel)
+    assert builds == [1]  # built ahead, not again at first use
+
+
+def test_warm_up_of_a_model_that_cannot_be_built_logs_and_leaves_it_to_the_items(
+    settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    settings.GENERATION_MODEL = "openai:gpt-4o-mini"
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+    llm.warm_up()
+
+    assert "chat model not built ahead of the workers" in caplog.text
+    with pytest.raises(Exception, match="api_key"):
+        llm.get_chat_model()  # the item's own call still reports the error
