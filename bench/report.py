@@ -95,6 +95,7 @@ def _makespan(m: dict) -> list[str]:
     for name, ratios in m["ratios"].items():
         out.append(
             f"  {name}: / baseline {fmt(ratios['vs_baseline'], '.3f')}, "
+            f"/ plan first {fmt(ratios.get('vs_planned'), '.3f')}, "
             f"/ chunked {fmt(ratios['vs_chunked'], '.3f')}, "
             f"/ ideal {fmt(ratios['vs_ideal'], '.3f')}"
         )
