@@ -10,6 +10,10 @@ database (`dispatch.claim_queued`), without a round trip through the broker. A l
 free slots also looks for queued work every `POLL_S`, so work another worker queued, or a
 takeover, is picked up without a wake-up of its own.
 
+A loop claims no more items while its slots are full, or while its process's CPU is (most of
+a core over the last second, `batches.cpu_gauge`): with a fast model one process's GIL runs
+out long before its slots do, so the items its refills queue are handed to another worker.
+
 Nothing here decides a limit: items are queued under the batch's limits in the database,
 and a slot only runs what it claimed with the same conditional UPDATE as before.
 
@@ -36,6 +40,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from batches import attempt, dispatch, planner
+from batches.cpu_gauge import CpuGauge
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +79,7 @@ class Slots:
         self._owed = 0
         self._owed_lock = threading.Lock()
         self._next_queue_check = 0.0
+        self._cpu = CpuGauge()
 
     def _note_queued(self, count: int) -> None:
         with self._owed_lock:
@@ -133,11 +139,18 @@ class Slots:
                 outcome = task.result()
                 self.report.outcomes[outcome] = self.report.outcomes.get(outcome, 0) + 1
 
+    def _saturated(self) -> bool:
+        """Return whether this loop takes no more items: its slots are full, or its CPU is."""
+        if len(self._running) >= self.capacity:
+            return True
+        # A process with nothing running always takes work, so nothing waits on a busy gauge.
+        return bool(self._running) and self._cpu.busy()
+
     async def _claim(self) -> int:
-        """Fill the free slots from the queue (backpressure: a full loop claims nothing)."""
-        free = self.capacity - len(self._running)
-        if free <= 0:
+        """Fill the free slots from the queue (backpressure: a saturated loop claims nothing)."""
+        if self._saturated():
             return 0
+        free = self.capacity - len(self._running)
         claims = await sync_to_async(dispatch.claim_queued)(free)
         for claim in claims:
             logger.info("item %s: claimed by slots of pid %s", claim.item_id, os.getpid())
@@ -149,7 +162,7 @@ class Slots:
     async def _wake_for_unclaimed_work(self) -> None:
         """While full, wake other workers again for queued items left waiting."""
         now = time.monotonic()
-        if len(self._running) < self.capacity or now < self._next_queue_check:
+        if not self._saturated() or now < self._next_queue_check:
             return
         self._next_queue_check = now + QUEUE_CHECK_S
         waiting = await sync_to_async(dispatch.queued_waiting)(QUEUE_CHECK_S)
@@ -161,7 +174,7 @@ class Slots:
         """Wake other workers for items this loop's refills queued but it cannot take."""
         # With slots free, whatever was queued is claimed by now, here or by another worker.
         overflow = self._take_owed() - claimed
-        if overflow > 0 and (len(self._running) >= self.capacity or not claiming):
+        if overflow > 0 and (self._saturated() or not claiming):
             self.report.handed_on += overflow
             await sync_to_async(dispatch.wake_workers)(overflow)
 

@@ -33,3 +33,11 @@ def dispatch_gaps(item_ends: Sequence[float], item_starts: Sequence[float], limi
     """
     ends, starts = sorted(item_ends), sorted(item_starts)
     return [starts[limit + k] - ends[k] for k in range(len(starts) - limit)]
+
+
+def busy_share(spans: Sequence[tuple[float, float]], start: float, end: float, limit: int) -> float:
+    """Return how full a window of `limit` the spans kept between `start` and `end` (0-1)."""
+    if end <= start:
+        return 0.0
+    busy = sum(max(0.0, min(b, end) - max(a, start)) for a, b in spans)
+    return busy / ((end - start) * limit)
