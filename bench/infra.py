@@ -291,6 +291,16 @@ def batch_span(deployment: Deployment, batch_id: str) -> tuple[datetime, datetim
     return started, finished
 
 
+def error_codes(deployment: Deployment, batch_id: str) -> dict[str, int]:
+    """Return how many of the batch's items ended other than completed, by status and code."""
+    rows = deployment.sql(
+        "SELECT status, error_code, COUNT(*) FROM batches_batchitem "
+        "WHERE batch_id = %s AND status <> 'completed' GROUP BY status, error_code",
+        (db_id(deployment, batch_id),),
+    )
+    return {f"{status}:{code or '-'}": count for status, code, count in rows}
+
+
 def item_spans(deployment: Deployment, batch_id: str) -> list[tuple[datetime, datetime]]:
     """Return each completed item's (claimed, finished) times."""
     rows = deployment.sql(

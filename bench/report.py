@@ -157,6 +157,10 @@ def _overhead(o: dict) -> list[str]:
             ]
         )
     out += table(rows)
+    for run in o["runs"].values():
+        if run.get("error_codes"):
+            codes = ", ".join(f"{code} x{n}" for code, n in sorted(run["error_codes"].items()))
+            out.append(f"  not completed, {run['deployment']}: {codes}")
     pg = o["runs"].get("postgres", {})
     out.append(
         f"  raw django-q2 no-op tasks/s (PostgreSQL deployment's broker and cluster): "

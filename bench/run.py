@@ -169,6 +169,7 @@ class Bench:
             "started_wall": started.timestamp(),
             "makespan_s": (finished - started).total_seconds(),
             "errors": count - deployment.count(batch_id, "completed"),
+            "error_codes": infra.error_codes(deployment, batch_id),
         }
 
     # --- 1. makespan ------------------------------------------------------------------------
@@ -397,6 +398,7 @@ class Bench:
             "workers": workers,
             "makespan_s": run["makespan_s"],
             "errors": run["errors"],
+            "error_codes": run["error_codes"],
             "items_per_s": OVERHEAD_N / run["makespan_s"],
             "calls_per_item": len(records) / OVERHEAD_N,
             "max_in_flight": max_overlap((r["start"], r["end"]) for r in records),
