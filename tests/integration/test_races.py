@@ -169,3 +169,69 @@ def test_concurrent_creates_cannot_both_pass_the_active_item_cap(settings):
     refused = [r for r in results if isinstance(r, QuotaExceededError)]
     assert (len(created), len(refused)) == (1, 7), results
     assert BatchItem.objects.filter(batch__owner=owner).count() == 6
+
+
+def test_a_claim_holding_queued_items_as_a_pause_begins_starts_them_before_the_pause_time(
+    monkeypatch,
+):
+    """CONTRACT rule 5 at its sharpest: a worker's claim has locked queued items (it saw the
+    batch running) when a pause commits its transition. The pause's release of queued items
+    waits for that claim, so the time the pause reports must follow those items' start."""
+    batch = new_batch(target_count=6, concurrency_limit=3)
+    queued = set(batch.items.filter(status=ItemStatus.QUEUED).values_list("id", flat=True))
+    assert len(queued) == 3
+    locked, release = threading.Event(), threading.Event()
+    real_now = dispatch.timezone.now
+
+    class ClaimHeldAfterLocking:
+        """The claim's clock: the claimer stops at its first reading, its rows locked."""
+
+        @staticmethod
+        def now():
+            if threading.current_thread().name == "claimer" and not locked.is_set():
+                locked.set()
+                release.wait(30)
+            return real_now()
+
+    monkeypatch.setattr(dispatch, "timezone", ClaimHeldAfterLocking)
+    outcome: dict[str, object] = {}
+
+    def in_thread(name: str, work: Callable[[], object]) -> threading.Thread:
+        def run() -> None:
+            try:
+                outcome[name] = work()
+            except Exception as exc:
+                outcome[name] = exc
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run, name=name)
+        thread.start()
+        return thread
+
+    claimer = in_thread("claimer", lambda: dispatch.claim_queued(10))
+    assert locked.wait(30), "the claim never locked its rows"
+    pauser = in_thread("pauser", lambda: services.pause_batch(batch=batch.pk))
+    deadline = time.monotonic() + 30
+    # The pause has made its transition (not yet committed) and waits on the claim's rows.
+    while not _a_lock_is_awaited():
+        assert time.monotonic() < deadline, "the pause never waited for the claim"
+        time.sleep(0.01)
+    release.set()
+    claimer.join(30)
+    pauser.join(30)
+
+    claims, paused = outcome["claimer"], outcome["pauser"]
+    assert {claim.item_id for claim in claims} == queued, outcome
+    started = batch.items.filter(pk__in=queued).values_list("started_at", flat=True)
+    assert max(started) <= paused.timestamp
+    # The claimed items run on; none is left queued behind the pause.
+    assert BatchJob.objects.get(pk=batch.pk).status == BatchStatus.PAUSED
+    assert not batch.items.filter(status=ItemStatus.QUEUED).exists()
+    assert batch.items.filter(status=ItemStatus.RUNNING).count() == 3
+
+
+def _a_lock_is_awaited() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        return cursor.fetchone()[0] > 0
