@@ -113,6 +113,21 @@ class Deployment:
         )
         return json.loads(out.strip().splitlines()[-1])["id"]
 
+    def create_batches(self, specs: list[dict]) -> list[str]:
+        """Create batches ({topic, count, limit}) in one process, so they start together."""
+        code = (
+            "import json\n"
+            "from django.contrib.auth import get_user_model\n"
+            "from batches import services\n"
+            f"owner = get_user_model().objects.get(username={OWNER!r})\n"
+            f"specs = json.loads({json.dumps(specs)!r})\n"
+            "ids = [str(services.create_batch(owner=owner, definition={"
+            "'target_count': s['count'], 'scope': {'topic': s['topic']},"
+            " 'concurrency_limit': s['limit']})[0].pk) for s in specs]\n"
+            "print(json.dumps(ids))\n"
+        )
+        return json.loads(self.manage("shell", "-c", code).strip().splitlines()[-1])
+
     def control(self, verb: str, batch_id: str) -> str:
         return self.manage("batch", verb, batch_id)
 

@@ -96,12 +96,12 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     return Backend(sqlite_url)
 
 
-def run_greedy_children(backend: Backend) -> tuple[float, list[float]]:
-    """Run PROCESSES greedy children at once; return the start time and every grant time."""
-    args = [backend.redis_url, str(RPM), str(PERIOD_S), str(DURATION_S)]
+def run_children(backend: Backend, code: str, args: list[str], timeout_s: float) -> tuple:
+    """Start PROCESSES children running `code`, release them together once all are ready;
+    return the release time and each child's JSON output."""
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", CHILD, *args],
+            [sys.executable, "-c", code, *args],
             cwd=REPO,
             env=child_env(backend.database_url),
             stdin=subprocess.PIPE,
@@ -117,12 +117,19 @@ def run_greedy_children(backend: Backend) -> tuple[float, list[float]]:
         for child in children:
             child.stdin.write("go\n")
             child.stdin.flush()
-        outputs = [child.communicate(timeout=DURATION_S + 30)[0] for child in children]
+        outputs = [child.communicate(timeout=timeout_s)[0] for child in children]
     finally:
         for child in children:
             child.kill()
     assert all(child.returncode == 0 for child in children)
-    return start, [t for out in outputs for t in json.loads(out)]
+    return start, [json.loads(out) for out in outputs]
+
+
+def run_greedy_children(backend: Backend) -> tuple[float, list[float]]:
+    """Run PROCESSES greedy children at once; return the start time and every grant time."""
+    args = [backend.redis_url, str(RPM), str(PERIOD_S), str(DURATION_S)]
+    start, outputs = run_children(backend, CHILD, args, DURATION_S + 30)
+    return start, [t for out in outputs for t in out]
 
 
 def test_processes_share_one_budget(backend: Backend) -> None:
@@ -191,30 +198,8 @@ print(json.dumps(sent), flush=True)
 
 def run_reserving_children(backend: Backend) -> tuple[float, list[tuple[float, int]]]:
     args = [backend.redis_url, str(TPM), str(MAX_CALL), str(PERIOD_S), str(DURATION_S)]
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", RESERVING_CHILD, *args],
-            cwd=REPO,
-            env=child_env(backend.database_url),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(PROCESSES)
-    ]
-    try:
-        for child in children:
-            assert child.stdout.readline().strip() == "ready"
-        start = time.time()
-        for child in children:
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        outputs = [child.communicate(timeout=DURATION_S + 60)[0] for child in children]
-    finally:
-        for child in children:
-            child.kill()
-    assert all(child.returncode == 0 for child in children)
-    return start, [(t, n) for out in outputs for t, n in json.loads(out)]
+    start, outputs = run_children(backend, RESERVING_CHILD, args, DURATION_S + 60)
+    return start, [(t, n) for out in outputs for t, n in out]
 
 
 def test_reservations_keep_every_window_within_the_tpm(backend: Backend) -> None:

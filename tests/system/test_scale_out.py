@@ -7,7 +7,6 @@ that share nothing but the database and the broker (CONTRACT §4 rules 1, 2, 4 a
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections import Counter
@@ -16,7 +15,7 @@ from datetime import datetime
 
 import pytest
 
-from testkit.harness import OWNER, Deployment, wait_until
+from testkit.harness import Deployment, wait_until
 from testkit.servers import QCluster
 from testkit.stub_llm import max_in_window, max_overlap
 from tests.conftest import base_env
@@ -90,22 +89,6 @@ def items_in_hand(cluster: QCluster) -> set[int]:
     return {item for item, open_claims in claimed.items() if open_claims > 0}
 
 
-def create_batches(deployment: Deployment, specs: list[dict]) -> list[str]:
-    """Create several batches in one process, so they start within milliseconds of each other."""
-    code = (
-        "import json\n"
-        "from django.contrib.auth import get_user_model\n"
-        "from batches import services\n"
-        f"owner = get_user_model().objects.get(username={OWNER!r})\n"
-        f"specs = json.loads({json.dumps(specs)!r})\n"
-        "ids = [str(services.create_batch(owner=owner, definition={"
-        "'target_count': s['count'], 'scope': {'topic': s['topic']},"
-        " 'concurrency_limit': s['limit']})[0].pk) for s in specs]\n"
-        "print(json.dumps(ids))\n"
-    )
-    return json.loads(deployment.manage("shell", "-c", code).strip().splitlines()[-1])
-
-
 def item_rows(deployment: Deployment, batch_ids: list[str]) -> dict[int, dict]:
     """Return every item of the batches by id: status, result, takeovers, lease, finish time."""
     columns = 'id, batch_id, "index", status, result IS NOT NULL, takeovers, lease_until'
@@ -136,7 +119,7 @@ def test_two_clusters_keep_each_of_several_batches_within_its_own_limit(scale_ou
         {"topic": unique_topic(f"Scale-out limit {limit}"), "limit": limit, "count": count}
         for limit, count in ((2, 10), (3, 12), (5, 15))
     ]
-    batch_ids = create_batches(scale_out, specs)
+    batch_ids = scale_out.create_batches(specs)
     for batch_id in batch_ids:
         assert scale_out.wait_terminal(batch_id, timeout=90) == "completed"
 
@@ -184,7 +167,7 @@ def test_three_clusters_share_one_budget_and_absorb_a_sigkilled_cluster(scale_ou
         {"topic": unique_topic("Scale-out kill limit 4"), "limit": 4, "count": 30},
         {"topic": unique_topic("Scale-out kill limit 3"), "limit": 3, "count": 24},
     ]
-    batch_ids = create_batches(scale_out, specs)
+    batch_ids = scale_out.create_batches(specs)
 
     def victim_with_items_in_hand() -> tuple[QCluster, set[int]] | None:
         items = item_rows(scale_out, batch_ids)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import re
 import threading
@@ -22,7 +21,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from testkit.harness import OWNER, Deployment, wait_until
+from testkit.harness import Deployment, wait_until
 from testkit.servers import QCluster, process_tree, pss_bytes
 from testkit.stub_llm import max_overlap
 from tests.aio import run_coroutine
@@ -55,22 +54,6 @@ def own_cluster(deployment: Deployment) -> Iterator[Deployment]:
     yield deployment
     deployment.kill_clusters()
     deployment.start_cluster()
-
-
-def create_batches(deployment: Deployment, specs: list[dict]) -> list[str]:
-    """Create several batches in one process, so they start within milliseconds of each other."""
-    code = (
-        "import json\n"
-        "from django.contrib.auth import get_user_model\n"
-        "from batches import services\n"
-        f"owner = get_user_model().objects.get(username={OWNER!r})\n"
-        f"specs = json.loads({json.dumps(specs)!r})\n"
-        "ids = [str(services.create_batch(owner=owner, definition={"
-        "'target_count': s['count'], 'scope': {'topic': s['topic']},"
-        " 'concurrency_limit': s['limit']})[0].pk) for s in specs]\n"
-        "print(json.dumps(ids))\n"
-    )
-    return json.loads(deployment.manage("shell", "-c", code).strip().splitlines()[-1])
 
 
 def item_rows(deployment: Deployment, batch_id: str) -> dict[int, dict]:
@@ -139,7 +122,7 @@ def test_one_default_cluster_holds_hundreds_of_calls_within_each_batch_limit_and
         {"topic": unique_topic(f"Slots capacity {n}"), "limit": 20, "count": 22} for n in range(10)
     ]
     with PssSampler(cluster, stub) as sampler:
-        batch_ids = create_batches(own_cluster, specs)
+        batch_ids = own_cluster.create_batches(specs)
         for batch_id in batch_ids:
             assert own_cluster.wait_terminal(batch_id, timeout=120) == "completed"
 
@@ -190,7 +173,7 @@ def test_sigkill_with_a_hundred_calls_in_flight_gives_every_item_exactly_one_res
     # A few items more than the windows hold: the kill cuts off full windows with items
     # still waiting behind them.
     specs = [{"topic": unique_topic(f"Slots kill {n}"), "limit": 20, "count": 23} for n in range(6)]
-    batch_ids = create_batches(own_cluster, specs)
+    batch_ids = own_cluster.create_batches(specs)
     topics = [spec["topic"] for spec in specs]
 
     def calls_in_flight() -> int:
