@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from batches import cpu_gauge, dispatch, runner
+from tests.aio import run_coroutine
 
 
 class Clocks:
@@ -96,7 +97,7 @@ def test_a_busy_process_with_items_running_claims_nothing_and_hands_its_refills_
         await stop(slots, never)
         return claimed
 
-    assert asyncio.run(scenario()) == 0
+    assert run_coroutine(scenario()) == 0
     assert asked == []  # no claim at all, though 7 slots are free
     assert woken == [2]  # another worker is woken for them
 
@@ -111,7 +112,7 @@ def test_a_process_with_cpu_to_spare_fills_its_free_slots_and_wakes_nobody(broke
         await slots._hand_on_overflow(claimed, claiming=True)
         await stop(slots, never)
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
     assert asked == [7]
     assert woken == []  # it claims its own refills at the next turn
 
@@ -124,5 +125,5 @@ def test_a_process_with_nothing_running_takes_work_however_busy_it_was(broker):
         await slots._claim()
         await stop(slots, never)
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
     assert asked == [10]
