@@ -160,7 +160,7 @@ class Slots:
         return len(claims)
 
     async def _wake_for_unclaimed_work(self) -> None:
-        """While full, wake other workers again for queued items left waiting."""
+        """While saturated, wake other workers again for queued items left waiting."""
         now = time.monotonic()
         if not self._saturated() or now < self._next_queue_check:
             return
