@@ -69,7 +69,7 @@ class SlotsReport:
 class Slots:
     """Up to `capacity` items at once on the running event loop, refilled from the queue."""
 
-    def __init__(self, capacity: int, lifetime_s: float) -> None:
+    def __init__(self, capacity: int, lifetime_s: float, cpu: CpuGauge | None = None) -> None:
         self.capacity = max(1, capacity)
         self.lifetime_s = lifetime_s
         self.report = SlotsReport()
@@ -79,7 +79,7 @@ class Slots:
         self._owed = 0
         self._owed_lock = threading.Lock()
         self._next_queue_check = 0.0
-        self._cpu = CpuGauge()
+        self._cpu = cpu or CpuGauge()
 
     def _note_queued(self, count: int) -> None:
         with self._owed_lock:

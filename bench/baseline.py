@@ -39,6 +39,7 @@ WARM_UP_TOPIC = "Bench baseline warm-up"
 
 
 def chat_model(base_url: str) -> ChatOpenAI:
+    """Return the peers' model: the real OpenAI client against the stub, no retries."""
     return ChatOpenAI(
         model="gpt-4o-mini", base_url=base_url, api_key="stub-key", max_retries=0, timeout=30
     )

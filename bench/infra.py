@@ -263,11 +263,6 @@ def django_job(env: Env, module: str, *args: str, timeout: float = 300) -> Any:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def create_batches(deployment: Deployment, specs: list[dict]) -> list[str]:
-    """Create batches ({topic, count, limit}) in one process, so they start together."""
-    return django_job(deployment.env, "bench.probe", "create", json.dumps(specs))
-
-
 def parse_time(value: Any) -> datetime | None:
     """Return a database timestamp (a datetime, or SQLite's text) as an aware datetime."""
     if value is None or isinstance(value, datetime):

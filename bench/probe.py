@@ -1,6 +1,5 @@
 """Django-side jobs of the benchmark, run as `python -m bench.probe JOB` inside a deployment.
 
-    create SPECS_JSON            create batches [{topic, count, limit}] at once; print their ids
     creation COUNT REPEAT        time services.create_batch of COUNT items, REPEAT times
     queries SIZES                SQL queries (and in-process time) of one progress read, per size
 
@@ -54,19 +53,6 @@ RESULT = {
 
 def owner():
     return get_user_model().objects.get(username=OWNER)
-
-
-def create(specs_json: str) -> list[str]:
-    user = owner()
-    ids = []
-    for spec in json.loads(specs_json):
-        definition = {
-            "target_count": spec["count"],
-            "scope": {"topic": spec["topic"]},
-            "concurrency_limit": spec["limit"],
-        }
-        ids.append(str(services.create_batch(owner=user, definition=definition)[0].pk))
-    return ids
 
 
 def creation(count: int, repeat: int) -> dict[str, Any]:
@@ -176,10 +162,8 @@ def queries(sizes: list[int]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     job, *args = argv
-    if job == "create":
-        result: Any = create(args[0])
-    elif job == "creation":
-        result = creation(int(args[0]), int(args[1]))
+    if job == "creation":
+        result: Any = creation(int(args[0]), int(args[1]))
     elif job == "queries":
         result = queries([int(s) for s in args[0].split(",")])
     else:

@@ -448,7 +448,7 @@ class Bench:
                 | {"count": SCALE_COUNT}
                 for limit in SCALE_LIMITS
             ]
-            batch_ids = infra.create_batches(pg, specs)
+            batch_ids = pg.create_batches(specs)
             for batch_id in batch_ids:
                 infra.wait_done(pg, batch_id)
             spans = [infra.item_spans(pg, b) for b in batch_ids]
@@ -595,7 +595,7 @@ class Bench:
             {"topic": f"{prefix} batch {n}", "limit": limit, "count": CAPACITY_ROUNDS * limit}
             for n, limit in enumerate(limits)
         ]
-        batch_ids = infra.create_batches(deployment, specs)
+        batch_ids = deployment.create_batches(specs)
         peak_total, peak_per_pid, samples = 0, {}, 0
         terminal = {"completed", "completed_with_errors", "failed", "cancelled"}
         deadline = time.monotonic() + 300
@@ -668,7 +668,7 @@ class Bench:
                     ratios["vs_baseline"] <= 1.03,
                 )
                 # Not in the issue: the same work as batchgen's (plan first, CONTRACT rule 10),
-                # which the plan-less baseline above does not do (see docs/deploy.md).
+                # which the plan-less baseline above does not do (bench/baseline.py, `planned`).
                 add(
                     f"makespan / LangChain with the same plan step, {where}",
                     f"{ratios['vs_planned']:.3f}",

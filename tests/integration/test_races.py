@@ -232,6 +232,10 @@ def test_a_claim_holding_queued_items_as_a_pause_begins_starts_them_before_the_p
 
 
 def _a_lock_is_awaited() -> bool:
+    """Return whether a session of this test's database waits for a lock (the pause)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
         return cursor.fetchone()[0] > 0

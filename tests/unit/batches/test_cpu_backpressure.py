@@ -48,6 +48,8 @@ def test_the_gauge_reports_the_share_of_one_core_over_the_last_full_window(clock
 
 
 class FakeGauge:
+    """A gauge that reads busy or not, as the test says."""
+
     def __init__(self, busy: bool) -> None:
         self.is_busy = busy
 
@@ -71,8 +73,7 @@ def broker(monkeypatch):
 
 
 def slots_running(count: int, *, busy: bool) -> tuple[runner.Slots, asyncio.Future]:
-    slots = runner.Slots(capacity=10, lifetime_s=60)
-    slots._cpu = FakeGauge(busy)
+    slots = runner.Slots(capacity=10, lifetime_s=60, cpu=FakeGauge(busy))
     never = asyncio.get_running_loop().create_future()
     for _ in range(count):
         claim = dispatch.Claim(item_id=1, batch_id=uuid.uuid4(), token=uuid.uuid4(), attempt=1)
