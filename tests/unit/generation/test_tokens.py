@@ -90,3 +90,12 @@ def test_a_cached_encoding_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path) ->
         assert tokens.encoding_for("anthropic:claude-haiku-4-5") is None
     finally:
         tokens._offline_encoding.cache_clear()
+
+
+def test_a_schema_class_counts_as_its_tool_definition_every_time() -> None:
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    model = "openai:gpt-4o-mini"
+    tool_tokens = tokens.count_schema(convert_to_openai_tool(Question), model=model)
+    # The class's count is kept after the first call: the kept figure must be the same.
+    assert [tokens.count_schema(Question, model=model) for _ in range(2)] == [tool_tokens] * 2
