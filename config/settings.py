@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "generation",
     "tenants",
+    "sources",
     # Before django_q: its `qcluster` command is batches' own, which tells the slots when
     # the cluster stops (an earlier app's command wins).
     "batches",
