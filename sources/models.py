@@ -63,7 +63,7 @@ class Passage(models.Model):
     index = models.PositiveIntegerField()
     # "12", or "12-13" across a page break; blank for formats without pages.
     page = models.CharField(max_length=32, blank=True, default="")
-    # "Heading › Subheading" where the format has headings.
+    # "Heading > Subheading" (joined with U+203A) where the format has headings.
     section = models.CharField(max_length=500, blank=True, default="")
     text = models.TextField()
     characters = models.PositiveIntegerField(default=0)
