@@ -19,7 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from batches import budgets, dispatch, events, planner, quota, scheduler
+from batches import budgets, dispatch, events, material, planner, quota, scheduler
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.models import BatchItem, BatchJob
 from batches.queries import status_counts
@@ -66,6 +66,7 @@ def create_batch(
         existing = BatchJob.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing, False
+    material.check_sources(owner, definition.scope.sources)
     try:
         batch = _create_and_start(owner, definition, idempotency_key)
     except IntegrityError:

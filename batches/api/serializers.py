@@ -139,6 +139,9 @@ class ScopeSerializer(serializers.Serializer):
     # Not read-only: the schema marks read-only fields required, and these may be absent.
     course = serializers.CharField(required=False)
     learning_objectives = serializers.ListField(child=serializers.CharField(), required=False)
+    sources = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Ids of the sources it uses."
+    )
 
 
 class ParametersSerializer(serializers.Serializer):
