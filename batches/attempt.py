@@ -17,7 +17,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from batches import dispatch, gate, planner, services, usage
+from batches import dispatch, gate, grounding_plan, planner, services, usage
 from batches.errors import LeaseLostError
 from batches.models import BatchItem
 from batches.states import BatchStatus
@@ -108,6 +108,7 @@ async def _attempt(claim: dispatch.Claim) -> str:
             usage_meter.reporting_to(record_usage),
         ):
             spec = await planner.ensure_spec(claim, item)
+            passage = await sync_to_async(grounding_plan.passage_for)(spec)
             # Bounded: each REVISE spends one of the batch's max_revisions.
             while True:
                 result = await pipeline.run_pipeline(
@@ -118,6 +119,7 @@ async def _attempt(claim: dispatch.Claim) -> str:
                     position=(item.index + 1, batch.target_count),
                     spec=spec,
                     revision=checkpoints.get(gate.REVISION),
+                    passage=passage,
                 )
                 outcome = await sync_to_async(gate.settle)(
                     claim, item, result, checkpoints, revisions

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from generation import quality
+from generation import grounding, quality
 from generation.errors import GenerationError
 from generation.llm import get_chat_model
 from generation.pipeline import Request, _ask, _request, _run_stage
@@ -75,10 +75,13 @@ async def plan_chunk(
     avoid: Sequence[str] = (),
     model: BaseChatModel | None = None,
     before_call: Callable[[], Awaitable[None]] | None = None,
+    material: Sequence[dict | None] | None = None,
 ) -> PlanOutcome:
     """Plan items [first, end) of a batch of `total`; never raises for the model's faults.
 
     `before_call` is awaited before each model call (the caller renews its lease there).
+    `material` holds the passage of each item of a grounded batch (generation.grounding), in
+    item order: the prompt shows a digest of each, so every focus fits its passage.
     """
     request = _request(scope, parameters)
     outcome = PlanOutcome()
@@ -94,7 +97,14 @@ async def plan_chunk(
                 _ask,
                 model or get_chat_model(),
                 QuestionPlan,
-                plan_messages(request, start, end, total, [*avoid, *_foci(outcome.specs)]),
+                plan_messages(
+                    request,
+                    start,
+                    end,
+                    total,
+                    [*avoid, *_foci(outcome.specs)],
+                    material=material[start - first :] if material else None,
+                ),
                 STAGE,
             )
         except GenerationError as error:
@@ -117,9 +127,18 @@ def _foci(specs: list[dict]) -> list[str]:
 
 
 def plan_messages(
-    request: Request, start: int, end: int, total: int, avoid: Sequence[str]
+    request: Request,
+    start: int,
+    end: int,
+    total: int,
+    avoid: Sequence[str],
+    material: Sequence[dict | None] | None = None,
 ) -> list[BaseMessage]:
-    """Return the prompt asking for the specs of items [start, end) of a batch of `total`."""
+    """Return the prompt asking for the specs of items [start, end) of a batch of `total`.
+
+    With `material` (item start's passage first), each item's line is followed by a digest of
+    its passage, fenced as reference material.
+    """
     count = end - start
     objectives = request.learning_objectives or (request.topic,)
     # Even coverage and spread are decided here, not left to the model: item i serves
@@ -140,4 +159,6 @@ def plan_messages(
         f"Return exactly {count} specs in this order, each with a distinct focus and a "
         "distinct clinical scenario."
     )
+    if material and any(material):
+        human += grounding.plan_digests(material[:count], start, len(human))
     return [SystemMessage(PLAN_SYSTEM_PROMPT), HumanMessage(human)]

@@ -1,0 +1,216 @@
+"""Which passage each item of a grounded batch is written from (CONTRACT rule 13, in code).
+
+The assignment is code, not the model's: deterministic, computed from the sources' passage
+counts and lengths alone, so any planner of any chunk, in any process, finds the same passage
+for an item without a stored table, and an item whose plan call failed still gets its
+passage. The rule (docs/grounding.md):
+
+- at least as many items as passages: item i takes the i-th passage of an order that
+  interleaves the sources, cyclically, so every passage is used before any is used twice;
+- fewer items than passages: each source gets items in proportion to its length (largest
+  remainder, never more than its passages), each source's items take passages spread evenly
+  through it, and no two items share a passage.
+
+Items are interleaved across sources in both cases, so a plan chunk of 20 items sees all the
+material, not the first pages of the first source.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from django.db.models import Count, Sum
+
+from sources.models import Passage, Source
+
+
+@dataclass(frozen=True)
+class Share:
+    """One source as the assignment sees it: how many passages, how long."""
+
+    passages: int
+    characters: int
+
+
+def allocate(shares: Sequence[Share], items: int) -> list[int]:
+    """Return how many items each source gets, in proportion to its length (items < passages).
+
+    Largest remainder, capped at each source's passages: a source too short for its share
+    takes all its passages and the rest is shared again among the others.
+    """
+    counts = [0] * len(shares)
+    open_ = [i for i, s in enumerate(shares) if s.passages > 0]
+    remaining = min(items, sum(s.passages for s in shares))
+    while remaining > 0 and open_:
+        weights = {i: max(shares[i].characters, 1) for i in open_}
+        total = sum(weights.values())
+        ideal = {i: Fraction(remaining * weights[i], total) for i in open_}
+        full = [i for i in open_ if ideal[i] >= shares[i].passages - counts[i]]
+        if full:
+            for i in full:
+                remaining -= shares[i].passages - counts[i]
+                counts[i] = shares[i].passages
+            open_ = [i for i in open_ if i not in full]
+            continue
+        floors = {i: int(ideal[i]) for i in open_}
+        left = remaining - sum(floors.values())
+        # Ties go to the earlier source, so the result never depends on anything else.
+        for i in sorted(open_, key=lambda i: (-(ideal[i] - floors[i]), i))[:left]:
+            floors[i] += 1
+        for i in open_:
+            counts[i] += floors[i]
+        break
+    return counts
+
+
+def _spread(count: int, passages: int) -> list[int]:
+    """Return `count` distinct passage positions spread evenly over 0..passages-1."""
+    return [int((2 * j + 1) * passages // (2 * count)) for j in range(count)]
+
+
+def assign(shares: Sequence[Share], items: int) -> list[tuple[int, int]]:
+    """Return, for items 0..items-1, (source position, passage position) by the rule above."""
+    total = sum(s.passages for s in shares)
+    if total == 0 or items <= 0:
+        return []
+    if items >= total:
+        chosen = [(s, p) for s, share in enumerate(shares) for p in range(share.passages)]
+        counts = [share.passages for share in shares]
+    else:
+        counts = allocate(shares, items)
+        chosen = [
+            (s, p)
+            for s, count in enumerate(counts)
+            if count
+            for p in _spread(count, shares[s].passages)
+        ]
+    # Interleave: order by how far through its source's items a pick is.
+    rank = {(s, p): k for s in range(len(shares)) for k, p in enumerate(_positions(chosen, s))}
+    # Floats, not fractions: a division is correctly rounded, so equal ratios tie exactly
+    # and every process orders alike.
+    chosen.sort(key=lambda pick: ((2 * rank[pick] + 1) / (2 * counts[pick[0]]), pick[0]))
+    return [chosen[i % len(chosen)] for i in range(items)]
+
+
+def _positions(chosen: list[tuple[int, int]], source: int) -> list[int]:
+    return [p for s, p in chosen if s == source]
+
+
+# --- the database side -----------------------------------------------------------------------
+
+
+def source_ids(scope: dict | None) -> list[str]:
+    """Return the batch's source ids (scope.sources), in the order the caller gave them."""
+    return [str(sid) for sid in (scope or {}).get("sources") or ()]
+
+
+def _shares(ids: list[str]) -> tuple[list[Share], dict[str, Source]]:
+    sources = {
+        str(s.pk): s for s in Source.objects.filter(pk__in=ids).only("pk", "name", "characters")
+    }
+    # Counted from the passages themselves (one aggregate query): what can be assigned.
+    counted = {
+        str(row["source_id"]): row
+        for row in Passage.objects.filter(source_id__in=ids)
+        .values("source_id")
+        .annotate(n=Count("id"), chars=Sum("characters"))
+        .order_by()
+    }
+    shares = []
+    for sid in ids:
+        row = counted.get(sid, {"n": 0, "chars": 0})
+        length = sources[sid].characters if sid in sources else 0
+        shares.append(Share(passages=row["n"], characters=length or row["chars"] or 0))
+    return shares, sources
+
+
+def chunk_material(
+    scope: dict | None, total: int, first: int, end: int
+) -> list[dict | None] | None:
+    """Return the passages of items [first, end) of a batch of `total`; None if ungrounded.
+
+    One entry per item, None where the passage is gone (its source deleted meanwhile: the
+    item then generates ungrounded rather than not at all). Each passage is
+    `{"source", "passage", "page", "section", "name", "text"}`: the first four are the
+    item's `spec.source`, the rest go into prompts only.
+    """
+    ids = source_ids(scope)
+    if not ids:
+        return None
+    shares, sources = _shares(ids)
+    picks = assign(shares, total)[first:end]
+    wanted: dict[str, set[int]] = {}
+    for s, position in picks:
+        wanted.setdefault(ids[s], set()).add(position)
+    found: dict[tuple[str, int], Passage] = {}
+    for sid, positions in wanted.items():
+        found.update(_passages_at(sid, positions))
+    material: list[dict | None] = []
+    for s, position in picks:
+        passage = found.get((ids[s], position))
+        material.append(None if passage is None else _described(passage, sources.get(ids[s])))
+    return material
+
+
+def _passages_at(source_id: str, positions: set[int]) -> dict[tuple[str, int], Passage]:
+    """Return the source's passages at these positions in document order."""
+    # Extraction numbers passages 0..n-1, so a position is an index: one indexed query.
+    rows = Passage.objects.filter(source_id=source_id, index__in=positions)
+    found = {(source_id, p.index): p for p in rows}
+    if len(found) == len(positions):
+        return found
+    # Gaps in the numbering: count positions in document order instead.
+    ordered = list(Passage.objects.filter(source_id=source_id).order_by("index"))
+    return {(source_id, p): ordered[p] for p in positions if p < len(ordered)}
+
+
+def _described(passage: Passage, source: Source | None) -> dict:
+    return {
+        "source": str(passage.source_id),
+        "passage": passage.pk,
+        "page": passage.page,
+        "section": passage.section,
+        "name": source.name if source else "",
+        "text": passage.text,
+    }
+
+
+SPEC_KEYS = ("source", "passage", "page", "section")
+
+
+def spec_source(material: dict) -> dict:
+    """Return an item's `spec.source` for one passage of `chunk_material`."""
+    return {key: material[key] for key in SPEC_KEYS}
+
+
+def add_sources(specs: dict[int, dict], first: int, material: list[dict | None] | None) -> None:
+    """Give each item of a chunk its `spec.source`, planned or not (specs by item index)."""
+    for offset, passage in enumerate(material or ()):
+        if passage is not None:
+            index = first + offset
+            specs[index] = {**specs.get(index, {}), "source": spec_source(passage)}
+
+
+def passage_for(spec: dict | None) -> dict | None:
+    """Return the passage an item's spec names, as the prompts need it; None if it has none."""
+    ref = (spec or {}).get("source")
+    if not isinstance(ref, dict) or ref.get("passage") is None:
+        return None
+    passage = (
+        Passage.objects.select_related("source")
+        .filter(pk=ref["passage"], source_id=_uuid(ref.get("source")))
+        .first()
+    )
+    if passage is None:
+        return None
+    return _described(passage, passage.source)
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
