@@ -190,3 +190,57 @@ def test_parse_review_takes_both_shapes() -> None:
         grounding.parse_review(review_args(supported=True, quote=QUOTE)), grounding.GroundedReview
     )
     assert not isinstance(grounding.parse_review(review_args()), grounding.GroundedReview)
+
+
+def test_the_demo_model_cites_a_real_sentence_of_the_passage() -> None:
+    from generation.demo import DemoChatModel
+
+    result = run(DemoChatModel(latency_s=0))
+    assert result["review"]["supported"] is True
+    assert result["citation"] is not None
+    assert grounding.locate(result["citation"]["quote"], PASSAGE_TEXT) is not None
+    assert grounding.support_refusal(result) is None
+
+
+# --- the testkit stub through the real OpenAI client -----------------------------------------
+
+
+def stub_model(stub):
+    import httpx
+    from langchain_openai import ChatOpenAI
+
+    # A client of its own: the default one is shared, and bound to the first test's loop.
+    return ChatOpenAI(
+        model="gpt-4o-mini",
+        base_url=stub.base_url,
+        api_key="x",
+        max_retries=0,
+        http_async_client=httpx.AsyncClient(),
+    )
+
+
+def test_the_stub_writes_from_the_passage_and_quotes_it(stub) -> None:
+    result = run(stub_model(stub))
+    question = result["question"]
+    correct = next(
+        o["text"] for o in question["options"] if o["label"] == question["correct_answer"]
+    )
+    assert " ".join(correct.split()) in " ".join(PASSAGE_TEXT.split())
+    assert result["review"]["supported"] is True
+    assert result["citation"]["page"] == "7"
+    assert grounding.locate(result["citation"]["quote"], PASSAGE_TEXT) is not None
+    assert [r.schema for r in stub.records()] == ["Question", "GroundedReview"]
+
+
+def test_the_stub_can_find_the_answer_unsupported(stub) -> None:
+    stub.add_rule(None, "unsupported", schema="GroundedReview")
+    result = run(stub_model(stub))
+    assert result["review"]["supported"] is False
+    assert "does not support" in grounding.support_refusal(result)[0]
+
+
+def test_the_stub_can_fabricate_a_quote(stub) -> None:
+    stub.add_rule(None, "fabricate_quote", schema="GroundedReview")
+    result = run(stub_model(stub))
+    assert result["review"]["supported"] is True and result["citation"] is None
+    assert "verbatim" in grounding.support_refusal(result)[0]
