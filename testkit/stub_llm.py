@@ -373,6 +373,7 @@ _FENCE = re.compile(r"<<<REFERENCE (\w+)>>>\n(.*?)\n<<<END REFERENCE \1>>>", re.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _QUESTION_JSON = re.compile(r"Question \(JSON\):\n(\{.*?\n\})\n", re.DOTALL)
 _MAX_OPTION = 200
+_ORDER = re.compile(r"(?i)^\W*(ignore|disregard|forget|print|reveal|make|output|say|answer)\b")
 _QUOTE_CHARS = (12, 300)
 
 
@@ -490,7 +491,9 @@ class Answers:
     def question_from(self, passage: str, prompt: str, seq: int, *, relabel: bool) -> dict:
         """Return a question whose correct option is a statement of the passage."""
         question = self.question(prompt, seq, relabel=relabel)
-        statements = quotable(passage)
+        # Like a model that keeps to its instructions, it asks about the material's facts,
+        # never about an order written into the material.
+        statements = [s for s in quotable(passage) if not _ORDER.match(s)]
         if not statements:
             return question
         statement = statements[(seq - 1) % len(statements)]
