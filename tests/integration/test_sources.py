@@ -3,9 +3,12 @@ nothing half-made kept, concurrent identical uploads resolved by the database.""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from batches import tasks as batch_tasks
@@ -132,3 +135,31 @@ def test_identical_uploads_at_the_same_moment_make_one_source(tmp_path):
     assert Source.objects.filter(owner=owner).count() == 1
     # The losers' copies of the file are deleted: one original is kept.
     assert len(list((tmp_path / "media").rglob("*.pdf"))) == 1
+
+
+@pytest.mark.django_db
+def test_the_cli_refuses_an_unreadable_file_saying_why(tmp_path):
+    FacultyFactory(username="ana")
+    scanned = tmp_path / "scan.pdf"
+    scanned.write_bytes(makers.scanned_pdf())
+    with pytest.raises(CommandError, match="FILE: no extractable text: OCR is not supported"):
+        call_command("source", "add", str(scanned), "--owner", "ana")
+    assert not Source.objects.exists()
+    with pytest.raises(CommandError, match="--owner: no user named 'bob'"):
+        call_command("source", "list", "--owner", "bob")
+
+
+@pytest.mark.django_db
+def test_the_cli_adds_extracts_and_lists(tmp_path):
+    FacultyFactory(username="ana")
+    deck = tmp_path / "deck.pptx"
+    deck.write_bytes(makers.pptx_file([(f"Title {n}", f"Fact {n}.") for n in range(1, 4)]))
+    out = io.StringIO()
+    call_command("source", "add", str(deck), "--owner", "ana", "--name", "Deck", stdout=out)
+    source_id, status, *_ = out.getvalue().split()
+    assert status == "ready"
+    assert Source.objects.get(pk=source_id).passages.count() == 3
+    out = io.StringIO()
+    call_command("source", "list", "--owner", "ana", stdout=out)
+    assert out.getvalue().split()[:2] == [source_id, "ready"]
+    assert out.getvalue().rstrip().endswith("Deck")
