@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
-from batches import dispatch, services, text
+from batches import admission, dispatch, services, text
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.models import BatchItem, BatchJob, ItemEdit
 from batches.states import BatchStatus, ItemStatus, ReviewStatus
@@ -271,6 +271,7 @@ def regenerate_item(
     feedback = clean_feedback(feedback)
     with transaction.atomic():
         batch_id = BatchItem.objects.filter(pk=item_id).values_list("batch_id", flat=True).get()
+        owned = admission.hold_owner(batch_id)
         # The batch's row lock orders this against the finish and against other regenerates.
         status = (
             BatchJob.objects.select_for_update()
@@ -282,7 +283,15 @@ def regenerate_item(
             raise InvalidBatchStatusTransitionError(
                 action="regenerate an item of", current_status=status
             )
-        current = BatchItem.objects.filter(pk=item_id).values("result", "revision_reasons").get()
+        current = (
+            BatchItem.objects.filter(pk=item_id)
+            .values("result", "revision_reasons", "status")
+            .get()
+        )
+        if current["status"] in (ItemStatus.COMPLETED, ItemStatus.FAILED):
+            # The quota and the budget, as for a create: a refusal moves nothing (an item
+            # still in work is the conflict below, and adds nothing to the count).
+            admission.admit(owned.owner, owned, 1)
         question = ((current["result"] or {}) if isinstance(current["result"], dict) else {}).get(
             "question"
         ) or {}
