@@ -49,6 +49,9 @@ class BatchJob(models.Model):
     parameters = models.JSONField(default=dict, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder)
     # NULL, not "", means "no key": the unique constraint must ignore batches without one.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # SHA-256 of the validated body the key was first used with: the same key with another
+    # body is refused, not answered with the old batch ("" for batches made before it).
+    idempotency_body_sha256 = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

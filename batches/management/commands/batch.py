@@ -12,7 +12,11 @@ from django.db.models import Count
 from django.utils import timezone
 
 from batches import services
-from batches.errors import BudgetExhaustedError, InvalidBatchStatusTransitionError
+from batches.errors import (
+    BudgetExhaustedError,
+    InvalidBatchStatusTransitionError,
+    QuotaExceededError,
+)
 from batches.management.commands._common import get_batch, get_user
 from batches.management.commands._follow import follow
 from batches.models import BatchJob
@@ -71,7 +75,11 @@ class Command(BaseCommand):
     def _control(self, batch: BatchJob, action: Action) -> None:
         try:
             result = services.apply_action(action, batch=batch)
-        except (InvalidBatchStatusTransitionError, BudgetExhaustedError) as error:
+        except (
+            InvalidBatchStatusTransitionError,
+            BudgetExhaustedError,
+            QuotaExceededError,
+        ) as error:
             raise CommandError(str(error)) from None
         except BatchJob.DoesNotExist:
             raise CommandError(f"No batch {batch.pk}.") from None
