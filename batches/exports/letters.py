@@ -18,7 +18,7 @@ _NAMED = re.compile(
 )
 # "(B)" alone, as in "hyperkalaemia (B) is wrong".
 _BRACKETED = re.compile(r"\(([A-E])\)")
-_ONE = re.compile(r"\(?([A-E])\)?(?![\w'\u2019])")
+_ONE = re.compile(r"(\(?)([A-E])(\)?)(?![\w'\u2019])")
 
 
 def rewrite(text: str, options: dict[str, str]) -> str:
@@ -32,7 +32,9 @@ def rewrite(text: str, options: dict[str, str]) -> str:
         # The letters follow the word: rewrite only after it (never the word's own capitals).
         head = re.match(r"\S+(?:\s+(?:is|are|was|were))?\s+", phrase, re.IGNORECASE)
         start = head.end() if head else 0
-        tail = _ONE.sub(lambda m: quoted(m.group(1), m.group(0)), phrase[start:])
+        tail = _ONE.sub(
+            lambda m: m.group(1) + quoted(m.group(2), m.group(2)) + m.group(3), phrase[start:]
+        )
         return phrase[:start] + tail
 
     text = _NAMED.sub(named, text)

@@ -42,6 +42,8 @@ class Record:
     citation: dict[str, Any] | None = None
     # The batch's difficulty, for an item whose spec and question name none.
     batch_difficulty: str = ""
+    # The batch's topic (the caller's): the question's `topic` field is a copy of it.
+    batch_topic: str = ""
 
     @property
     def number(self) -> int:
@@ -84,7 +86,7 @@ class Record:
     @property
     def tags(self) -> list[str]:
         """Return the LMS tags: the topic, then objective, Bloom level and difficulty if known."""
-        tags = [self.text("topic")]
+        tags = [self.batch_topic or self.text("topic")]
         for prefix, value in (
             ("objective", self.objective),
             ("bloom", self.bloom_level),
@@ -188,6 +190,7 @@ def records(batch: BatchJob, status: str) -> Iterator[Record]:
             spec=item.spec if isinstance(item.spec, dict) else None,
             citation=citation if isinstance(citation, dict) else None,
             batch_difficulty=batch_difficulty,
+            batch_topic=batch.topic,
         )
 
 
