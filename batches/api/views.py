@@ -296,7 +296,7 @@ class BatchViewSet(viewsets.GenericViewSet):
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return export_response.download(
-            batch, query.validated_data["format"], query.validated_data["status"]
+            batch, query.validated_data["format"], query.validated_data.get("status")
         )
 
     @extend_schema(
