@@ -19,7 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from batches import budgets, dispatch, events, planner, quota, scheduler
+from batches import blueprint, budgets, dispatch, events, planner, quota, scheduler
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.models import BatchItem, BatchJob
 from batches.queries import status_counts
@@ -96,8 +96,9 @@ def _create_and_start(
         parameters=definition.parameters.model_dump(),
         idempotency_key=idempotency_key,
         started_at=now,
+        blueprint=definition.blueprint_as_stored(),
     )
-    _create_items(batch, definition.target_count)
+    _create_items(batch, definition.target_count, rows=blueprint.rows_for(batch.blueprint))
     planner.create_chunks(batch)
     events.record_event(
         batch.id,
@@ -109,11 +110,15 @@ def _create_and_start(
     return batch
 
 
-def _create_items(batch: BatchJob, count: int) -> None:
-    """Insert the batch's pending items, 0..count-1."""
+def _create_items(batch: BatchJob, count: int, *, rows: list[int] | None = None) -> None:
+    """Insert the batch's pending items, 0..count-1; `rows[i]` is item i's blueprint row."""
     if connection.vendor != "postgresql":
         BatchItem.objects.bulk_create(
-            (BatchItem(batch=batch, index=i) for i in range(count)), batch_size=ITEM_CREATE_CHUNK
+            (
+                BatchItem(batch=batch, index=i, blueprint_row=rows[i] if rows else None)
+                for i in range(count)
+            ),
+            batch_size=ITEM_CREATE_CHUNK,
         )
         return
     # One INSERT ... SELECT generate_series instead of 10,000 parameter rows: the database
@@ -132,6 +137,8 @@ def _create_items(batch: BatchJob, count: int) -> None:
             """,  # noqa: S608 - the table name is ours; every value is a parameter
             [batch.pk, ItemStatus.PENDING.value, timezone.now(), count],
         )
+    if rows:
+        blueprint.assign_rows(batch, rows)
 
 
 def _transition(batch_id: uuid.UUID, action: Action, **fields: Any) -> tuple[str, str, datetime]:
