@@ -8,6 +8,7 @@ turns pydantic's errors into the contract's shape: every bad field named by its 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import annotated_types
@@ -218,6 +219,11 @@ def _problem(loc: tuple, message: str) -> InitErrorDetails:
         loc=loc,
         input=None,
     )
+
+
+def row_path(path: str) -> str:
+    """Return a dotted path as errors name it: a blueprint row by position, "blueprint[3].count"."""
+    return re.sub(r"^blueprint\.(\d+)", r"blueprint[\1]", path)
 
 
 def validate_batch_definition(data: Any) -> BatchDefinition:
