@@ -30,7 +30,7 @@ ACTION = "fill-gaps"
 
 def gaps(rows: list[dict[str, Any]]) -> list[int]:
     """Return how many new items each coverage row needs."""
-    return [max(0, row["target"] - row["approved"] - row["outstanding"]) for row in rows]
+    return [coverage.shortfall(row) for row in rows]
 
 
 @transaction.atomic
