@@ -58,4 +58,3 @@ def test_an_items_life_costs_at_most_the_budgeted_sql_round_trips():
     assert batch.status == "completed", counter.by_kind()
     per_item = counter.round_trips / completed
     assert per_item <= CEILING, (per_item, counter.per_item(completed), counter.by_kind())
-
