@@ -167,7 +167,9 @@ def test_plan_prompt_shows_digests_and_stays_within_the_request_budget() -> None
     long_text = " ".join(f"Sentence {n} about quimble ducts is here." for n in range(250))
     material = [dict(PASSAGE, passage=n, text=long_text) for n in range(planning.MAX_CHUNK)]
     req = request(passage=None)
-    messages = planning.plan_messages(req, 0, planning.MAX_CHUNK, 500, ["x" * 100] * 60, material)
+    messages = planning.plan_messages(
+        req, 0, planning.MAX_CHUNK, 500, ["x" * 100] * 60, material=material
+    )
     size = sum(len(m.text) for m in messages)
     assert size <= grounding.MAX_REQUEST_CHARS - grounding.PLAN_ALLOWANCE
     human = messages[1].text
