@@ -123,3 +123,22 @@ def test_items_get_their_passage_when_the_plan_fails(
     # Three items, three passages: each used once, and nothing but the passage planned.
     assert sorted(s["source"]["page"] for s in specs) == ["1", "2", "3"]
     assert all(set(s) == {"source"} for s in specs)
+
+
+def test_generate_batch_takes_sources_and_refuses_anothers(queued) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from batches.models import BatchJob
+
+    owner = FacultyFactory()
+    mine = make_source(owner, passages=TEXTS)
+    theirs = make_source(FacultyFactory(), passages=TEXTS)
+    args = ["generate_batch", "--owner", owner.username, "--topic", "Vole glands", "--count", "2"]
+    out = StringIO()
+    call_command(*args, "--source", str(mine.pk), "--json", stdout=out)
+    assert BatchJob.objects.get().scope["sources"] == [str(mine.pk)]
+    with pytest.raises(CommandError, match="own sources"):
+        call_command(*args, "--source", str(theirs.pk), stdout=StringIO())
+    assert BatchJob.objects.count() == 1
