@@ -72,3 +72,20 @@ def test_the_schema_documents_scope_sources(api) -> None:
     schema = api.get("/api/v1/schema/?format=json").json()
     text = str(schema)
     assert "sources" in text and "ready sources" in text
+
+
+def test_the_item_object_carries_the_passage_and_the_citation(api, faculty) -> None:
+    from batches.models import BatchItem
+    from tests.api.support import batch_url, listed
+
+    source = make_source(faculty, passages=["The kidney filters blood at the glomerulus."])
+    batch = BatchJob.objects.get(pk=data(api.post(BATCHES, grounded(source.pk)), 201)["id"])
+    passage = source.passages.get()
+    ref = {"source": str(source.pk), "passage": passage.pk, "page": "1", "section": ""}
+    citation = {**ref, "name": source.name, "quote": "The kidney filters blood"}
+    BatchItem.objects.filter(batch=batch, index=0).update(
+        spec={"focus": "filtration", "source": ref}, result={"citation": citation}
+    )
+    items, _ = listed(api.get(batch_url(batch, "items")))
+    assert items[0]["spec"]["source"] == ref
+    assert items[0]["result"]["citation"] == citation
