@@ -15,6 +15,8 @@
    one fill at 1, 10 and 100 running batches (bench/fairness.py).
 9. the engine's cost per item: SQL round trips per item by kind, on both backends
    (bench/costs.py).
+10. course material: tokens per grounded item against an ungrounded one, and the plan's
+   passage assignment per item at 10, 1,000 and 10,000 passages (bench/grounding.py).
 
 Results also go to bench/results/latest.json. `--parts 1,2` runs a subset; `--profile`
 samples the cluster with py-spy during part 2 (bench/results/profile-cluster.txt) and profiles
@@ -820,7 +822,7 @@ class Bench:
             "python": sys.version.split()[0],
             "parts": sorted(self.parts),
         }
-        servers_needed = bool(self.parts - {6})
+        servers_needed = bool(self.parts - {6, 10})
         with self.stack:
             if servers_needed:
                 self.start()
@@ -844,6 +846,12 @@ class Bench:
 
             log("part 6: exam-ready questions")
             self.results["quality"] = quality.measure()
+        if 10 in self.parts:
+            # Offline too, in a Django process with a throwaway database (bench/grounding.py).
+            log("part 10: what course material costs per item")
+            with tempfile.TemporaryDirectory() as scratch:
+                env = {"DEBUG": "1", "DATABASE_URL": sqlite_url(Path(scratch))}
+                self.results["grounding"] = django_job(env, "bench.grounding", timeout=900)
         self.results["meta"]["duration_s"] = time.monotonic() - started
         self.results["targets"] = self.targets()
         return self.results
@@ -851,7 +859,9 @@ class Bench:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="1,2,3,4,5,6,7,8,9", help="which parts to run, e.g. 1,2")
+    parser.add_argument(
+        "--parts", default="1,2,3,4,5,6,7,8,9,10", help="which parts to run, e.g. 1,2"
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the cluster in part 2")
     args = parser.parse_args(argv)
     parts = {int(p) for p in args.parts.split(",") if p.strip()}
