@@ -290,7 +290,12 @@ class BatchItem(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"item {self.index} of {self.batch_id} ({self.status})"
+        return f"Question {self.number} of {self.batch_id} ({self.status})"
+
+    @property
+    def number(self) -> int:
+        """The question's number as people read and type it: its index + 1."""
+        return self.index + 1
 
     @property
     def error(self) -> dict | None:

@@ -296,11 +296,15 @@ class ItemSerializer(serializers.ModelSerializer):
     usage = serializers.SerializerMethodField(
         help_text="Tokens of this item's model calls, over all its attempts and revisions."
     )
+    number = serializers.IntegerField(
+        read_only=True, help_text="index + 1: the question's number as people read and type it."
+    )
 
     class Meta:
         model = BatchItem
         fields = [
-            *("id", "index", "status", "attempts", "revisions", "spec", "error", "result"),
+            *("id", "index", "number", "status", "attempts", "revisions", "spec", "error"),
+            "result",
             *("review_status", "edited", "usage", "started_at", "finished_at"),
         ]
         read_only_fields = fields
