@@ -141,31 +141,86 @@ def _shares(ids: list[str]) -> tuple[list[Share], dict[str, Source]]:
 
 
 def chunk_material(
-    scope: dict | None, total: int, first: int, end: int
+    scope: dict | None,
+    total: int,
+    first: int,
+    end: int,
+    blueprint: list[dict] | None = None,
 ) -> list[dict | None] | None:
     """Return the passages of items [first, end) of a batch of `total`; None if ungrounded.
 
     One entry per item, None where the passage is gone (its source deleted meanwhile: the
     item then generates ungrounded rather than not at all). Each passage is
     `{"source", "passage", "page", "section", "name", "text"}`: the first four are the
-    item's `spec.source`, the rest go into prompts only.
+    item's `spec.source`, the rest go into prompts only. With a `blueprint` whose rows name
+    `sources`, each row's items take their passages from those sources (`_row_groups`).
     """
     ids = source_ids(scope)
     if not ids:
         return None
-    shares, sources = _shares(ids)
-    picks = _assigned(tuple(shares), total)[first:end]
+    groups = _row_groups(ids, blueprint, total)
+    sources: dict[str, Source] = {}
+    picks: list[tuple[str, int]] = []
+    if groups is None:
+        shares, sources = _shares(ids)
+        picks = [(ids[s], p) for s, p in _assigned(tuple(shares), total)[first:end]]
+    else:
+        keys, ordinals, sizes = groups
+        assigned: dict[tuple[str, ...], list[tuple[int, int]]] = {}
+        for index in range(first, end):
+            key = keys[index]
+            if key not in assigned:
+                shares, named = _shares(list(key))
+                sources.update(named)
+                assigned[key] = _assigned(tuple(shares), sizes[key])
+            s, position = assigned[key][ordinals[index]]
+            picks.append((key[s], position))
     wanted: dict[str, set[int]] = {}
-    for s, position in picks:
-        wanted.setdefault(ids[s], set()).add(position)
+    for sid, position in picks:
+        wanted.setdefault(sid, set()).add(position)
     found: dict[tuple[str, int], Passage] = {}
     for sid, positions in wanted.items():
         found.update(_passages_at(sid, positions))
     material: list[dict | None] = []
-    for s, position in picks:
-        passage = found.get((ids[s], position))
-        material.append(None if passage is None else _described(passage, sources.get(ids[s])))
+    for sid, position in picks:
+        passage = found.get((sid, position))
+        material.append(None if passage is None else _described(passage, sources.get(sid)))
     return material
+
+
+def _row_groups(
+    ids: list[str], blueprint: list[dict] | None, total: int
+) -> tuple[list[tuple[str, ...]], list[int], dict[tuple[str, ...], int]] | None:
+    """Group a blueprint batch's items by the sources their rows draw on; None if all alike.
+
+    A row with `sources` draws on those, a row without on all of scope.sources. Items of rows
+    with the same sources share one assignment (the rule above, over those sources), so no
+    two of them share a passage while the material lasts. Two groups whose sources overlap
+    may meet on a passage: each group is spread on its own.
+    """
+    if not blueprint or not any(isinstance(r, dict) and r.get("sources") for r in blueprint):
+        return None
+    counts = tuple(int(r.get("count") or 0) for r in blueprint)
+    named = tuple(tuple(str(s) for s in r.get("sources") or ()) or tuple(ids) for r in blueprint)
+    return _grouped(counts, named, total)
+
+
+@functools.lru_cache(maxsize=16)
+def _grouped(
+    counts: tuple[int, ...], named: tuple[tuple[str, ...], ...], total: int
+) -> tuple[list[tuple[str, ...]], list[int], dict[tuple[str, ...], int]]:
+    from batches.blueprint import item_rows  # the blueprint's own layout of rows over items
+
+    rows = item_rows(list(counts))
+    keys: list[tuple[str, ...]] = []
+    ordinals: list[int] = []
+    sizes: dict[tuple[str, ...], int] = {}
+    for index in range(total):
+        key = named[rows[index]] if index < len(rows) else named[0]
+        ordinals.append(sizes.get(key, 0))
+        sizes[key] = sizes.get(key, 0) + 1
+        keys.append(key)
+    return keys, ordinals, sizes
 
 
 def _passages_at(source_id: str, positions: set[int]) -> dict[tuple[str, int], Passage]:

@@ -142,3 +142,41 @@ def test_generate_batch_takes_sources_and_refuses_anothers(queued) -> None:
     with pytest.raises(CommandError, match="own sources"):
         call_command(*args, "--source", str(theirs.pk), stdout=StringIO())
     assert BatchJob.objects.count() == 1
+
+
+def test_a_blueprint_rows_sources_give_its_items_their_passages(
+    queued, django_capture_on_commit_callbacks
+) -> None:
+    from batches.models import BatchJob
+
+    owner = FacultyFactory()
+    anatomy = make_source(owner, passages=TEXTS, name="Anatomy.pdf")
+    drugs = make_source(owner, passages=[f"Drug fact number {n} about voles." for n in range(5)])
+    rows = [
+        {"objective": "Locate the gland", "bloom_level": "remember", "count": 3},
+        {
+            "objective": "Choose the drug",
+            "bloom_level": "apply",
+            "count": 3,
+            "sources": [str(drugs.pk)],
+        },
+    ]
+    body = batch_definition(
+        target_count=6,
+        scope={"topic": "Vole glands", "sources": [str(anatomy.pk), str(drugs.pk)]},
+        blueprint=rows,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        batch, _ = services.create_batch(owner=owner, definition=body)
+    item = batch.items.order_by("index").first()
+    model = scripted(QUESTION, supported("sits behind the left ear of the marsh vole"))
+    run(item, model, django_capture_on_commit_callbacks)
+    items = BatchJob.objects.get(pk=batch.pk).items.order_by("index")
+    by_row: dict[int, list[dict]] = {}
+    for each in items:
+        by_row.setdefault(each.blueprint_row, []).append(each.spec["source"])
+    # The row with sources draws only on them, three distinct passages of five.
+    assert {ref["source"] for ref in by_row[1]} == {str(drugs.pk)}
+    assert len({ref["passage"] for ref in by_row[1]}) == 3
+    # The row without draws on all of scope.sources, each passage once.
+    assert len({ref["passage"] for ref in by_row[0]}) == 3
