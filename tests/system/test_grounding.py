@@ -153,3 +153,29 @@ def shape(prompt: str) -> list[str]:
     for _, text in fenced(prompt):
         prompt = prompt.replace(text, "")
     return [re.sub(r"\d+", "#", ln.split(":")[0]) for ln in prompt.splitlines() if ":" in ln]
+
+
+def test_a_real_twenty_page_pdf_added_by_the_cli_is_cited_page_by_page(deployment, stub, tmp_path):
+    """The whole flow with a real PDF (fpdf2), extracted by the sources app's real library."""
+    from tests.unit.sources.makers import page_text as pdf_page_text
+    from tests.unit.sources.makers import pdf
+
+    topic = f"Quimbel coefficients [{uuid.uuid4().hex[:8]}]"
+    pages = [pdf_page_text(n) for n in range(1, 21)]
+    path = tmp_path / "coefficients.pdf"
+    path.write_bytes(pdf(pages))
+    added = deployment.manage("source", "add", str(path), "--owner", OWNER)
+    source_id, status = added.strip().splitlines()[-1].split()[:2]
+    assert status == "ready", added
+    batch_id = deployment.create_batch(topic, count=20, concurrency=5, sources=(source_id,))
+    assert deployment.wait_terminal(batch_id, timeout=240) == "completed"
+
+    for item in deployment.item_details(batch_id):
+        citation = item["result"]["citation"]
+        assert citation["source"] == source_id and citation["name"] == "coefficients.pdf"
+        # The quote's sentences are facts no model could know, each on one page only.
+        where = [n for n, text in enumerate(pages, 1) if squash(citation["quote"]) in squash(text)]
+        assert len(where) == 1, citation
+        low, _, high = citation["page"].partition("-")
+        assert int(low) <= where[0] <= int(high or low), (citation["page"], where)
+        assert citation["page"] == item["spec"]["source"]["page"]
