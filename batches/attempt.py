@@ -108,7 +108,7 @@ async def _attempt(claim: dispatch.Claim) -> str:
             usage_meter.reporting_to(record_usage),
         ):
             spec = await planner.ensure_spec(claim, item)
-            passage = await sync_to_async(grounding_plan.passage_for)(spec)
+            passage = await sync_to_async(grounding_plan.passage_of)(item, spec)
             # Bounded: each REVISE spends one of the batch's max_revisions.
             while True:
                 result = await pipeline.run_pipeline(

@@ -25,6 +25,7 @@ from fractions import Fraction
 
 from django.db.models import Count, Sum
 
+from batches.models import BatchItem
 from sources.models import Passage, Source
 
 
@@ -96,6 +97,31 @@ def assign(shares: Sequence[Share], items: int) -> list[tuple[int, int]]:
     return [chosen[i % len(chosen)] for i in range(items)]
 
 
+def pick(shares: Sequence[Share], items: int, index: int) -> tuple[int, int] | None:
+    """Return item `index`'s passage in a batch planned for `items` items, even past them.
+
+    Items appended later (fill-gaps) take first the passages the first `items` left unused,
+    in the interleaved order, then every passage in turn: the coverage rule still holds.
+    """
+    base = _assigned(tuple(shares), items)
+    if index < len(base):
+        return base[index]
+    extended, full = _extension(tuple(shares), items)
+    if not full:
+        return None
+    return extended[index] if index < len(extended) else full[index % len(full)]
+
+
+@functools.lru_cache(maxsize=16)
+def _extension(
+    shares: tuple[Share, ...], items: int
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    base = _assigned(shares, items)
+    full = _assigned(shares, sum(s.passages for s in shares))
+    used = set(base)
+    return base + [p for p in full if p not in used], full
+
+
 @functools.lru_cache(maxsize=16)
 def _assigned(shares: tuple[Share, ...], items: int) -> list[tuple[int, int]]:
     # Every chunk of a batch needs the same assignment (77 ms for 10,000 items): computed
@@ -146,6 +172,7 @@ def chunk_material(
     first: int,
     end: int,
     blueprint: list[dict] | None = None,
+    rows: dict[int, int] | None = None,
 ) -> list[dict | None] | None:
     """Return the passages of items [first, end) of a batch of `total`; None if ungrounded.
 
@@ -153,7 +180,8 @@ def chunk_material(
     item then generates ungrounded rather than not at all). Each passage is
     `{"source", "passage", "page", "section", "name", "text"}`: the first four are the
     item's `spec.source`, the rest go into prompts only. With a `blueprint` whose rows name
-    `sources`, each row's items take their passages from those sources (`_row_groups`).
+    `sources`, each row's items take their passages from those sources (`_row_groups`);
+    `rows` ({index: blueprint row}) places items appended after the first `total`.
     """
     ids = source_ids(scope)
     if not ids:
@@ -163,21 +191,30 @@ def chunk_material(
     picks: list[tuple[str, int]] = []
     if groups is None:
         shares, sources = _shares(ids)
-        picks = [(ids[s], p) for s, p in _assigned(tuple(shares), total)[first:end]]
+        for index in range(first, end):
+            chosen = pick(shares, total, index)
+            picks.append((ids[chosen[0]], chosen[1]) if chosen else ("", -1))
     else:
         keys, ordinals, sizes = groups
-        assigned: dict[tuple[str, ...], list[tuple[int, int]]] = {}
+        group_shares: dict[tuple[str, ...], list[Share]] = {}
         for index in range(first, end):
-            key = keys[index]
-            if key not in assigned:
-                shares, named = _shares(list(key))
+            if index < total:
+                key, ordinal = keys[index], ordinals[index]
+            else:
+                # Appended later (fill-gaps): its row says which sources; it comes after
+                # the group's planned items.
+                row = (rows or {}).get(index)
+                key = _row_key(ids, blueprint, row)
+                ordinal = sizes.get(key, 0) + index - total
+            if key not in group_shares:
+                group_shares[key], named = _shares(list(key))
                 sources.update(named)
-                assigned[key] = _assigned(tuple(shares), sizes[key])
-            s, position = assigned[key][ordinals[index]]
-            picks.append((key[s], position))
+            chosen = pick(group_shares[key], sizes.get(key, 0), ordinal)
+            picks.append((key[chosen[0]], chosen[1]) if chosen else ("", -1))
     wanted: dict[str, set[int]] = {}
     for sid, position in picks:
-        wanted.setdefault(sid, set()).add(position)
+        if sid:
+            wanted.setdefault(sid, set()).add(position)
     found: dict[tuple[str, int], Passage] = {}
     for sid, positions in wanted.items():
         found.update(_passages_at(sid, positions))
@@ -201,8 +238,15 @@ def _row_groups(
     if not blueprint or not any(isinstance(r, dict) and r.get("sources") for r in blueprint):
         return None
     counts = tuple(int(r.get("count") or 0) for r in blueprint)
-    named = tuple(tuple(str(s) for s in r.get("sources") or ()) or tuple(ids) for r in blueprint)
+    named = tuple(_row_key(ids, blueprint, row) for row in range(len(blueprint)))
     return _grouped(counts, named, total)
+
+
+def _row_key(ids: list[str], blueprint: list[dict] | None, row: int | None) -> tuple[str, ...]:
+    """Return the sources a blueprint row draws on: its own, or all of scope.sources."""
+    if blueprint is None or row is None or not 0 <= row < len(blueprint):
+        return tuple(ids)
+    return tuple(str(s) for s in blueprint[row].get("sources") or ()) or tuple(ids)
 
 
 @functools.lru_cache(maxsize=16)
@@ -260,6 +304,31 @@ def add_sources(specs: dict[int, dict], first: int, material: list[dict | None] 
         if passage is not None:
             index = first + offset
             specs[index] = {**specs.get(index, {}), "source": spec_source(passage)}
+
+
+def passage_of(item: BatchItem, spec: dict | None) -> dict | None:
+    """Return the passage of an item; one added without a plan (fill-gaps) gets it here.
+
+    Such an item's spec came with it (objective and Bloom level of its gap), so no plan
+    chunk gave it a passage: it takes its place in the assignment now, and keeps it.
+    """
+    passage = passage_for(spec)
+    batch = item.batch
+    if passage is not None or not source_ids(batch.scope) or (spec or {}).get("source"):
+        return passage
+    material = chunk_material(
+        batch.scope,
+        batch.target_count,
+        item.index,
+        item.index + 1,
+        batch.blueprint,
+        {item.index: item.blueprint_row} if item.blueprint_row is not None else None,
+    )
+    if not material or material[0] is None:
+        return None
+    item.spec = {**(spec or {}), "source": spec_source(material[0])}
+    BatchItem.objects.filter(pk=item.pk).update(spec=item.spec)
+    return material[0]
 
 
 def passage_for(spec: dict | None) -> dict | None:

@@ -180,3 +180,35 @@ def test_a_blueprint_rows_sources_give_its_items_their_passages(
     assert len({ref["passage"] for ref in by_row[1]}) == 3
     # The row without draws on all of scope.sources, each passage once.
     assert len({ref["passage"] for ref in by_row[0]}) == 3
+
+
+def test_an_item_added_by_fill_gaps_gets_an_unused_passage(
+    queued, django_capture_on_commit_callbacks
+) -> None:
+    from batches.fill_gaps import fill_gaps
+    from batches.models import BatchJob
+
+    items, source = grounded_batch(django_capture_on_commit_callbacks, count=2)
+    # Two items of three passages: the first and the last (spread through the source).
+    stems = {
+        0: "A zoologist dissects a marsh vole's head. Where does she find the quimble gland?",
+        1: "A vole's serum enzyme rises after a ductal stone. How soon does quimbase rise?",
+        2: "An adult vole is examined for duct anatomy. Into which organ does the duct drain?",
+    }
+
+    def question(index: int):
+        return tool_call("Question", question_args(stem=stems[index]))
+
+    for item, text in zip(items, (TEXTS[0], TEXTS[2]), strict=True):
+        model = scripted(question(item.index), supported(text[:40]))
+        assert run(item, model, django_capture_on_commit_callbacks) == "completed"
+    BatchItem.objects.filter(pk=items[0].pk).update(review_status="rejected")
+    batch = BatchJob.objects.get(pk=items[0].batch_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert fill_gaps(batch=batch) == 1
+    added = batch.items.get(index=2)
+    model = scripted(question(2), supported(TEXTS[1][:40]))
+    assert run(added, model, django_capture_on_commit_callbacks) == "completed"
+    assert added.spec["source"]["passage"] == source.passages.get(index=1).pk
+    assert TEXTS[1] in model.prompts[0]
+    assert added.result["citation"]["page"] == "2"

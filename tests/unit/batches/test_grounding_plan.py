@@ -65,3 +65,14 @@ def test_ten_thousand_items_over_ten_thousand_passages_each_used_once() -> None:
     shares = [Share(2_500, 1_000_000 + k) for k in range(4)]
     picks = assign(shares, 10_000)
     assert len(set(picks)) == 10_000
+
+
+def test_items_appended_later_take_the_unused_passages_first_then_cycle() -> None:
+    from batches.grounding_plan import pick
+
+    shares = [Share(4, 400), Share(2, 200)]
+    planned = [pick(shares, 3, i) for i in range(3)]
+    appended = [pick(shares, 3, i) for i in range(3, 9)]
+    # The three left unused come next, so six items have used all six passages.
+    assert sorted(planned + appended[:3]) == [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1)]
+    assert len(set(appended[3:])) == 3
