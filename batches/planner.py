@@ -176,7 +176,7 @@ async def _plan(
     rows = await sync_to_async(blueprint.chunk_rows)(batch, chunk.first_index, chunk.end_index)
     # A grounded batch's passages are assigned by code, before and whatever the model plans.
     material = await sync_to_async(grounding_plan.chunk_material)(
-        batch.scope, batch.target_count, chunk.first_index, chunk.end_index, batch.blueprint
+        batch.scope, batch.target_count, chunk.first_index, chunk.end_index, batch.blueprint, rows
     )
     outcome = await planning.plan_chunk(
         batch.scope,
