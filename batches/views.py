@@ -24,6 +24,7 @@ from batches.api.throttling import create_throttle_wait
 from batches.errors import (
     BatchValidationError,
     BudgetExhaustedError,
+    IdempotencyKeyReusedError,
     InvalidBatchStatusTransitionError,
     QuotaExceededError,
 )
@@ -125,7 +126,7 @@ def batch_create(request: HttpRequest) -> HttpResponse:
             )
         except BatchValidationError as error:
             form.add_validation_error(error)
-        except (QuotaExceededError, BudgetExhaustedError) as error:
+        except (QuotaExceededError, BudgetExhaustedError, IdempotencyKeyReusedError) as error:
             form.add_error(None, str(error))
             status = 409
         else:
@@ -221,7 +222,7 @@ def _control(request: HttpRequest, batch: BatchJob, service: ControlService) -> 
     except InvalidBatchStatusTransitionError:
         batch.refresh_from_db()
         level, message, status = messages.WARNING, _conflict_message(batch), 409
-    except BudgetExhaustedError as error:
+    except (BudgetExhaustedError, QuotaExceededError) as error:
         batch.refresh_from_db()
         level, message, status = messages.WARNING, str(error), 409
     else:
@@ -253,7 +254,17 @@ def batch_resume(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @require_POST
 def batch_retry_failed(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """Run the failed items of a finished batch again."""
-    return _control(request, _own_batch(request, pk), services.retry_failed_batch)
+    batch = _own_batch(request, pk)
+    if (wait := create_throttle_wait(request)) is not None:
+        # The API's rate for every door that queues work, counted in the same place.
+        message = f"You are queueing work too quickly; try again in {wait} s."
+        if not _is_fragment_request(request):
+            messages.warning(request, message)
+            return redirect("batches:detail", pk=batch.pk)
+        response = _render_progress(request, batch, notice=("warning", message), status=429)
+        response["Retry-After"] = str(wait)
+        return response
+    return _control(request, batch, services.retry_failed_batch)
 
 
 @faculty_required
