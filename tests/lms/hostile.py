@@ -18,7 +18,9 @@ from tests.factories import batch_definition
 from tests.review_data import finish_items
 
 # The longest topic the API takes (200 characters); an LMS name keeps its first 80.
-TOPIC = ('Acid–base {balance}: <b>K+</b> & "ions" ~ = # \\ ]]> `code` 中文 [html] ' * 4)[:199] + "!"
+TOPIC = ('Acid–base {balance}: <b>K+</b> & & "ions" ~ = # \\ ]]> `code` 中文 [html] ' * 4)[
+    :199
+] + "!"
 # The topic as a tag: Moodle keeps no `<`, `>` or backtick in one.
 TOPIC_TAG = TOPIC.replace("<", "").replace(">", "").replace("`", "").strip()
 SPECIAL = "= ~ # { } : \\ ]]> < > & \" '"
