@@ -155,7 +155,7 @@ def export_id(batch: BatchJob, record: Record) -> str:
     """Return the question's id in an export, unique across batches.
 
     `i0007` is the item's index (question 8): the `i` and the zeros keep it from reading as
-    the question's number. Moodle's idnumber holds at most 100 characters; this is 52.
+    the question's number. Moodle's idnumber holds at most 100 characters; this is 51.
     """
     return f"batchgen-{batch.pk}-i{record.index:04d}"
 
