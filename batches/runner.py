@@ -121,9 +121,11 @@ class Slots:
         claiming = True
         while True:
             if claiming and (time.monotonic() >= stop_claiming_at or cluster_is_stopping()):
-                claiming = False
                 # Hand on to a fresh task: it claims what this one's window queues meanwhile.
-                await sync_to_async(dispatch.wake_workers)(1)
+                # With the broker down nobody would get the wake-up: keep claiming instead
+                # and hand on once it is back (a stopping cluster stops regardless).
+                handed_on = await sync_to_async(dispatch.wake_workers)(1)
+                claiming = handed_on is False and not cluster_is_stopping()
             claimed = await self._claim() if claiming else 0
             await self._hand_on_overflow(claimed, claiming)
             await self._wake_for_unclaimed_work()
