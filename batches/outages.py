@@ -16,6 +16,7 @@ places share:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 
@@ -32,10 +33,15 @@ _REDIS_FAULTS: tuple[type[BaseException], ...] = (
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,
 )
-# psycopg's and sqlite3's "cannot connect / connection lost / server closed", as Django
-# wraps them. (OperationalError also covers a deadlock or "database is locked": waiting a
-# moment and trying again is right for those too.)
-_DATABASE_FAULTS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+# What psycopg (and sqlite3) say when the server cannot be reached, went away or is
+# restarting. OperationalError alone is too wide: SQLite's "no such table" is one too, and a
+# bug must not be retried for ever as if it were an outage.
+_CONNECTION_LOST = re.compile(
+    r"connection|server closed|terminat|could not connect|refused|not accepting|"
+    r"starting up|shutting down|in recovery|database is locked|timeout expired|"
+    r"ssl syscall|eof detected|broken pipe",
+    re.IGNORECASE,
+)
 
 
 def is_redis_fault(error: BaseException) -> bool:
@@ -45,7 +51,9 @@ def is_redis_fault(error: BaseException) -> bool:
 
 def is_database_fault(error: BaseException) -> bool:
     """Return whether `error` means the database cannot be reached right now."""
-    return isinstance(error, _DATABASE_FAULTS)
+    if isinstance(error, InterfaceError):
+        return True
+    return isinstance(error, OperationalError) and bool(_CONNECTION_LOST.search(str(error)))
 
 
 def is_platform_fault(error: BaseException) -> bool:

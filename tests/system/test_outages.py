@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import base_env
 from testkit.harness import Deployment, wait_until
 from testkit.servers import PostgresServer, RedisServer
+from tests.conftest import base_env
 
 pytestmark = pytest.mark.system
 
