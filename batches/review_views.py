@@ -144,7 +144,7 @@ def review_decide(request: HttpRequest, pk: uuid.UUID, item_id: int) -> HttpResp
     # Approving or rejecting moves on; unreviewing stays, to decide again.
     shown = item.pk if decision == "unreview" else workspace.following(batch, name, item.index)
     level = "success" if decision == "approve" else "info"
-    notice = (level, f"Question {item.index + 1} {DONE[decision]}.")
+    notice = (level, f"Question {item.number} {DONE[decision]}.")
     return _answer(request, batch, name, shown or item.pk, notice=notice)
 
 
@@ -168,7 +168,7 @@ def review_regenerate(request: HttpRequest, pk: uuid.UUID, item_id: int) -> Http
     except (QuotaExceededError, BudgetExhaustedError) as error:
         notice = ("warning", str(error))
         return _answer(request, batch, name, item.pk, notice=notice, status=409)
-    notice = ("info", f"Question {item.index + 1} is being generated again.")
+    notice = ("info", f"Question {item.number} is being generated again.")
     # Stay on it (under "all": it left the filter it was in) to watch the new version arrive.
     return _answer(request, batch, "all", item.pk, notice=notice)
 
@@ -233,7 +233,7 @@ def review_edit(request: HttpRequest, pk: uuid.UUID, item_id: int) -> HttpRespon
         status = 200 if _is_fragment_request(request) else 400
         return _answer(request, batch, name, item.pk, notice=notice, form=form, status=status)
     return _answer(
-        request, batch, name, item.pk, notice=("success", f"Question {item.index + 1} saved.")
+        request, batch, name, item.pk, notice=("success", f"Question {item.number} saved.")
     )
 
 

@@ -21,7 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from batches import admission, budgets, dispatch, events, planner, scheduler
+from batches import admission, blueprint, budgets, dispatch, events, planner, scheduler
 from batches.errors import (
     BatchValidationError,
     IdempotencyKeyReusedError,
@@ -121,8 +121,9 @@ def _create_and_start(
         idempotency_key=idempotency_key,
         idempotency_body_sha256=body_sha256(definition) if idempotency_key else "",
         started_at=now,
+        blueprint=definition.blueprint_as_stored(),
     )
-    _create_items(batch, definition.target_count)
+    _create_items(batch, definition.target_count, rows=blueprint.rows_for(batch.blueprint))
     planner.create_chunks(batch)
     events.record_event(
         batch.id,
@@ -134,11 +135,15 @@ def _create_and_start(
     return batch
 
 
-def _create_items(batch: BatchJob, count: int) -> None:
-    """Insert the batch's pending items, 0..count-1."""
+def _create_items(batch: BatchJob, count: int, *, rows: list[int] | None = None) -> None:
+    """Insert the batch's pending items, 0..count-1; `rows[i]` is item i's blueprint row."""
     if connection.vendor != "postgresql":
         BatchItem.objects.bulk_create(
-            (BatchItem(batch=batch, index=i) for i in range(count)), batch_size=ITEM_CREATE_CHUNK
+            (
+                BatchItem(batch=batch, index=i, blueprint_row=rows[i] if rows else None)
+                for i in range(count)
+            ),
+            batch_size=ITEM_CREATE_CHUNK,
         )
         return
     # One INSERT ... SELECT generate_series instead of 10,000 parameter rows: the database
@@ -157,6 +162,8 @@ def _create_items(batch: BatchJob, count: int) -> None:
             """,  # noqa: S608 - the table name is ours; every value is a parameter
             [batch.pk, ItemStatus.PENDING.value, timezone.now(), count],
         )
+    if rows:
+        blueprint.assign_rows(batch, rows)
 
 
 def _transition(batch_id: uuid.UUID, action: Action, **fields: Any) -> tuple[str, str, datetime]:

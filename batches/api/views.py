@@ -29,7 +29,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from batches import review, services
+from batches import coverage, review, services
+from batches import fill_gaps as gap_filling
 from batches import usage as ledger
 from batches.api import tokens
 from batches.api.permissions import IsBatchOwner, IsFaculty
@@ -49,6 +50,7 @@ from batches.api.serializers import (
     EstimateSerializer,
     EventSerializer,
     ExportQuerySerializer,
+    FillGapsSerializer,
     ItemEditSerializer,
     ItemQuerySerializer,
     ItemSerializer,
@@ -189,7 +191,10 @@ class BatchViewSet(viewsets.GenericViewSet):
     def list(self, request: Request) -> Response:
         """List the caller's batches, newest first, with their progress."""
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(BatchSerializer(batch_summaries(page), many=True).data)
+        context = {"coverages": coverage.of_batches(page)}
+        return self.get_paginated_response(
+            BatchSerializer(batch_summaries(page), many=True, context=context).data
+        )
 
     def create(self, request: Request) -> Response:
         """Create a batch and start it at once; with ?dry_run=1 only estimate it."""
@@ -296,7 +301,7 @@ class BatchViewSet(viewsets.GenericViewSet):
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return export_response.download(
-            batch, query.validated_data["format"], query.validated_data["status"]
+            batch, query.validated_data["format"], query.validated_data.get("status")
         )
 
     @extend_schema(
@@ -378,6 +383,19 @@ class BatchViewSet(viewsets.GenericViewSet):
             raise BatchValidationError({"min_score": ["Must be an integer from 1 to 5."]})
         count = review.bulk_approve(batch=batch, user=request.user, min_score=body["min_score"])
         return Response(ApprovedSerializer({"approved": count}).data)
+
+    @extend_schema(
+        summary="Fill the gaps: regenerate per blueprint row what review rejected or failed",
+        request=None,
+        responses={200: FillGapsSerializer, **error_responses(401, 403, 404, 409)},
+    )
+    @action(
+        detail=True, methods=["post"], url_path="fill-gaps", serializer_class=FillGapsSerializer
+    )
+    def fill_gaps(self, request: Request, pk: str | None = None) -> Response:
+        """Queue new questions for every row short of approved ones; the batch runs again."""
+        queued = gap_filling.fill_gaps(batch=self.get_object(), user=request.user)
+        return Response(FillGapsSerializer({"queued": queued}).data)
 
     def _item(self, item_id: str) -> BatchItem:
         # The batch first: someone else's batch is 403 before its items are looked at.
