@@ -105,6 +105,10 @@ def _enqueue_on_commit(item_ids: list[int]) -> None:
         transaction.on_commit(lambda: enqueue_items(item_ids))
 
 
+# For the modules that queue an item again themselves (batches.attempt's give-back).
+enqueue_on_commit = _enqueue_on_commit
+
+
 def _batch_status_shared(batch_id: uuid.UUID) -> str | None:
     """Read the batch status under a lock that a concurrent pause or cancel must wait for."""
     if connection.vendor == "postgresql":

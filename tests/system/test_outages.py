@@ -86,3 +86,63 @@ def test_a_redis_outage_mid_batch_fails_nothing_and_spends_no_attempt(own_redis_
         f"\nRedis outage {back_at - killed_at:.1f} s: {done_at_kill} items done at the kill; "
         f"{CONCURRENCY} more completed {resumed_s:.1f} s after Redis was back"
     )
+
+
+@pytest.fixture
+def own_postgres_deployment(stub, webhook_receiver) -> Iterator[tuple]:
+    """A PostgreSQL server and a Redis of this test's own (restarting them hurts no other)."""
+    postgres = PostgresServer().start()
+    redis = RedisServer().start()
+    env = {
+        **base_env(stub, webhook_receiver),
+        "DATABASE_URL": postgres.create_database("batchgen_restart"),
+        "REDIS_URL": redis.url,
+        "Q_WORKERS": "2",
+    }
+    deployment = Deployment("own-postgres+redis", env).setup()
+    deployment.start_cluster()
+    try:
+        yield deployment, postgres
+    finally:
+        deployment.stop_clusters()
+        redis.stop()
+        postgres.stop()
+
+
+def ledger_tokens(deployment: Deployment, batch_id: str) -> int:
+    rows = deployment.sql(
+        "SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM batches_usagerecord "
+        "WHERE batch_id = %s",
+        (batch_id,),
+    )
+    return int(rows[0][0])
+
+
+def test_a_postgres_restart_mid_batch_resumes_at_once_and_records_all_usage(
+    own_postgres_deployment, stub
+):
+    deployment, postgres = own_postgres_deployment
+    topic = unique_topic("Cardiac output")
+    # Calls long enough that several are in flight while the database restarts.
+    stub.add_rule(topic, "latency", times=None, seconds=0.5)
+    batch_id = deployment.create_batch(topic, ITEMS, concurrency=CONCURRENCY)
+    wait_until(lambda: completed(deployment, batch_id) >= 5, 60, "the first items")
+
+    postgres.restart("fast")
+    back_at = time.monotonic()
+    done_when_back = completed(deployment, batch_id)
+    wait_until(
+        lambda: completed(deployment, batch_id) > done_when_back, 10, "progress after restart"
+    )
+    resumed_s = time.monotonic() - back_at
+
+    assert deployment.wait_terminal(batch_id, timeout=120) == "completed"
+    items = deployment.items(batch_id)
+    assert [i["status"] for i in items] == ["completed"] * ITEMS
+    assert [i["attempts"] for i in items] == [1] * ITEMS
+    assert len([r for r in stub.records(topic) if r.schema == "Question"]) == ITEMS
+    # Every call the provider answered is in the ledger, also those in flight at the restart.
+    reported = sum(r.total_tokens or 0 for r in stub.records(topic))
+    wait_until(lambda: ledger_tokens(deployment, batch_id) >= reported, 10, "the usage ledger")
+    assert ledger_tokens(deployment, batch_id) == reported
+    print(f"\nPostgreSQL restart: progress {resumed_s:.1f} s after it accepted connections again")
