@@ -19,7 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 
-from batches import blueprint, budgets, coverage, dispatch, quota, services
+from batches import admission, blueprint, coverage, dispatch, services
 from batches.errors import InvalidBatchStatusTransitionError
 from batches.models import BatchItem, BatchJob, BatchPlanChunk
 from batches.states import REOPENABLE_BATCH_STATUSES
@@ -42,7 +42,10 @@ def fill_gaps(*, batch: BatchJob | uuid.UUID | str, user: AbstractBaseUser | Non
     the institution's budget are checked in this transaction: a refusal moves nothing.
     """
     batch_id = services._id(batch)
-    # The batch's row lock orders this against its finish, regenerates and another fill-gaps.
+    # The owner's lock first, as every door takes it (batches.admission): no deadlock with a
+    # create. Then the batch's row lock orders this against its finish, regenerates and
+    # another fill-gaps.
+    admission.hold_owner(batch_id)
     locked = (
         BatchJob.objects.select_for_update()
         .select_related("owner", "institution")
@@ -58,8 +61,7 @@ def fill_gaps(*, batch: BatchJob | uuid.UUID | str, user: AbstractBaseUser | Non
     total = sum(needed)
     if total == 0:
         return 0
-    quota.reserve(locked.owner, total)
-    budgets.refuse_if_exhausted(locked.institution)
+    admission.admit(locked.owner, locked, total)
     first = _after(locked.items.aggregate(last=Max("index"))["last"])
     # Interleaved like a plan, so a pause halfway leaves every row's gap partly filled.
     order = blueprint.item_rows(needed)

@@ -53,6 +53,9 @@ class BatchJob(models.Model):
     )
     # NULL, not "", means "no key": the unique constraint must ignore batches without one.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # SHA-256 of the validated body the key was first used with: the same key with another
+    # body is refused, not answered with the old batch ("" for batches made before it).
+    idempotency_body_sha256 = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -287,7 +290,12 @@ class BatchItem(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"item {self.index} of {self.batch_id} ({self.status})"
+        return f"Question {self.number} of {self.batch_id} ({self.status})"
+
+    @property
+    def number(self) -> int:
+        """The question's number as people read and type it: its index + 1."""
+        return self.index + 1
 
     @property
     def error(self) -> dict | None:

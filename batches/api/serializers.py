@@ -13,7 +13,7 @@ from rest_framework import serializers
 from batches import coverage, review, text
 from batches import usage as ledger
 from batches.api.envelope import NULL_SCHEMA
-from batches.exports import DEFAULT_FORMAT, DEFAULT_STATUS, FORMATS, STATUSES
+from batches.exports import DEFAULT_FORMAT, FORMATS, STATUSES
 from batches.models import BatchEvent, BatchItem
 from batches.states import BatchStatus, ItemStatus, ReviewStatus
 from generation.schemas import DIFFICULTIES, QUESTION_TYPES
@@ -60,9 +60,11 @@ class ExportQuerySerializer(serializers.Serializer):
     )
     status = serializers.ChoiceField(
         choices=STATUSES,
-        default=DEFAULT_STATUS,
         required=False,
-        help_text="completed questions, approved ones only, or all (failed items' last too).",
+        help_text=(
+            "completed questions, approved ones only, or all (failed items' last too); "
+            "default approved once any item of the batch has been reviewed, else completed."
+        ),
     )
 
 
@@ -288,11 +290,15 @@ class ItemSerializer(serializers.ModelSerializer):
     usage = serializers.SerializerMethodField(
         help_text="Tokens of this item's model calls, over all its attempts and revisions."
     )
+    number = serializers.IntegerField(
+        read_only=True, help_text="index + 1: the question's number as people read and type it."
+    )
 
     class Meta:
         model = BatchItem
         fields = [
-            *("id", "index", "status", "attempts", "revisions", "spec", "error", "result"),
+            *("id", "index", "number", "status", "attempts", "revisions", "spec", "error"),
+            "result",
             *("review_status", "edited", "usage", "started_at", "finished_at"),
         ]
         read_only_fields = fields

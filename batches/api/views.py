@@ -59,7 +59,7 @@ from batches.api.serializers import (
     RevokedSerializer,
     TokenSerializer,
 )
-from batches.api.throttling import BatchCreateThrottle
+from batches.api.throttling import THROTTLED_ACTIONS, BatchCreateThrottle
 from batches.errors import BatchValidationError
 from batches.estimate import estimate_batch
 from batches.exports import response as export_response
@@ -181,9 +181,12 @@ class BatchViewSet(viewsets.GenericViewSet):
         return batches
 
     def get_throttles(self) -> list:
-        # A dry run creates nothing: it does not use up the create budget.
-        creating = self.action == "create" and not _dry_run(self.request)
-        return [BatchCreateThrottle()] if creating else []
+        # Every door that queues work counts, and a dry run costs as much as a create.
+        return [BatchCreateThrottle()] if self.action in THROTTLED_ACTIONS else []
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        _refuse_repeated_parameters(request)
 
     def list(self, request: Request) -> Response:
         """List the caller's batches, newest first, with their progress."""
@@ -298,7 +301,7 @@ class BatchViewSet(viewsets.GenericViewSet):
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return export_response.download(
-            batch, query.validated_data["format"], query.validated_data["status"]
+            batch, query.validated_data["format"], query.validated_data.get("status")
         )
 
     @extend_schema(
@@ -411,6 +414,13 @@ def _dry_run(request: Request) -> bool:
     if value.strip().lower() not in DRY_RUN_VALUES:
         raise BatchValidationError({"dry_run": ["Must be 1 (estimate only) or 0."]})
     return DRY_RUN_VALUES[value.strip().lower()]
+
+
+def _refuse_repeated_parameters(request: Request) -> None:
+    """Refuse a query parameter given twice: `?dry_run=1&dry_run=0` must not mean "create"."""
+    repeated = sorted(key for key, values in request.query_params.lists() if len(values) > 1)
+    if repeated:
+        raise BatchValidationError({key: ["Must be given at most once."] for key in repeated})
 
 
 def _control_response(result: services.TransitionResult) -> Response:

@@ -36,7 +36,7 @@ BATCH_FIELDS = {
     "coverage",
 }
 ITEM_FIELDS = {
-    *("id", "index", "status", "attempts", "revisions", "spec", "error", "result"),
+    *("id", "index", "number", "status", "attempts", "revisions", "spec", "error", "result"),
     *("review_status", "edited", "usage", "started_at", "finished_at"),
 }
 EVENT_FIELDS = {"id", "name", "created_at", "payload"}

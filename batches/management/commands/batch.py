@@ -84,7 +84,11 @@ class Command(BaseCommand):
     def _control(self, batch: BatchJob, action: Action) -> None:
         try:
             result = services.apply_action(action, batch=batch)
-        except (InvalidBatchStatusTransitionError, BudgetExhaustedError) as error:
+        except (
+            InvalidBatchStatusTransitionError,
+            BudgetExhaustedError,
+            QuotaExceededError,
+        ) as error:
             raise CommandError(str(error)) from None
         except BatchJob.DoesNotExist:
             raise CommandError(f"No batch {batch.pk}.") from None
