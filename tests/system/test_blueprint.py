@@ -7,6 +7,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -118,8 +119,23 @@ def test_a_blueprint_gets_its_counts_and_fill_gaps_restores_them_after_rejection
     rejected = [i for i in items(api, batch_id) if i["review_status"] == "rejected"]
     assert len(rejected) == 3 and all(i["result"]["question"]["stem"] for i in rejected)
 
-    # Moodle XML of the approved questions: the twelve the blueprint asked for. (Its
-    # per-objective categories and tags come with the exports work; checked loosely here.)
+    # Moodle XML of the approved questions: each objective its own category, each question
+    # tagged with its objective, Bloom level and difficulty.
     moodle = api.get(f"{batch_id}/export/", params={"format": "moodle", "status": "approved"})
     assert moodle.status_code == 200
-    assert moodle.text.count('<question type="multichoice">') == 12
+    per_category: Counter[str] = Counter()
+    category = None
+    for question in ElementTree.fromstring(moodle.content).iter("question"):
+        if question.get("type") == "category":
+            category = question.findtext("category/text")
+            continue
+        per_category[category] += 1
+        tags = {tag.findtext("text") for tag in question.iter("tag")}
+        objective = category.rsplit("/", 1)[-1]
+        row = next(r for r in ROWS if r["objective"] == objective)
+        assert {
+            f"objective:{objective}",
+            f"bloom:{row['bloom_level']}",
+            f"difficulty:{row.get('difficulty', 'medium')}",
+        } <= tags, tags
+    assert per_category == {f"$course$/{topic}/{r['objective']}": r["count"] for r in ROWS}
