@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0008_usage'),
+        ('batches', '0010_merge_0009_blueprint_0009_idempotency_body_sha256'),
     ]
 
     operations = [
