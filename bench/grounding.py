@@ -1,4 +1,4 @@
-"""Part 10 of `make bench`: what course material costs a batch (docs/grounding.md).
+"""Part 11 of `make bench`: what course material costs a batch (docs/grounding.md).
 
 Run as `python -m bench.grounding` in a Django process with a database of its own (`run.py`
 gives it a throwaway SQLite file); prints one JSON line. It measures:

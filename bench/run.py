@@ -15,7 +15,9 @@
    one fill at 1, 10 and 100 running batches (bench/fairness.py).
 9. the engine's cost per item: SQL round trips per item by kind, on both backends
    (bench/costs.py).
-10. course material: tokens per grounded item against an ungrounded one, and the plan's
+10. course material: extraction time and memory of a 300-page PDF and a 100-slide PPTX, and
+   one retrieval query at 10, 1,000 and 10,000 passages on both backends (bench/sources.py).
+11. grounded batches: tokens per grounded item against an ungrounded one, and the plan's
    passage assignment per item at 10, 1,000 and 10,000 passages (bench/grounding.py).
 
 Results also go to bench/results/latest.json. `--parts 1,2` runs a subset; `--profile`
@@ -44,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import costs, fairness, infra, reads, report
+from bench import sources as sources_bench
 from bench.infra import Stub, deployment_env, django_job, start_clusters
 from bench.stats import busy_share, dispatch_gaps, ideal_makespan, percentile
 from testkit.harness import OWNER, Deployment, sqlite_url, wait_until
@@ -822,7 +825,7 @@ class Bench:
             "python": sys.version.split()[0],
             "parts": sorted(self.parts),
         }
-        servers_needed = bool(self.parts - {6, 10})
+        servers_needed = bool(self.parts - {6, 11})
         with self.stack:
             if servers_needed:
                 self.start()
@@ -840,15 +843,19 @@ class Bench:
                 self.results["costs"] = costs.measure(
                     {"postgres": self.pg_deployment(), "sqlite": self.sqlite_deployment()}, log
                 )
+            if 10 in self.parts:
+                self.results["sources"] = sources_bench.measure(
+                    {"postgres": self.pg_deployment(), "sqlite": self.sqlite_deployment()}, log
+                )
         if 6 in self.parts:
             # In-process and offline: no servers, so it runs after they have stopped.
             from bench import quality
 
             log("part 6: exam-ready questions")
             self.results["quality"] = quality.measure()
-        if 10 in self.parts:
+        if 11 in self.parts:
             # Offline too, in a Django process with a throwaway database (bench/grounding.py).
-            log("part 10: what course material costs per item")
+            log("part 11: what course material costs per item")
             with tempfile.TemporaryDirectory() as scratch:
                 env = {"DEBUG": "1", "DATABASE_URL": sqlite_url(Path(scratch))}
                 self.results["grounding"] = django_job(env, "bench.grounding", timeout=900)
@@ -860,7 +867,7 @@ class Bench:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--parts", default="1,2,3,4,5,6,7,8,9,10", help="which parts to run, e.g. 1,2"
+        "--parts", default="1,2,3,4,5,6,7,8,9,10,11", help="which parts to run, e.g. 1,2"
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the cluster in part 2")
     args = parser.parse_args(argv)
