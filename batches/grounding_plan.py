@@ -287,6 +287,9 @@ def _described(passage: Passage, source: Source | None) -> dict:
         "section": passage.section,
         "name": source.name if source else "",
         "text": passage.text,
+        # Where each later page starts in the text, once extraction records it (a passage
+        # across a page break is then cited by the quote's own page: grounding.quote_page).
+        "page_starts": getattr(passage, "page_starts", None),
     }
 
 
