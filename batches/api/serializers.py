@@ -297,7 +297,8 @@ class ItemSerializer(serializers.ModelSerializer):
     class Meta:
         model = BatchItem
         fields = [
-            *("id", "index", "number", "status", "attempts", "revisions", "spec", "error", "result"),
+            *("id", "index", "number", "status", "attempts", "revisions", "spec", "error"),
+            "result",
             *("review_status", "edited", "usage", "started_at", "finished_at"),
         ]
         read_only_fields = fields
