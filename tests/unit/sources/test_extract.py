@@ -183,3 +183,14 @@ def test_the_page_count_of_text_counts_characters_not_bytes():
     data = ("Ünïcödé zorblat. " * 200).encode()  # 3,400 characters, 4,600 bytes
     extract.check(data, extract.TEXT, 2)
     assert read(data).pages == 2
+
+
+def test_a_pdf_with_only_an_owner_password_opens_and_is_read():
+    writer = FPDF()
+    writer.set_encryption(owner_password="owner-only")
+    writer.add_page()
+    writer.set_font("Helvetica", size=11)
+    writer.multi_cell(0, 6, "The zorblat may be printed but not edited.")
+    data = bytes(writer.output())
+    extract.check(data, extract.PDF, MAX_PAGES)
+    assert read(data).sections[0].text == "The zorblat may be printed but not edited."
