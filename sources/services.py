@@ -263,6 +263,14 @@ def batches_using(source: Source, statuses: tuple[str, ...] | None = None) -> li
     ]
 
 
+def in_use_message(live: list) -> str:
+    """Say which live batches hold a source and what to do."""
+    return (
+        f"The source is used by {len(live)} batch(es) still {live[0].status} "
+        f"(e.g. {live[0].pk}): cancel them or wait until they finish, then delete it."
+    )
+
+
 def delete_source(*, source: Source) -> None:
     """Delete a source, its passages and its stored file; refuse while a live batch uses it.
 
@@ -275,10 +283,7 @@ def delete_source(*, source: Source) -> None:
             return
         live = batches_using(locked, LIVE_BATCH_STATUSES)
         if live:
-            raise SourceInUse(
-                f"The source is used by {len(live)} batch(es) still {live[0].status} "
-                f"(e.g. {live[0].pk}): cancel them or wait until they finish, then delete it."
-            )
+            raise SourceInUse(in_use_message(live))
         stored = locked.file.name
         storage = locked.file.storage
         locked.delete()
