@@ -63,6 +63,12 @@ class Passage(models.Model):
     index = models.PositiveIntegerField()
     # "12", or "12-13" across a page break; blank for formats without pages.
     page = models.CharField(max_length=32, blank=True, default="")
+    # Across a page break: the offset in `text` where each page after the first begins (one
+    # per page, an empty page repeating the next one's), so a citation names the quote's own
+    # page (generation/grounding.py quote_page). Null within one page, or for older rows.
+    # Nullable without a default so SQLite adds the column without rebuilding the table
+    # (which would drop the full-text triggers of 0002_passage_search).
+    page_starts = models.JSONField(null=True, blank=True)
     # "Heading > Subheading" (joined with U+203A) where the format has headings.
     section = models.CharField(max_length=500, blank=True, default="")
     text = models.TextField()

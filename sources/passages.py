@@ -32,6 +32,8 @@ class Chunk:
     text: str
     page: str
     section: str
+    # Across a page break: where in `text` each page after the first begins (Passage.page_starts).
+    page_starts: tuple[int, ...] | None = None
 
 
 def _splitter() -> RecursiveCharacterTextSplitter:
@@ -74,6 +76,28 @@ def _pages(start: int, end: int, spans: list[tuple[int, int, int | None]]) -> st
     return str(first) if first == last else f"{first}-{last}"
 
 
+def _page_starts(
+    start: int, end: int, spans: list[tuple[int, int, int | None]]
+) -> tuple[int, ...] | None:
+    """Return where each page after the first begins in the passage text at [start, end).
+
+    One offset per later page, relative to `start`; a page with no text here (a blank page
+    inside the range) gets the offset of the next one, so quote_page can count pages.
+    """
+    inside = [(s, page) for s, e, page in spans if page is not None and s < end and e > start]
+    if not inside:
+        return None
+    pages = [page for _, page in inside]
+    first, last = min(pages), max(pages)
+    if first == last:
+        return None
+    offsets = []
+    for page in range(first + 1, last + 1):
+        begins = min(s for s, p in inside if p >= page)
+        offsets.append(min(max(begins - start, 0), end - start))
+    return tuple(offsets)
+
+
 def split(sections: list[Section]) -> list[Chunk]:
     """Return the passages of `sections` in reading order."""
     groups: list[list[Section]] = []
@@ -92,5 +116,11 @@ def split(sections: list[Section]) -> list[Chunk]:
             body = document.page_content
             if start < 0 or not body.strip():
                 continue
-            chunks.append(Chunk(body.strip(), _pages(start, start + len(body), spans), heading))
+            # Offsets are kept in the stripped text, the one stored and quoted from.
+            start += len(body) - len(body.lstrip())
+            body = body.strip()
+            end = start + len(body)
+            chunks.append(
+                Chunk(body, _pages(start, end, spans), heading, _page_starts(start, end, spans))
+            )
     return chunks

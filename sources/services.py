@@ -225,6 +225,7 @@ def _finish(
                 source_id=source_id,
                 index=index,
                 page=chunk.page,
+                page_starts=list(chunk.page_starts) if chunk.page_starts else None,
                 section=chunk.section[:500],
                 text=chunk.text,
                 characters=len(chunk.text),

@@ -79,6 +79,21 @@ def test_an_extracted_source_shows_ready_with_its_passages_in_order(api):
     assert sum(len(p["text"]) for p in passages) == body["characters"]
 
 
+def test_a_stored_passage_across_pages_records_where_each_later_page_starts(api):
+    source_id = data(upload(api, notes_pdf(4)), 201)["id"]
+    assert services.extract_source(source_id) == "ready"
+    across = [p for p in Passage.objects.filter(source_id=source_id) if "-" in p.page]
+    assert across
+    for passage in across:
+        first, last = (int(n) for n in passage.page.split("-"))
+        assert len(passage.page_starts) == last - first
+        offset = passage.page_starts[0]
+        assert f"of page {first + 1} " in passage.text[offset:].split(".")[0]
+    # Not part of the Passage object: the API shows the fields it always did.
+    passages, _ = listed(api.get(f"{SOURCES}{source_id}/passages/"))
+    assert all(set(p) == PASSAGE_FIELDS for p in passages)
+
+
 def test_paths_work_without_the_trailing_slash(api):
     source_id = data(upload(api, notes_pdf()), 201)["id"]
     assert data(api.get(f"{SOURCES}{source_id}"))["id"] == source_id

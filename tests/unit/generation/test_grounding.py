@@ -9,6 +9,8 @@ import pytest
 from generation import grounding, planning
 from generation.pipeline import Request, critique_messages, generation_messages, run_pipeline
 from generation.schemas import Question
+from sources import passages
+from sources.extract import Section
 from tests.aio import run_coroutine
 from tests.fakes import question_args, review_args, scripted, tool_call
 
@@ -246,3 +248,20 @@ def test_the_stub_can_fabricate_a_quote(stub) -> None:
     result = run(stub_model(stub))
     assert result["review"]["supported"] is True and result["citation"] is None
     assert "verbatim" in grounding.support_refusal(result)[0]
+
+
+def test_a_quote_is_cited_with_the_page_it_stands_on() -> None:
+    # The passage as extraction packs it from two pages (sources/passages.py).
+    [chunk] = passages.split(
+        [
+            Section("The quimbel nephron filters the zorblat.", page=12),
+            Section("The zorblat duct drains it. Then it rests.", page=13),
+        ]
+    )
+    passage = {**PASSAGE, "text": chunk.text, "page": chunk.page, "page_starts": chunk.page_starts}
+    on_second = grounding.citation(passage, {"quote": "The zorblat duct drains it."})
+    assert on_second["page"] == "13"
+    on_first = grounding.citation(passage, {"quote": "nephron filters the zorblat."})
+    assert on_first["page"] == "12"
+    across = grounding.citation(passage, {"quote": "filters the zorblat. The zorblat duct"})
+    assert across["page"] == "12-13"

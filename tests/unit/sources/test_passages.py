@@ -107,3 +107,38 @@ def test_a_real_pdf_gives_passages_with_its_pages():
     for chunk in chunks:
         first = int(re.search(r"of page (\d+)", chunk.text).group(1))
         assert chunk.page.split("-")[0] == str(first)
+
+
+def test_a_passage_across_a_page_break_records_where_the_second_page_starts():
+    sections = [
+        Section("The quimbel nephron filters the zorblat.", page=12),
+        Section("The zorblat duct drains it. Then it rests.", page=13),
+    ]
+    [chunk] = passages.split(sections)
+    assert chunk.page == "12-13"
+    [offset] = chunk.page_starts
+    assert chunk.text[offset:].startswith("The zorblat duct drains it.")
+    assert chunk.text[:offset].strip() == "The quimbel nephron filters the zorblat."
+
+
+def test_every_passage_records_each_later_page_where_its_text_begins():
+    for chunk in passages.split(long_document()):
+        if "-" not in chunk.page:
+            assert chunk.page_starts is None
+            continue
+        first, last = (int(p) for p in chunk.page.split("-"))
+        assert len(chunk.page_starts) == last - first
+        for page, offset in zip(range(first + 1, last + 1), chunk.page_starts, strict=True):
+            # The first sentence at that offset is one of that page's.
+            assert re.match(rf"[^.]*\bof page {page}\b", chunk.text[offset:])
+
+
+def test_a_blank_page_inside_a_passage_keeps_the_count_of_pages():
+    sections = [
+        Section("The quimbel nephron filters the zorblat.", page=3),
+        Section("The zorblat duct drains it.", page=5),
+    ]
+    [chunk] = passages.split(sections)
+    assert chunk.page == "3-5"
+    offset = chunk.text.index("The zorblat duct")
+    assert chunk.page_starts == (offset, offset)
