@@ -109,18 +109,7 @@ class BatchScope(_Closed):
     def _source_ids(cls, value: list[str] | None) -> list[str] | None:
         # Stored as canonical UUID strings, each once: ownership and readiness are the
         # service's to check (batches.material), as they need the database.
-        if value is None:
-            return None
-        ids = []
-        for raw in value:
-            try:
-                canonical = str(uuid.UUID(raw))
-            except ValueError:
-                raise ValueError(f"{raw[:64]!r} is not a source id.") from None
-            if canonical in ids:
-                raise ValueError(f"Source {canonical} is listed twice.")
-            ids.append(canonical)
-        return ids
+        return _canonical_ids(value)
 
     def as_stored(self) -> dict[str, Any]:
         """Return the scope as the batch stores it: empty optional fields left out."""
@@ -158,6 +147,28 @@ class BlueprintRow(_Closed):
     @classmethod
     def _typed_objective(cls, value: str) -> str:
         return _typed(value)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_ids(cls, value: list[str] | None) -> list[str] | None:
+        # Canonical like scope.sources, so the subset check compares like with like.
+        return _canonical_ids(value)
+
+
+def _canonical_ids(value: list[str] | None) -> list[str] | None:
+    """Return source ids as canonical UUID strings, each once; refuse anything else."""
+    if value is None:
+        return None
+    ids = []
+    for raw in value:
+        try:
+            canonical = str(uuid.UUID(raw))
+        except ValueError:
+            raise ValueError(f"{raw[:64]!r} is not a source id.") from None
+        if canonical in ids:
+            raise ValueError(f"Source {canonical} is listed twice.")
+        ids.append(canonical)
+    return ids
 
 
 class BatchDefinition(_Closed):

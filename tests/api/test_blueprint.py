@@ -61,6 +61,11 @@ BAD_BLUEPRINTS = {
         "blueprint[0].sources",
     ),
     "sources empty": (body([row(sources=[])]), "blueprint[0].sources"),
+    "sources not ids": (body([row(sources=["kidney.pdf"])]), "blueprint[0].sources"),
+    "a source twice": (
+        body([row(sources=["0b7c4bb4-55f0-4ac3-a4be-6e5fbf0a1d43"] * 2)]),
+        "blueprint[0].sources",
+    ),
 }
 
 
@@ -154,3 +159,61 @@ def test_fill_gaps_is_409_budget_exhausted_when_spent(api, queued, faculty, batc
 
 def test_fill_gaps_is_for_the_owner_only(other_faculty_api, batch):
     error(other_faculty_api.post(batch_url(batch, "fill-gaps")), 403, "FORBIDDEN")
+
+
+def grounded_body(scope_sources: list, rows: list[dict]) -> dict:
+    return batch_definition(
+        target_count=sum(r["count"] for r in rows),
+        scope={"topic": "Renal physiology", "sources": [str(s) for s in scope_sources]},
+        blueprint=rows,
+    )
+
+
+def test_a_row_naming_a_subset_of_scope_sources_draws_its_items_from_them(api, faculty, queued):
+    from batches import grounding_plan
+    from tests.factories import make_source
+
+    kidney = make_source(faculty, passages=[f"The kidney fact {n}." for n in range(4)])
+    heart = make_source(faculty, name="Heart.pdf", passages=["The sinoatrial node paces."])
+    rows = [
+        {"objective": "The kidney", "bloom_level": "apply", "count": 2},
+        {"objective": "The pacemaker", "bloom_level": "remember", "count": 1},
+    ]
+    rows[1]["sources"] = [str(heart.pk)]
+    response = api.post(BATCHES, grounded_body([kidney.pk, heart.pk], rows), format="json")
+    created = data(response, 201)
+    batch = BatchJob.objects.get(pk=created["id"])
+    assert batch.blueprint[1]["sources"] == [str(heart.pk)]
+    assert "sources" not in batch.blueprint[0]
+    # The planner's assignment: the row's item from its source, the others from all of scope.
+    material = grounding_plan.chunk_material(batch.scope, 3, 0, 3, batch.blueprint)
+    (heart_index,) = batch.items.filter(blueprint_row=1).values_list("index", flat=True)
+    assert material[heart_index]["source"] == str(heart.pk)
+    assert material[heart_index]["text"] == "The sinoatrial node paces."
+
+
+def test_row_sources_are_compared_and_stored_as_canonical_ids(api, faculty, queued):
+    from tests.factories import make_source
+
+    heart = make_source(faculty, name="Heart.pdf", passages=["The sinoatrial node paces."])
+    rows = [{"objective": "The heart", "bloom_level": "apply", "count": 1}]
+    rows[0]["sources"] = [heart.pk.hex.upper()]
+    response = api.post(BATCHES, grounded_body([str(heart.pk).upper()], rows), format="json")
+    created = data(response, 201)
+    assert BatchJob.objects.get(pk=created["id"]).blueprint[0]["sources"] == [str(heart.pk)]
+
+
+def test_a_rows_sources_outside_scope_sources_are_a_400_naming_them(api, faculty, queued):
+    from tests.factories import make_source
+
+    kidney = make_source(faculty, passages=["The kidney filters blood."])
+    heart = make_source(faculty, name="Heart.pdf", passages=["The sinoatrial node paces."])
+    rows = [
+        {"objective": "The kidney", "bloom_level": "apply", "count": 2},
+        {"objective": "The heart", "bloom_level": "apply", "count": 1, "sources": [str(heart.pk)]},
+    ]
+    response = api.post(BATCHES, grounded_body([kidney.pk], rows), format="json")
+    details = error(response, 400, "VALIDATION_ERROR")["details"]
+    assert list(details) == ["blueprint[1].sources"]
+    assert str(heart.pk) in details["blueprint[1].sources"][0]
+    assert BatchJob.objects.count() == 0 and queued == []

@@ -7,9 +7,8 @@ import pytest
 
 from batches import blueprint
 from batches import services as batch_services
-from batches.models import BatchJob
 from sources import services
-from sources.models import Passage
+from sources.models import Passage, Source
 from tests.factories import FacultyFactory
 from tests.integration.test_sources_retrieval import NOTES, OTHER
 
@@ -51,20 +50,23 @@ def test_a_rows_items_draw_on_its_sources_most_relevant_first(renal):
 
 
 def test_item_passages_follow_the_rows_of_the_batch(renal, queued):
-    _notes, other = renal
+    notes, other = renal
     rows = [
         {"objective": "The sinoatrial node", "bloom_level": "remember", "count": 1},
         {"objective": "Any", "bloom_level": "apply", "count": 2},
     ]
+    rows[0]["sources"] = [other]
+    # Through the create service the API calls: scope.sources, and a row naming a subset.
     batch, _ = batch_services.create_batch(
-        owner=FacultyFactory(),
-        definition={"target_count": 3, "scope": {"topic": "Renal"}, "blueprint": rows},
-    )
-    # A row names sources once scope.sources exists (the course-material work); stored here.
-    BatchJob.objects.filter(pk=batch.pk).update(
-        blueprint=[{**rows[0], "sources": [other]}, rows[1]]
+        owner=Source.objects.get(pk=notes).owner,
+        definition={
+            "target_count": 3,
+            "scope": {"topic": "Renal", "sources": [notes, other]},
+            "blueprint": rows,
+        },
     )
     batch.refresh_from_db()
+    assert batch.blueprint[0]["sources"] == [other]
     found = blueprint.item_passages(batch)
     (index,) = batch.items.filter(blueprint_row=0).values_list("index", flat=True)
     assert list(found) == [index]
