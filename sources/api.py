@@ -23,12 +23,17 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from batches import text as text_rules
 from batches.api.exceptions import PayloadTooLarge
 from batches.api.permissions import IsFaculty
 from batches.api.schema import error_responses
 from sources import services
-from sources.errors import InvalidSourceFile, SourceInUse, SourceTooLarge, UnsupportedSourceType
+from sources.errors import (
+    InvalidSourceFile,
+    InvalidSourceName,
+    SourceInUse,
+    SourceTooLarge,
+    UnsupportedSourceType,
+)
 from sources.models import Passage, Source, SourceStatus
 
 # The multipart envelope around the file: boundary lines, headers and the `name` field.
@@ -86,12 +91,17 @@ class PassageSerializer(serializers.ModelSerializer):
 
 class UploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=False, use_url=False)
-    name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    # Not trimmed: a name of spaces alone is blank, refused by the text rule like one of
+    # invisible characters; an empty field is no name.
+    name = serializers.CharField(
+        required=False, allow_blank=True, max_length=255, trim_whitespace=False
+    )
 
     def validate_name(self, value: str) -> str:
-        if value and (problem := text_rules.problem(value, allow_empty=True)):
-            raise serializers.ValidationError(problem)
-        return value
+        try:
+            return services.accept_name(value) or ""
+        except InvalidSourceName as exc:
+            raise serializers.ValidationError(exc.message) from exc
 
 
 class IsSourceOwner(BasePermission):
@@ -199,6 +209,8 @@ class SourceViewSet(viewsets.GenericViewSet):
             raise UnsupportedFile(exc.message) from exc
         except InvalidSourceFile as exc:
             raise exceptions.ValidationError({"file": [exc.message]}) from exc
+        except InvalidSourceName as exc:
+            raise exceptions.ValidationError({"name": [exc.message]}) from exc
         return Response(
             SourceSerializer(result.source).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,

@@ -27,5 +27,9 @@ class InvalidSourceFile(SourceError):
         self.code = code
 
 
+class InvalidSourceName(SourceError):
+    """The display name breaks the text rule for typed text (HTTP 400 naming `name`)."""
+
+
 class SourceInUse(SourceError):
     """A pending, running or paused batch uses the source (HTTP 409)."""

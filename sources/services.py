@@ -25,8 +25,15 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from batches import text as text_rules
 from sources import extract, passages
-from sources.errors import InvalidSourceFile, SourceInUse, SourceTooLarge, UnsupportedSourceType
+from sources.errors import (
+    InvalidSourceFile,
+    InvalidSourceName,
+    SourceInUse,
+    SourceTooLarge,
+    UnsupportedSourceType,
+)
 from sources.models import Passage, Source, SourceStatus
 
 logger = logging.getLogger(__name__)
@@ -55,6 +62,20 @@ def _display_name(name: str | None, file_name: str) -> str:
     return (chosen or "Untitled source")[:255]
 
 
+def accept_name(name: str | None) -> str | None:
+    """Return the display name a person typed, as stored; None when they typed none.
+
+    The one rule for typed text (batches/text.py accept): nothing unstorable, and not blank
+    once invisible characters are removed. An empty field is no name (the file's is used).
+    """
+    if not name:
+        return None
+    try:
+        return text_rules.accept(name)
+    except text_rules.TextRuleError as exc:
+        raise InvalidSourceName(str(exc)) from exc
+
+
 def upload_source(
     *,
     owner: AbstractBaseUser,
@@ -67,8 +88,10 @@ def upload_source(
 
     The same bytes from the same owner are the same source (created is False); a failed one
     starts extracting again. Refuses too large (SourceTooLarge), unsupported
-    (UnsupportedSourceType) and unreadable files (InvalidSourceFile) before storing anything.
+    (UnsupportedSourceType) and unreadable files (InvalidSourceFile), and a name that breaks
+    the text rule (InvalidSourceName), before storing anything.
     """
+    name = accept_name(name)
     if len(data) > settings.SOURCE_MAX_BYTES:
         raise SourceTooLarge(
             f"The file is {len(data):,} bytes; the limit is {settings.SOURCE_MAX_BYTES:,}."

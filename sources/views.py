@@ -18,10 +18,15 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from batches import text as text_rules
 from batches.views import faculty_required
 from sources import services
-from sources.errors import InvalidSourceFile, SourceInUse, SourceTooLarge, UnsupportedSourceType
+from sources.errors import (
+    InvalidSourceFile,
+    InvalidSourceName,
+    SourceInUse,
+    SourceTooLarge,
+    UnsupportedSourceType,
+)
 from sources.models import Source, SourceStatus
 
 SOURCES_PER_PAGE = 25
@@ -42,10 +47,10 @@ class UploadForm(forms.Form):
     )
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"]
-        if name and (problem := text_rules.problem(name, allow_empty=True)):
-            raise forms.ValidationError(problem)
-        return name
+        try:
+            return services.accept_name(self.cleaned_data["name"]) or ""
+        except InvalidSourceName as exc:
+            raise forms.ValidationError(exc.message) from exc
 
 
 def _own_source(request: HttpRequest, pk: uuid.UUID) -> Source:

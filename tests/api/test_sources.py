@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from batches.models import BatchJob
 from sources import services
+from sources.errors import InvalidSourceName
 from sources.models import Passage, Source
 from tests.api.support import API, data, error, listed
 from tests.unit.sources import makers
@@ -258,9 +259,29 @@ def test_delete_is_allowed_when_only_finished_batches_used_it(api, make_batch, d
     assert batch.scope["sources"] == [source_id]
 
 
-def test_a_name_with_a_nul_is_400_naming_name(api):
-    err = error(upload(api, b"Plain notes.", name="bad\x00name"), 400, "VALIDATION_ERROR")
+@pytest.mark.parametrize(
+    "name",
+    ["bad\x00name", "\u200b\u200b", "   ", "tab\x0bbed", "non\ufffecharacter"],
+    ids=["NUL", "invisible only", "spaces only", "vertical tab", "non-character"],
+)
+def test_a_name_breaking_the_text_rule_is_400_naming_name_and_stores_nothing(api, name):
+    err = error(upload(api, b"Plain notes.", name=name), 400, "VALIDATION_ERROR")
     assert list(err["details"]) == ["name"]
+    assert err["details"]["name"][0]
+    assert Source.objects.count() == 0
+
+
+def test_a_name_is_stored_without_bidi_controls_and_an_empty_one_means_the_file_name(api):
+    named = data(upload(api, b"Plain notes.", name="Renal \u202enotes"), 201)
+    assert named["name"] == "Renal notes"
+    unnamed = data(upload(api, b"Other notes.", "heart.txt", name=""), 201)
+    assert unnamed["name"] == "heart.txt"
+
+
+def test_the_service_applies_the_text_rule_to_the_name_for_every_face(faculty):
+    with pytest.raises(InvalidSourceName, match="blank"):
+        services.upload_source(owner=faculty, data=b"Plain notes.", name="\u200b")
+    assert Source.objects.count() == 0
 
 
 def test_the_schema_describes_the_sources_endpoints(api):

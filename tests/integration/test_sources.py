@@ -148,6 +148,11 @@ def test_the_cli_refuses_an_unreadable_file_saying_why(tmp_path):
     assert not Source.objects.exists()
     with pytest.raises(CommandError, match="--owner: no user named 'bob'"):
         call_command("source", "list", "--owner", "bob")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The kidney filters blood.")
+    with pytest.raises(CommandError, match="--name: Must not be blank"):
+        call_command("source", "add", str(notes), "--owner", "ana", "--name", "\u200b")
+    assert not Source.objects.exists()
 
 
 @pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sources import retrieval, services
-from sources.errors import SourceError
+from sources.errors import InvalidSourceName, SourceError
 from sources.models import Passage, Source
 
 
@@ -48,6 +48,8 @@ class Command(BaseCommand):
             upload = services.upload_source(
                 owner=owner, data=data, file_name=file.name, name=name, enqueue=False
             )
+        except InvalidSourceName as exc:
+            raise CommandError(f"--name: {exc.message}") from exc
         except SourceError as exc:
             raise CommandError(f"FILE: {exc.message}") from exc
         # Extract here and now rather than wait for a worker (a no-op if one holds it).
