@@ -30,7 +30,7 @@ from batches.errors import (
 )
 from batches.estimate import estimate_batch
 from batches.exports import response as export_response
-from batches.exports.menu import export_menu
+from batches.exports.menu import CHOSEN_PARAM, export_menu
 from batches.forms import BatchForm
 from batches.gate_summary import gate_summary
 from batches.models import BatchJob
@@ -171,7 +171,7 @@ def _progress_context(request: HttpRequest, batch: BatchJob) -> dict:
         "pace": batch_pace(summary),
         "gate": gate_summary(batch.pk),
         "budget": budgets.state_of(batch.institution),
-        "export_menu": export_menu(batch),
+        "export_menu": export_menu(batch, request.GET.get(CHOSEN_PARAM, "")),
         "can": {action.name.lower(): True for action in allowed_actions(batch.status)},
         "terminal": is_terminal(batch.status),
         "live": still_changing(summary),

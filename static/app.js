@@ -58,6 +58,19 @@
     focusFirst(".controls button:not([disabled])", "#batch-status");
   });
 
+  // The progress fragment is swapped whole on every poll: carry the export status the user
+  // chose, so the server renders it selected again (batches/exports/menu.py CHOSEN_PARAM).
+  // Only a choice they made: an untouched menu keeps following the default.
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "export-status") event.target.dataset.chosen = "true";
+  });
+  document.addEventListener("htmx:configRequest", function (event) {
+    const menu = document.getElementById("export-status");
+    if (!menu || !menu.dataset.chosen || event.detail.verb !== "get") return;
+    if (!event.detail.elt.closest || !event.detail.elt.closest("#batch-progress")) return;
+    event.detail.parameters.export_status = menu.value;
+  });
+
   // Polls fail quietly and try again; an action the user asked for must not.
   document.addEventListener("htmx:sendError", function (event) {
     if (event.detail.requestConfig.verb === "post") {

@@ -9,6 +9,11 @@ from django.db.models import Count, Q
 from batches.models import BatchItem, BatchJob
 from batches.states import ItemStatus, ReviewStatus
 
+# The menu's choices, as the export's `status` takes them.
+EXPORT_STATUSES = ("approved", "completed", "all")
+# The poll's query parameter for the chosen one (`status` filters the item table).
+CHOSEN_PARAM = "export_status"
+
 # The buttons of the progress page, in the order it always showed them.
 FORMAT_NAMES = (
     ("json", "JSON"),
@@ -27,8 +32,16 @@ class ExportMenu:
     unreviewed: int
     # Items of any status with a review decision (the default's rule, `default_status`).
     reviewed_items: int
+    # The status the person chose in the menu, carried by the page's polls ("" if none), so
+    # a poll does not reset their choice while the batch runs.
+    chosen: str = ""
 
     formats = FORMAT_NAMES
+
+    @property
+    def status(self) -> str:
+        """The status the menu shows selected: the person's choice, else the default."""
+        return self.chosen if self.chosen in EXPORT_STATUSES else self.default_status
 
     @property
     def default_status(self) -> str:
@@ -56,8 +69,8 @@ class ExportMenu:
         return f"{self.completed} completed, of which {' and '.join(rest)}"
 
 
-def export_menu(batch: BatchJob) -> ExportMenu:
-    """Return the batch's export menu, counted in one query.
+def export_menu(batch: BatchJob, chosen: str = "") -> ExportMenu:
+    """Return the batch's export menu, counted in one query, with the person's `chosen` status.
 
     An item rejected or approved before it failed a regeneration is not completed: the
     counts are of completed items, as the exports are.
@@ -70,4 +83,4 @@ def export_menu(batch: BatchJob) -> ExportMenu:
         unreviewed=Count("pk", filter=completed & Q(review_status=ReviewStatus.UNREVIEWED)),
         reviewed_items=Count("pk", filter=~Q(review_status=ReviewStatus.UNREVIEWED)),
     )
-    return ExportMenu(**counts)
+    return ExportMenu(**counts, chosen=chosen if chosen in EXPORT_STATUSES else "")

@@ -55,3 +55,20 @@ def test_once_reviewed_the_menu_exports_the_approved_questions_and_counts_them(
     # The form's default is what the export serves without a status.
     response = client.get(reverse("batches:export", kwargs={"pk": batch.pk}) + "?format=json")
     assert response["Content-Disposition"] == 'attachment; filename="renal-approved.json"'
+
+
+def test_the_status_the_user_chose_survives_a_poll(client, batch):
+    poll = reverse("batches:detail", kwargs={"pk": batch.pk})
+    # The poll carries the chosen status (static/app.js); `status` filters the item table.
+    html = client.get(poll, {"export_status": "all"}, HTTP_HX_REQUEST="true").content.decode()
+    form = re.search(r'<form class="exports".*?</form>', html, re.DOTALL).group(0)
+    assert selected(form) == "all"
+    assert 'data-chosen="true"' in form
+    # The item table is not filtered by it.
+    assert html.count('<tr class="item-row') == 8
+    # Nothing chosen, or a value that is no export status: the default.
+    for params in ({}, {"export_status": "bogus"}):
+        html = client.get(poll, params, HTTP_HX_REQUEST="true").content.decode()
+        form = re.search(r'<form class="exports".*?</form>', html, re.DOTALL).group(0)
+        assert selected(form) == "completed"
+        assert "data-chosen" not in form
