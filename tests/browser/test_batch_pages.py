@@ -92,6 +92,22 @@ def test_counts_rise_without_reloading(open_page, batches: Batches, screenshot):
     screenshot(page, "running")
 
 
+def test_the_chosen_export_status_survives_the_polls(open_page, batches: Batches):
+    page = open_page(f"/batches/{batches.create('Export choice')}/")
+    expect_status(page, "running")
+    menu = page.get_by_test_id("export-status")
+    expect(menu).to_have_value("completed")
+    menu.select_option("all")
+    page.evaluate("document.getElementById('export-status').beforePoll = true")
+    # The next poll carries the choice and swaps in a new menu with it still chosen.
+    with page.expect_response(lambda r: "export_status=all" in r.url and r.status == 200):
+        pass
+    page.wait_for_function("!document.getElementById('export-status').beforePoll")
+    expect(page.get_by_test_id("export-status")).to_have_value("all")
+    wait_for_polls(page, 1)
+    expect(page.get_by_test_id("export-status")).to_have_value("all")
+
+
 def test_running_batch_shows_pause_and_cancel(open_page, batches: Batches):
     page = open_page(f"/batches/{batches.create('Running controls')}/")
     expect_status(page, "running")
