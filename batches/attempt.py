@@ -17,7 +17,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from batches import dispatch, gate, planner, services, usage
+from batches import blueprint, dispatch, gate, planner, services, usage
 from batches.errors import LeaseLostError
 from batches.models import BatchItem
 from batches.states import BatchStatus
@@ -112,7 +112,7 @@ async def _attempt(claim: dispatch.Claim) -> str:
             while True:
                 result = await pipeline.run_pipeline(
                     batch.scope,
-                    batch.parameters,
+                    blueprint.item_parameters(batch.parameters, spec),
                     checkpoints=checkpoints,
                     on_checkpoint=on_checkpoint,
                     position=(item.index + 1, batch.target_count),

@@ -55,6 +55,10 @@ def render(results: dict[str, Any]) -> str:
         from bench.fairness import render as render_fairness
 
         out += render_fairness(results["fairness"])
+    if "costs" in results:
+        from bench.costs import render as render_costs
+
+        out += render_costs(results["costs"])
     if "quality" in results:
         from bench.quality import render as render_quality
 

@@ -13,6 +13,8 @@
    flight at the stub and the cluster's total PSS for 50, 100, 200, 400 asked-for slots.
 8. the fair share: Jain's index over competing batches of one institution, and the cost of
    one fill at 1, 10 and 100 running batches (bench/fairness.py).
+9. the engine's cost per item: SQL round trips per item by kind, on both backends
+   (bench/costs.py).
 
 Results also go to bench/results/latest.json. `--parts 1,2` runs a subset; `--profile`
 samples the cluster with py-spy during part 2 (bench/results/profile-cluster.txt) and profiles
@@ -39,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import fairness, infra, reads, report
+from bench import costs, fairness, infra, reads, report
 from bench.infra import Stub, deployment_env, django_job, start_clusters
 from bench.stats import busy_share, dispatch_gaps, ideal_makespan, percentile
 from testkit.harness import OWNER, Deployment, sqlite_url, wait_until
@@ -803,6 +805,8 @@ class Bench:
                     "0",
                     b["near_duplicate_pairs"] == 0,
                 )
+        if "costs" in r:
+            targets += costs.targets(r["costs"])
         return targets
 
     # --- the run ----------------------------------------------------------------------------
@@ -830,6 +834,10 @@ class Bench:
                 self.capacity()
             if 8 in self.parts:
                 self.fair_share()
+            if 9 in self.parts:
+                self.results["costs"] = costs.measure(
+                    {"postgres": self.pg_deployment(), "sqlite": self.sqlite_deployment()}, log
+                )
         if 6 in self.parts:
             # In-process and offline: no servers, so it runs after they have stopped.
             from bench import quality
@@ -843,7 +851,7 @@ class Bench:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="1,2,3,4,5,6,7,8", help="which parts to run, e.g. 1,2")
+    parser.add_argument("--parts", default="1,2,3,4,5,6,7,8,9", help="which parts to run, e.g. 1,2")
     parser.add_argument("--profile", action="store_true", help="py-spy the cluster in part 2")
     args = parser.parse_args(argv)
     parts = {int(p) for p in args.parts.split(",") if p.strip()}

@@ -289,6 +289,17 @@ GENERATION_MAX_CALL_TOKENS = env_int("GENERATION_MAX_CALL_TOKENS", 6000)
 # The quality gate: a critic score below this (or a reject verdict) regenerates the question.
 QUALITY_MIN_SCORE = env_int("QUALITY_MIN_SCORE", 3)
 
+# --- Course material (sources/) -----------------------------------------------------------
+# Largest uploaded file (413 past it) and most pages, slides or 3,000-character sections.
+SOURCE_MAX_BYTES = env_int("SOURCE_MAX_BYTES", 25 * 1024 * 1024)
+SOURCE_MAX_PAGES = env_int("SOURCE_MAX_PAGES", 1000)
+# Uploaded originals, through Django's storage API (shared storage on several machines).
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or str(BASE_DIR / "media")
+MEDIA_URL = "media/"
+# A multipart file is streamed to a temporary file past this, never held whole in memory;
+# DATA_UPLOAD_MAX_MEMORY_SIZE (below) does not count file parts, so the JSON limit stays.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
 BATCH_WEBHOOK_URL = os.environ.get("BATCH_WEBHOOK_URL") or None
 BATCH_WEBHOOK_SECRET = os.environ.get("BATCH_WEBHOOK_SECRET") or None
 WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0)

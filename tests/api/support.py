@@ -33,6 +33,7 @@ BATCH_FIELDS = {
     "finished_at",
     "approved_items",
     "usage",
+    "coverage",
 }
 ITEM_FIELDS = {
     *("id", "index", "number", "status", "attempts", "revisions", "spec", "error", "result"),

@@ -7,7 +7,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from batches import review
-from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
+from batches.errors import (
+    BatchValidationError,
+    BudgetExhaustedError,
+    InvalidBatchStatusTransitionError,
+    QuotaExceededError,
+)
 from batches.management.commands._common import get_batch, get_user
 from batches.models import BatchItem, BatchJob
 
@@ -37,6 +42,8 @@ class Command(BaseCommand):
         user = get_user(opts["user"]) if opts["user"] else batch.owner
         try:
             self.stdout.write(self._run(batch, user, opts))
+        except (QuotaExceededError, BudgetExhaustedError) as error:
+            raise CommandError(str(error)) from None
         except (BatchValidationError, InvalidBatchStatusTransitionError) as error:
             details = getattr(error, "details", None)
             raise CommandError(
