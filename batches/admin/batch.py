@@ -12,6 +12,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
@@ -34,7 +35,17 @@ from batches.presentation import (
     run_time,
 )
 from batches.queries import BatchSummary, batch_summaries
+from batches.review_counts import NONE as NO_REVIEWS
+from batches.review_counts import ReviewCounts, review_counts
 from batches.states import IN_PROGRESS_ITEM_STATUSES, Action, ItemStatus, allowed_actions
+
+
+def reviews_of(batch: BatchJob) -> ReviewCounts:
+    """Return the batch's review counts: attached by the change list, else read once."""
+    counts = getattr(batch, "_admin_reviews", None)
+    if counts is None:
+        counts = batch._admin_reviews = review_counts([batch.pk]).get(batch.pk, NO_REVIEWS)
+    return counts
 
 
 def summary_of(batch: BatchJob) -> BatchSummary:
@@ -53,6 +64,9 @@ class BatchChangeList(ChangeList):
         page = list(self.result_list)
         for summary in batch_summaries(page):
             summary.batch._admin_summary = summary
+        reviews = review_counts([batch.pk for batch in page])
+        for batch in page:
+            batch._admin_reviews = reviews.get(batch.pk, NO_REVIEWS)
         self.result_list = page
 
 
@@ -78,18 +92,17 @@ class BatchEventInline(admin.TabularInline):
 @admin.register(BatchJob)
 class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
     batch_id_lookup = "pk"
+    # Fits 1280 px: owner and institution, tokens and cost, share a column each.
     list_display = (
         "short_id",
         "topic",
-        "owner",
-        "institution",
+        "owner_display",
         "status_display",
         "progress",
         "item_counts",
-        "concurrency_limit",
-        "tokens",
-        "cost",
-        "created_at",
+        "review_display",
+        "usage_short",
+        "created_short",
         "duration",
     )
     list_display_links = ("short_id", "topic")
@@ -129,6 +142,7 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
                 "fields": (
                     "progress",
                     "item_links",
+                    "review_display",
                     "target_count",
                     "concurrency_limit",
                     "max_attempts",
@@ -186,6 +200,47 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
     def item_counts(self, batch: BatchJob) -> str:
         s = summary_of(batch)
         return f"{s.completed_items} / {s.failed_items} / {s.cancelled_items} / {s.total_items}"
+
+    @admin.display(description="owner", ordering="owner__username")
+    def owner_display(self, batch: BatchJob) -> SafeString:
+        return format_html(
+            '{}<br><span class="batchgen-muted">{}</span>',
+            batch.owner.get_username(),
+            batch.institution.slug if batch.institution_id else EMPTY,
+        )
+
+    @admin.display(description="review")
+    def review_display(self, batch: BatchJob) -> SafeString | str:
+        """Approved, rejected and unreviewed questions, each linking to those items."""
+        counts = reviews_of(batch)
+        if not counts.questions:
+            return EMPTY
+        url = reverse("admin:batches_batchitem_changelist")
+        return format_html_join(
+            " · ",
+            '<a href="{}?{}">{} {}</a>',
+            (
+                (url, urlencode({"batch": batch.pk, "review_status__exact": key}), count, key)
+                for key, count in (
+                    ("approved", counts.approved),
+                    ("rejected", counts.rejected),
+                    ("unreviewed", counts.unreviewed),
+                )
+            ),
+        )
+
+    @admin.display(description="usage")
+    def usage_short(self, batch: BatchJob) -> SafeString:
+        used = summary_of(batch).usage
+        return format_html(
+            '{}<br><span class="batchgen-muted">{}</span>',
+            format_tokens(used.total_tokens),
+            format_usd(used.cost_usd),
+        )
+
+    @admin.display(description="created", ordering="created_at")
+    def created_short(self, batch: BatchJob) -> str:
+        return timezone.localtime(batch.created_at).strftime("%d %b %H:%M")
 
     @admin.display(description="tokens")
     def tokens(self, batch: BatchJob) -> str:

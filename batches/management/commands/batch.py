@@ -30,6 +30,8 @@ from batches.presentation import (
     run_time,
 )
 from batches.queries import BatchSummary, batch_summaries, batch_summary
+from batches.review_counts import NONE as NO_REVIEWS
+from batches.review_counts import review_counts
 from batches.states import Action, BatchStatus, ItemStatus
 
 EMPTY = "-"
@@ -107,6 +109,7 @@ class Command(BaseCommand):
 
     def _show(self, batch: BatchJob, *, as_json: bool) -> None:
         s = batch_summary(batch)
+        reviews = review_counts([batch.pk]).get(batch.pk, NO_REVIEWS)
         if as_json:
             self.stdout.write(json.dumps(show_figures(s)))
             return
@@ -130,6 +133,11 @@ class Command(BaseCommand):
             ("pending", str(s.pending_items)),
             ("total", str(s.total_items)),
             ("progress", f"{s.progress:.1%}"),
+            ("", ""),
+            ("approved", str(reviews.approved)),
+            ("rejected", str(reviews.rejected)),
+            ("unreviewed", str(reviews.unreviewed)),
+            ("review", f"/batches/{batch.pk}/review/ or manage.py review {short_id(batch)} …"),
             ("", ""),
             ("input tokens", format_tokens(s.usage.input_tokens)),
             ("output tokens", format_tokens(s.usage.output_tokens)),
@@ -184,6 +192,11 @@ def show_figures(s: BatchSummary) -> dict[str, Any]:
         "progress": s.progress,
         "usage": s.usage.as_api(),
     }
+
+
+def short_id(batch: BatchJob) -> str:
+    """Return the first 8 hex digits of the id, which the commands accept (a unique prefix)."""
+    return str(batch.pk)[:8]
 
 
 def cost_text(s: BatchSummary) -> str:
