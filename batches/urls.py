@@ -36,6 +36,11 @@ urlpatterns = [
         name="review-regenerate",
     ),
     path(
+        "batches/<uuid:pk>/review/items/<int:item_id>/restore/",
+        review_views.review_restore,
+        name="review-restore",
+    ),
+    path(
         "batches/<uuid:pk>/review/approve/", review_views.review_bulk_approve, name="review-approve"
     ),
 ]
