@@ -39,6 +39,14 @@ from batches.review_counts import NONE as NO_REVIEWS
 from batches.review_counts import ReviewCounts, review_counts
 from batches.states import IN_PROGRESS_ITEM_STATUSES, Action, ItemStatus, allowed_actions
 
+# The change page's buttons: (action, admin action name, label).
+CONTROL_BUTTONS = (
+    (Action.PAUSE, "pause_batches", "Pause"),
+    (Action.RESUME, "resume_batches", "Resume"),
+    (Action.CANCEL, "cancel_batches", "Cancel…"),
+    (Action.RETRY_FAILED, "retry_failed_batches", "Retry failed"),
+)
+
 
 def reviews_of(batch: BatchJob) -> ReviewCounts:
     """Return the batch's review counts: attached by the change list, else read once."""
@@ -162,6 +170,28 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return BatchChangeList
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ):
+        """One batch, with buttons for the control actions its status allows.
+
+        Each button posts the changelist's own action for this one batch, so the page adds
+        no second way to pause or cancel (cancel still asks on its confirmation page).
+        """
+        batch = self.get_object(request, object_id)
+        controls = []
+        if batch is not None and self.has_control_permission(request):
+            allowed = allowed_actions(batch.status)
+            controls = [
+                (name, label) for action, name, label in CONTROL_BUTTONS if action in allowed
+            ]
+        context = {
+            **(extra_context or {}),
+            "batch_controls": controls,
+            "changelist_url": reverse("admin:batches_batchjob_changelist"),
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
     @admin.display(description="id", ordering="id")
     def short_id(self, batch: BatchJob) -> SafeString:
