@@ -81,8 +81,8 @@
     if (workspace && dirty(workspace)) event.preventDefault();
   });
 
-  // After a swap, put keyboard users on what changed: the feedback field when a regenerate
-  // asks for it, the first field in error, the stem when editing, else the question's heading
+  // After a swap, put keyboard users on what changed: the confirm button when a regenerate
+  // asks for feedback, the first field in error, the stem when editing, else the question's heading
   // (which also tells screen readers where they are). The URL follows the question shown, so
   // a reload stays on it.
   function focusWhatChanged(event) {
@@ -103,7 +103,9 @@
         event.detail.requestConfig.elt.dataset.testid === "regenerating-poll" &&
         workspace.querySelector('[data-testid="regenerating-poll"]')) return;
     const target =
-      (workspace.dataset.askFeedback ? workspace.querySelector("#regenerate-feedback") : null) ||
+      // Asked for feedback: on the confirm button, so `g` (or Enter) confirms and Shift+Tab
+      // reaches the feedback field.
+      (workspace.dataset.askFeedback ? workspace.querySelector('[data-testid="regenerate-confirm"]') : null) ||
       workspace.querySelector(".has-error textarea") ||
       (workspace.dataset.mode === "edit" ? workspace.querySelector("#edit-stem") : null) ||
       document.getElementById("question-heading");
