@@ -2,7 +2,7 @@
 
 A generated, validated and critiqued question is `completed` only if its critic did not
 refuse it and it is not a near-duplicate of a question already completed in its batch
-(CONTRACT §4 rule 11). The duplicate check and the completion happen in one transaction
+(rules.md rule 11). The duplicate check and the completion happen in one transaction
 that holds the batch row's lock, so two items finishing at once are checked one after the
 other and cannot both pass. A refused question is regenerated at once (no backoff: the
 model did not fail, the question did) with the reason in its prompt, counted in

@@ -1,4 +1,4 @@
-"""Faculty pages (CONTRACT §6)."""
+"""Faculty pages (docs/rules.md)."""
 
 from django.urls import path
 
