@@ -32,12 +32,12 @@ from batches.presentation import (
     format_duration,
     format_tokens,
     format_usd,
-    run_time,
 )
 from batches.queries import BatchSummary, batch_summaries
 from batches.review_counts import NONE as NO_REVIEWS
 from batches.review_counts import ReviewCounts, review_counts
 from batches.states import IN_PROGRESS_ITEM_STATUSES, Action, ItemStatus, allowed_actions
+from batches.timing import timing, timings
 
 # The change page's buttons: (action, admin action name, label).
 CONTROL_BUTTONS = (
@@ -73,8 +73,10 @@ class BatchChangeList(ChangeList):
         for summary in batch_summaries(page):
             summary.batch._admin_summary = summary
         reviews = review_counts([batch.pk for batch in page])
+        times = timings(page)
         for batch in page:
             batch._admin_reviews = reviews.get(batch.pk, NO_REVIEWS)
+            batch._admin_timing = times[batch.pk]
         self.result_list = page
 
 
@@ -305,10 +307,16 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
         projected = summary_of(batch).projected_usage
         return EMPTY if projected is None else describe_usage(projected)
 
-    @admin.display(description="duration")
-    def duration(self, batch: BatchJob) -> str:
-        elapsed = run_time(batch)
-        return EMPTY if elapsed is None else format_duration(elapsed)
+    @admin.display(description="run time · last activity")
+    def duration(self, batch: BatchJob) -> SafeString:
+        # The runs added up (a batch regenerated later did not run in between), and when it
+        # last did anything.
+        found = getattr(batch, "_admin_timing", None) or timing(batch)
+        return format_html(
+            '{}<br><span class="batchgen-muted">{}</span>',
+            EMPTY if found.run_time is None else format_duration(found.run_time),
+            timezone.localtime(found.last_activity).strftime("%d %b %H:%M"),
+        )
 
     @admin.display(description="items")
     def item_links(self, batch: BatchJob) -> SafeString:

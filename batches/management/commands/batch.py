@@ -27,12 +27,12 @@ from batches.presentation import (
     format_duration,
     format_tokens,
     format_usd,
-    run_time,
 )
 from batches.queries import BatchSummary, batch_summaries, batch_summary
 from batches.review_counts import NONE as NO_REVIEWS
 from batches.review_counts import review_counts
 from batches.states import Action, BatchStatus, ItemStatus
+from batches.timing import timing
 
 EMPTY = "-"
 
@@ -124,7 +124,8 @@ class Command(BaseCommand):
             ("created", when(batch.created_at)),
             ("started", when(batch.started_at)),
             ("finished", when(batch.finished_at)),
-            ("duration", duration(batch)),
+            ("run time", duration(batch)),
+            ("last activity", when(timing(batch).last_activity)),
             ("", ""),
             ("completed", str(s.completed_items)),
             ("failed", str(s.failed_items)),
@@ -223,5 +224,6 @@ def when(moment: datetime | None) -> str:
 
 
 def duration(batch: BatchJob) -> str:
-    elapsed = run_time(batch)
+    """Return the batch's runs added up (not the span from its start to its last finish)."""
+    elapsed = timing(batch).run_time
     return EMPTY if elapsed is None else format_duration(elapsed)
