@@ -353,7 +353,11 @@ class QuestionBand(models.Model):
     band = models.CharField(max_length=16)
 
     class Meta:
-        indexes = [models.Index(fields=["batch", "band"], name="question_band_lookup")]
+        indexes = [
+            models.Index(fields=["batch", "band"], name="question_band_lookup"),
+            # The institution's bank: the keys of approved questions across its batches.
+            models.Index(fields=["band"], name="question_band_key"),
+        ]
 
     def __str__(self) -> str:
         return f"band {self.band} of item {self.item_id}"

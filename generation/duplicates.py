@@ -22,6 +22,7 @@ questions for the document frequencies; so a check is a few milliseconds at 10,0
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 # Calibrated on the labelled set (bench/quality.py; docs/quality-gate.md has the figures).
-SAME_ANSWER_THRESHOLD = 0.36
+SAME_ANSWER_THRESHOLD = 0.40
 DIFFERENT_ANSWER_THRESHOLD = 0.95
 # Two correct answers of as many words are "the same" at this character ratio: a spelling,
 # not a word, differs ("Haemorrhage"/"Hemorrhage" is folded before; "Cystine stone"/"Cystine
@@ -234,3 +235,18 @@ def nearest_duplicate(
         if is_duplicate(score, same) and (best is None or score > best.score):
             best = Match(key=keys[index], score=score, same_answer=same)
     return best
+
+
+def blocking_keys(fp: Fingerprint) -> list[str]:
+    """Return the keys a near-duplicate of `fp` shares with it (at least one, nearly always).
+
+    MinHash bands of its content words (`generation.quality.bands`) find rewordings; the
+    correct answer's key finds the same tested point told in another patient, whose words
+    differ more than bands can see (labelled set: bands alone share a key for 74% of those).
+    """
+    from generation.quality import bands
+
+    keys = bands(" ".join(sorted(fp.words.split())))
+    if fp.answer:
+        keys.append("A:" + hashlib.blake2b(fp.answer.encode(), digest_size=6).hexdigest())
+    return keys
