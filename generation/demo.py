@@ -54,8 +54,6 @@ _REVIEW_ISSUES = (
     "The explanation could cite the underlying evidence more explicitly.",
     "Units of the laboratory values should be checked against local conventions.",
 )
-_CLOSE_REASON = "fits part of the picture but not the decisive finding"
-_FAR_REASON = "does not fit the findings"
 
 
 def _default_latency_s() -> float:
@@ -335,15 +333,23 @@ def _seed(text: str) -> int:
 
 
 def _explanation(ask: cases.Ask, options: list[dict[str, str]], correct: str) -> str:
-    """Return why the key is best and why each distractor is not."""
+    """Return why the key is best and, grouped, why the distractors are not."""
     key = next(option["text"] for option in options if option["label"] == correct)
-    others = "; ".join(
-        f"{option['label']} ({option['text']}) "
-        f"{_CLOSE_REASON if option['text'] in ask.close else _FAR_REASON}"
-        for option in options
-        if option["label"] != correct
-    )
-    return f"The correct answer is {correct}, {key}: {ask.why}. The others: {others}."
+    others = [option for option in options if option["label"] != correct]
+    close = [o["label"] for o in others if o["text"] in ask.close]
+    far = [o["label"] for o in others if o["text"] not in ask.close]
+    parts = []
+    if close:
+        verb = "fits" if len(close) == 1 else "fit"
+        parts.append(f"{_labels(close)} {verb} part of the picture but not the decisive finding")
+    if far:
+        verb = "does" if len(far) == 1 else "do"
+        parts.append(f"{_labels(far)} {verb} not fit the findings")
+    return f"The correct answer is {correct}, {key}: {ask.why}. " + "; ".join(parts) + "."
+
+
+def _labels(labels: list[str]) -> str:
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
 
 
 def _review(rng: random.Random, prompt: str) -> dict[str, Any]:
