@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from batches import fill_gaps
 from batches.admin.common import (
@@ -119,7 +119,6 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
         "item_counts",
         "review_display",
         "usage_short",
-        "created_short",
         "duration",
     )
     list_display_links = ("short_id", "topic")
@@ -208,9 +207,15 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
         }
         return super().change_view(request, object_id, form_url, extra_context=context)
 
-    @admin.display(description="id", ordering="id")
+    @admin.display(description="id · created", ordering="-created_at")
     def short_id(self, batch: BatchJob) -> SafeString:
-        return format_html('<span title="{}">{}</span>', batch.pk, str(batch.pk)[:8])
+        # The creation time shares the id's column: the list fits 1280 px.
+        return format_html(
+            '<span title="{}">{}</span><br><span class="batchgen-muted">{}</span>',
+            batch.pk,
+            str(batch.pk)[:8],
+            timezone.localtime(batch.created_at).strftime("%d %b %H:%M"),
+        )
 
     @admin.display(description="topic", ordering="scope__topic")
     def topic(self, batch: BatchJob) -> str:
@@ -241,7 +246,7 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
     def progress(self, batch: BatchJob) -> SafeString:
         return progress_bar(summary_of(batch))
 
-    @admin.display(description="completed / failed / cancelled / total")
+    @admin.display(description="done / failed / cxl / all")
     def item_counts(self, batch: BatchJob) -> str:
         s = summary_of(batch)
         return f"{s.completed_items} / {s.failed_items} / {s.cancelled_items} / {s.total_items}"
@@ -262,7 +267,7 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
             return EMPTY
         url = reverse("admin:batches_batchitem_changelist")
         return format_html_join(
-            " · ",
+            mark_safe("<br>"),
             '<a href="{}?{}">{} {}</a>',
             (
                 (url, urlencode({"batch": batch.pk, "review_status__exact": key}), count, key)
