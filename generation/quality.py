@@ -62,13 +62,29 @@ def refusals(question: Question) -> list[str]:
         problems.append(f"the correct answer {question.correct_answer} is not among the options")
     if any(_ALL_NONE.search(option.text) for option in question.options):
         problems.append("an option is 'all of the above' or 'none of the above'")
-    # The same words, whatever the case, punctuation or order. Not a similarity ratio:
-    # "Type 1 diabetes" and "Type 2 diabetes", or "hypo-" and "hyperkalaemia", are distinct
-    # options that differ by one character, and good distractors often do.
-    words = [tuple(sorted(normalised(option.text).split())) for option in question.options]
-    if len(set(words)) < len(words):
-        problems.append("two options repeat each other")
+    pair = repeated_options(question)
+    if pair is not None:
+        first, second = (question.options[i].label for i in pair)
+        problems.append(f"options {first} and {second} repeat each other")
     return problems
+
+
+def repeated_options(question: Question) -> tuple[int, int] | None:
+    """Return the positions of the first two options that say the same thing, if any.
+
+    The same words in the same order, whatever the case, punctuation or spacing. Not a word
+    set: "Stroke volume rises and end-systolic volume falls" and "Stroke volume falls and
+    end-systolic volume rises" are opposite answers. Not a similarity ratio: "Type 1
+    diabetes" and "Type 2 diabetes", or "hypo-" and "hyperkalaemia", are distinct options
+    that differ by one character, and good distractors often do.
+    """
+    seen: dict[str, int] = {}
+    for position, option in enumerate(question.options):
+        key = normalised(option.text)
+        if key in seen:
+            return seen[key], position
+        seen[key] = position
+    return None
 
 
 def warnings(question: Question) -> list[str]:

@@ -46,9 +46,10 @@ def test_a_correct_answer_not_among_the_options_is_refused():
 
 
 def test_options_that_repeat_each_other_are_refused():
-    question = _question(["Tubular necrosis", "Tubular necrosis.", *OPTIONS[2:]])
+    question = _question(["Tubular necrosis", "tubular  NECROSIS.", *OPTIONS[2:]])
 
-    assert quality.refusals(question) == ["two options repeat each other"]
+    assert quality.refusals(question) == ["options A and B repeat each other"]
+    assert quality.repeated_options(question) == (0, 1)
 
 
 def test_options_that_differ_by_one_character_are_distinct_distractors():
@@ -65,10 +66,19 @@ def test_options_that_differ_by_one_character_are_distinct_distractors():
     assert quality.refusals(question) == []
 
 
-def test_options_with_the_same_words_in_another_order_repeat_each_other():
-    question = _question(["Acute tubular necrosis", "Necrosis, acute tubular", *OPTIONS[2:]])
+def test_options_with_the_same_words_in_another_order_are_distinct():
+    # Word order carries meaning: these are opposite answers of a "which way" question.
+    question = _question(
+        [
+            "Stroke volume rises and end-systolic volume falls",
+            "Stroke volume falls and end-systolic volume rises",
+            "Stroke volume and end-systolic volume both rise",
+            "End-diastolic volume rises",
+            "Ejection fraction falls",
+        ]
+    )
 
-    assert quality.refusals(question) == ["two options repeat each other"]
+    assert quality.refusals(question) == [] and quality.repeated_options(question) is None
 
 
 def test_a_negative_lead_in_is_a_warning():
