@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 
-from batches import bank, dispatch
+from batches import bank, dispatch, key_balance
 from batches.errors import LeaseLostError
 from batches.models import BatchItem, BatchJob, QuestionBand
 from batches.states import REVISION_CHECKPOINT, ItemStatus
@@ -52,6 +52,9 @@ def settle(
         return _refuse(
             claim, item, result, checkpoints, revisions, REJECTED_BY_CRITIC, refusal, review.issues
         )
+    # The engine places the key (a balanced spread over the batch), not the model.
+    letter = key_balance.key_letter(claim.batch_id, item.index)
+    result = {**result, "question": key_balance.place_key(result["question"], letter)}
     fingerprint = duplicates.fingerprint(result["question"])
     keys = duplicates.blocking_keys(fingerprint)
     with transaction.atomic():
