@@ -390,8 +390,14 @@ class Answers:
             return self.question(prompt, seq, relabel=action == "relabel")
         if name == "Review":
             if action == "reject":
-                return {"score": 1, "verdict": "reject", "issues": ["The stem is ambiguous."]}
-            return {"score": 5, "verdict": "accept", "issues": []}
+                return {
+                    "score": 1,
+                    "verdict": "reject",
+                    "issues": ["The stem is ambiguous."],
+                    "flaws": ["not_single_best"],
+                }
+            # Flaw codes (generation.flaws): none by default.
+            return {"score": 5, "verdict": "accept", "issues": [], "flaws": []}
         if name == "QuestionPlan":
             return self.plan(prompt, action, rule.params if rule else {})
         return None

@@ -108,10 +108,10 @@ def test_a_lead_in_that_is_not_a_question_is_a_warning():
 @pytest.mark.parametrize(
     ("review", "refused"),
     [
-        (Review(score=5, verdict="reject", issues=["wrong key"]), True),
-        (Review(score=2, verdict="revise", issues=["vague"]), True),
-        (Review(score=3, verdict="revise", issues=["vague"]), False),
-        (Review(score=5, verdict="accept", issues=[]), False),
+        (Review(score=5, verdict="reject", issues=["wrong key"], flaws=[]), True),
+        (Review(score=2, verdict="revise", issues=["vague"], flaws=[]), True),
+        (Review(score=3, verdict="revise", issues=["vague"], flaws=[]), False),
+        (Review(score=5, verdict="accept", issues=[], flaws=[]), False),
     ],
 )
 def test_the_critic_refuses_on_reject_or_a_score_below_the_minimum(review: Review, refused: bool):
