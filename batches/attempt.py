@@ -13,14 +13,14 @@ import asyncio
 import logging
 import random
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
-from batches import blueprint, dispatch, gate, planner, services, usage
+from batches import blueprint, db_retry, dispatch, gate, outages, planner, services, usage
 from batches.errors import LeaseLostError
 from batches.models import BatchItem
-from batches.states import BatchStatus
+from batches.states import BatchStatus, ItemStatus
 from generation import pipeline, planning, ratelimit, usage_meter
 from generation.errors import GenerationError, RateLimitedError
 
@@ -32,6 +32,8 @@ RETRY_WAIT = "retry_wait"
 LEASE_LOST = "lease_lost"
 # An item whose coroutine raised something the engine does not know: a bug or an outage.
 INTERNAL_ERROR = "internal_error"
+# An item handed back to the queue, attempt and all, because the platform failed under it.
+GIVEN_BACK = "given_back"
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -48,14 +50,30 @@ async def run_claimed(claim: dispatch.Claim) -> str:
     except LeaseLostError:
         logger.warning("item %s: taken over by another worker; stopping", claim.item_id)
         return LEASE_LOST
-    except Exception:
-        # One item's fault (a bug, a database hiccup) must not end its neighbours' slots.
-        logger.exception("item %s: unexpected error", claim.item_id)
-        outcome = await sync_to_async(_fail_unexpectedly)(claim)
+    except Exception as error:
+        if outages.is_platform_fault(error):
+            # Redis or the database went away under a step that does not wait for it: the
+            # platform's fault, so the item goes back to the queue with its attempt.
+            outcome = await db_retry.arun(give_back, claim)
+        else:
+            # One item's fault (a bug) must not end its neighbours' slots.
+            logger.exception("item %s: unexpected error", claim.item_id)
+            outcome = await db_retry.arun(_fail_unexpectedly, claim)
     if outcome == RETRY_WAIT:
         await _wait_then_requeue(claim)
-    await sync_to_async(_advance)(claim)
+    await db_retry.arun(_advance, claim)
     return outcome
+
+
+def give_back(claim: dispatch.Claim) -> str:
+    """Queue a claimed item again without spending its attempt (its worker cannot go on)."""
+    with transaction.atomic():
+        given = BatchItem.objects.filter(
+            pk=claim.item_id, status=ItemStatus.RUNNING, lease_token=claim.token
+        ).take_over(now=timezone.now())
+        if given:
+            dispatch.enqueue_on_commit([claim.item_id])
+    return GIVEN_BACK if given else LEASE_LOST
 
 
 def _advance(claim: dispatch.Claim) -> None:
@@ -77,8 +95,24 @@ def _fail_unexpectedly(claim: dispatch.Claim) -> str:
     return FAILED if failed else LEASE_LOST
 
 
+def _renew_while_waiting(claim: dispatch.Claim) -> None:
+    """Renew the lease of an item waiting for the limiter; with the database down, skip it
+    (the wait itself is the outage's), and let a lost lease end the wait as always."""
+    try:
+        dispatch.renew_lease(claim)
+    except Exception as error:
+        if not outages.is_database_fault(error):
+            raise
+        outages.DATABASE.failed(error)
+        db_retry.drop_broken_connection()
+
+
+def _load(item_id: int) -> BatchItem:
+    return BatchItem.objects.select_related("batch").get(pk=item_id)
+
+
 async def _attempt(claim: dispatch.Claim) -> str:
-    item = await BatchItem.objects.select_related("batch").aget(pk=claim.item_id)
+    item = await db_retry.arun(_load, claim.item_id)
     batch = item.batch
     # A corrupted checkpoint column is treated as no checkpoints, never as a crash loop.
     checkpoints = dict(item.checkpoints) if isinstance(item.checkpoints, dict) else {}
@@ -88,7 +122,7 @@ async def _attempt(claim: dispatch.Claim) -> str:
         # A write per model call, not per stage: a kill before the next write only redoes
         # a local stage, which costs no call.
         if stage not in pipeline.LOCAL_STAGES:
-            await sync_to_async(dispatch.save_checkpoints)(claim, checkpoints)
+            await db_retry.arun(dispatch.save_checkpoints, claim, checkpoints)
 
     async def record_usage(stage: str, call: usage_meter.CallUsage) -> None:
         # A planning call plans the whole chunk: it is the batch's, not this item's.
@@ -104,7 +138,7 @@ async def _attempt(claim: dispatch.Claim) -> str:
     revisions = item.revisions
     try:
         with (
-            ratelimit.on_wait(lambda: dispatch.renew_lease(claim)),
+            ratelimit.on_wait(lambda: _renew_while_waiting(claim)),
             usage_meter.reporting_to(record_usage),
         ):
             spec = await planner.ensure_spec(claim, item)
@@ -119,14 +153,17 @@ async def _attempt(claim: dispatch.Claim) -> str:
                     spec=spec,
                     revision=checkpoints.get(gate.REVISION),
                 )
-                outcome = await sync_to_async(gate.settle)(
-                    claim, item, result, checkpoints, revisions
+                outcome = await db_retry.arun(
+                    gate.settle, claim, item, result, checkpoints, revisions
                 )
                 if outcome != gate.REVISE:
                     return outcome
                 revisions += 1
     except GenerationError as error:
-        return await sync_to_async(_handle_failure)(claim, item, error, checkpoints)
+        if outages.is_platform_fault(error.__cause__):
+            # Not the model's failure: the platform's, which spends no attempt.
+            return await db_retry.arun(give_back, claim)
+        return await db_retry.arun(_handle_failure, claim, item, error, checkpoints)
 
 
 def _handle_failure(
@@ -168,15 +205,13 @@ def _handle_failure(
 
 async def _wait_then_requeue(claim: dispatch.Claim) -> None:
     """Sleep out the backoff (the item keeps its slot), then hand the item back to the queue."""
-    wake_at = (
-        await BatchItem.objects.filter(pk=claim.item_id)
-        .values_list("next_attempt_at", flat=True)
-        .afirst()
+    wake_at = await db_retry.arun(
+        BatchItem.objects.filter(pk=claim.item_id).values_list("next_attempt_at", flat=True).first
     )
     if wake_at is not None:
         # Wake early if the batch is cancelled: the item only has to be marked cancelled.
         while (remaining := (wake_at - timezone.now()).total_seconds()) > 0:
-            if await sync_to_async(dispatch.batch_status)(claim.batch_id) == BatchStatus.CANCELLED:
+            if await db_retry.arun(dispatch.batch_status, claim.batch_id) == BatchStatus.CANCELLED:
                 break
             await asyncio.sleep(min(remaining, 1.0))
-    await sync_to_async(dispatch.requeue_after_wait)(claim.item_id, claim.token)
+    await db_retry.arun(dispatch.requeue_after_wait, claim.item_id, claim.token)

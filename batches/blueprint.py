@@ -136,6 +136,55 @@ def item_parameters(parameters: dict, spec: dict | None) -> dict:
     return parameters
 
 
+# --- rows with sources: their passages, ranked by relevance to the objective ---------------
+
+
+def row_passages(row: dict, count: int) -> list[int]:
+    """Return passage ids for `count` items of a row that names `sources`, one per item.
+
+    The passages of the row's sources most relevant to its objective come first
+    (`sources.retrieval`), then the rest in document order, so every item has one and no two
+    share a passage while there are enough; with fewer passages than items they repeat in
+    that order. Empty for a row without sources (the batch's own spread applies to it).
+    This is the hook the course-material planner calls for a blueprint batch.
+    """
+    if not row.get("sources") or count <= 0:
+        return []
+    from sources import retrieval
+    from sources.models import Passage
+
+    ranked = retrieval.rank_passages(row["sources"], row["objective"], limit=count)
+    if len(ranked) < count:
+        rest = (
+            Passage.objects.filter(source_id__in=row["sources"])
+            .exclude(pk__in=ranked)
+            .order_by("source_id", "index")
+            .values_list("pk", flat=True)[: count - len(ranked)]
+        )
+        ranked = [*ranked, *rest]
+    if not ranked:
+        return []
+    return [ranked[n % len(ranked)] for n in range(count)]
+
+
+def item_passages(batch: Any) -> dict[int, int]:
+    """Return {item index: passage id} for the items of the batch's rows with sources."""
+    rows_with_sources = [n for n, row in enumerate(batch.blueprint or ()) if row.get("sources")]
+    if not rows_with_sources:
+        return {}
+    indexes: dict[int, list[int]] = {n: [] for n in rows_with_sources}
+    for index, row in (
+        BatchItem.objects.filter(batch_id=batch.pk, blueprint_row__in=rows_with_sources)
+        .order_by("index")
+        .values_list("index", "blueprint_row")
+    ):
+        indexes[row].append(index)
+    found: dict[int, int] = {}
+    for row, items in indexes.items():
+        found.update(zip(items, row_passages(batch.blueprint[row], len(items)), strict=False))
+    return found
+
+
 # --- reading a blueprint a person typed or pasted ---------------------------------------------
 
 

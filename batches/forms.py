@@ -109,7 +109,7 @@ class BatchForm(forms.Form):
     )
     blueprint = forms.CharField(
         required=False,
-        label="Exam blueprint",
+        label="Blueprint rows",
         widget=forms.Textarea(
             attrs={
                 "rows": 5,

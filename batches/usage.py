@@ -22,15 +22,18 @@ How the pipeline feeds it (one model call):
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from asgiref.sync import sync_to_async
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
+from batches import db_retry, outages
 from batches.models import UsageRecord
 from generation import pricing
 from generation.usage_meter import CallUsage
@@ -75,9 +78,52 @@ def record_call(
 
 async def arecord_call(
     *, batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: CallUsage
-) -> UsageRecord:
-    """`record_call` for the async pipeline."""
-    return await UsageRecord.objects.acreate(**_row(batch_id, item_id, stage, call))
+) -> UsageRecord | None:
+    """`record_call` for the async pipeline, never dropped: while the database cannot be
+    reached the record waits in this process (`flush_pending` writes it); return the record
+    written, or None if it waits."""
+    return await sync_to_async(record_or_buffer)(_row(batch_id, item_id, stage, call))
+
+
+# Usage records of calls that ended while the database was unreachable, oldest first: the
+# budget must count every call the provider charged, so none is ever dropped. Touched only
+# on the database thread, but guarded anyway: the check is cheap.
+_pending: list[dict] = []
+_pending_lock = threading.Lock()
+
+
+def record_or_buffer(row: dict) -> UsageRecord | None:
+    """Write one ledger row (after any that wait); keep it for later if the database is down."""
+    try:
+        flush_pending()
+        return UsageRecord.objects.create(**row)
+    except Exception as error:
+        if not outages.is_database_fault(error):
+            raise
+        with _pending_lock:
+            _pending.append(row)
+        outages.DATABASE.failed(error)
+        db_retry.drop_broken_connection()
+        return None
+
+
+def flush_pending() -> int:
+    """Write the usage records that waited for the database; return how many were written.
+
+    Raises the database's error if it is still down (the records keep waiting).
+    """
+    with _pending_lock:
+        if not _pending:
+            return 0
+        rows = list(_pending)
+        UsageRecord.objects.bulk_create(UsageRecord(**row) for row in rows)
+        del _pending[: len(rows)]
+    return len(rows)
+
+
+def pending_count() -> int:
+    """Return how many usage records wait for the database in this process."""
+    return len(_pending)
 
 
 def _row(batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: CallUsage) -> dict:

@@ -111,8 +111,11 @@ _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
 def html_to_text(value: str) -> str:
-    """Return the text HTML made only of escaped text and `<br>` shows; fail on other markup."""
-    value = _BREAK.sub("\n", value)
+    """Return the text HTML made only of escaped text and `<br>` shows; fail on other markup.
+
+    A raw line break in HTML shows as a blank, so only `<br>` reads as one.
+    """
+    value = _BREAK.sub("\n", re.sub(r"\r\n|\r|\n", " ", value))
     assert "<" not in value, f"markup other than <br> in {value!r}"
     return html.unescape(value)
 

@@ -6,6 +6,7 @@ an LMS shows, the tags, the id, and the citation written under the explanation.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,24 +106,25 @@ class Record:
         return "\n\n".join(t for t in (self.text("explanation"), self.citation_text()) if t)
 
 
+def _field(citation: dict[str, Any], key: str) -> str:
+    value = citation.get(key)
+    return str(value).strip() if isinstance(value, (str, int)) else ""
+
+
 def citation_text(citation: dict[str, Any] | None) -> str:
     """Return `Source: name, p. 12, Section` and the quote on the next line, or ""."""
     if not isinstance(citation, dict):
         return ""
-
-    def field(key: str) -> str:
-        value = citation.get(key)
-        return str(value).strip() if isinstance(value, str | int) else ""
-
-    where = [field("name") or field("source")]
-    if field("page"):
-        where.append(f"p. {field('page')}")
-    if field("section"):
-        where.append(field("section"))
+    page, section, quote = (_field(citation, key) for key in ("page", "section", "quote"))
+    where = [
+        _field(citation, "name") or _field(citation, "source"),
+        f"p. {page}" if page else "",
+        section,
+    ]
     where = [part for part in where if part]
     lines = [f"Source: {', '.join(where)}"] if where else []
-    if field("quote"):
-        lines.append(f"“{field('quote')}”")
+    if quote:
+        lines.append(f"“{quote}”")
     return "\n".join(lines)
 
 
@@ -131,6 +133,8 @@ _NOT_IN_LABEL = re.compile("[\x00-\x1f\x7f<>`]")
 _BLANKS = re.compile(r"[ \t\n\r\x0b\x0c]+")
 
 
+# Every record repeats its batch's topic and its objective: label each once.
+@functools.lru_cache(maxsize=4096)
 def label(text: str, limit: int = LABEL_LENGTH) -> str:
     """Return `text` as a name or tag every LMS stores unchanged.
 
@@ -151,7 +155,7 @@ def export_id(batch: BatchJob, record: Record) -> str:
     """Return the question's id in an export, unique across batches.
 
     `i0007` is the item's index (question 8): the `i` and the zeros keep it from reading as
-    the question's number. Moodle's idnumber holds at most 100 characters; this is 52.
+    the question's number. Moodle's idnumber holds at most 100 characters; this is 51.
     """
     return f"batchgen-{batch.pk}-i{record.index:04d}"
 

@@ -255,3 +255,13 @@ def test_the_schema_describes_the_sources_endpoints(api):
     assert {"post", "get"} <= set(paths["/api/v1/generation/sources/"])
     assert {"get", "delete"} <= set(paths["/api/v1/generation/sources/{id}/"])
     assert "get" in paths["/api/v1/generation/sources/{id}/passages/"]
+
+
+def test_a_file_of_exactly_25_mib_passes_the_upload_limits_and_one_byte_more_is_413(api):
+    limit = 25 * 1024 * 1024
+    text = (b"A zorblat sentence here. " * (limit // 25 + 1))[:limit]
+    # It reaches the content checks (a 25 MiB text has too many 3,000-character sections)...
+    err = error(upload(api, text, "huge.txt"), 400, "VALIDATION_ERROR")
+    assert "3,000-character sections" in err["details"]["file"][0]
+    # ...and one byte more is refused for its size.
+    error(upload(api, text + b".", "huge.txt"), 413, "PAYLOAD_TOO_LARGE")

@@ -291,3 +291,22 @@ def test_fill_gaps_without_a_blueprint_keeps_each_groups_fields(
     assert fill_gaps.fill_gaps(batch=batch) == 2
     new = batch.items.filter(index__gte=3).order_by("index")
     assert sorted(i.spec["objective"] for i in new) == ["A", "B"]
+
+
+def test_the_admin_action_fills_the_gaps_of_finished_batches(
+    admin_client, queued, django_capture_on_commit_callbacks
+):
+    done = create(django_capture_on_commit_callbacks)
+    finish_all(done)
+    review(done, ReviewStatus.REJECTED, 0, 1)
+    running = create(django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/batches/batchjob/",
+            {"action": "fill_gaps_batches", "_selected_action": [str(done.pk), str(running.pk)]},
+            follow=True,
+        )
+    texts = [str(m) for m in response.context["messages"]]
+    assert texts == ["2 new questions queued; 1 skipped: running"]
+    assert done.items.count() == 14
+    assert running.items.count() == 12

@@ -17,9 +17,12 @@ from generation.pipeline import EXPLANATION_LENGTH, OPTION_LENGTH, STEM_LENGTH
 from tests.factories import batch_definition
 from tests.review_data import finish_items
 
-TOPIC = 'Acid–base {balance}: <b>K+</b> & "ions" ~ = # \\ ]]> `code` 中文 [html]'
+# The longest topic the API takes (200 characters); an LMS name keeps its first 80.
+TOPIC = ('Acid–base {balance}: <b>K+</b> & & "ions" ~ = # \\ ]]> `code` 中文 [html] ' * 4)[
+    :199
+] + "!"
 # The topic as a tag: Moodle keeps no `<`, `>` or backtick in one.
-TOPIC_TAG = 'Acid–base {balance}: bK+/b & "ions" ~ = # \\ ]] code 中文 [html]'
+TOPIC_TAG = TOPIC.replace("<", "").replace(">", "").replace("`", "").strip()
 SPECIAL = "= ~ # { } : \\ ]]> < > & \" '"
 PLACEHOLDERS = "&&035; &&061; &&010 &&&058;"
 NON_LATIN = "Ελληνικά 中文 العربية 🫀 é"

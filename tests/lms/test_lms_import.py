@@ -87,7 +87,7 @@ def test_the_json_export_holds_the_edited_texts_and_the_lms_fields(questions, ex
         assert question["options"] == original["options"]
         assert question["number"] == number
         assert re.fullmatch(rf"batchgen-[0-9a-f-]{{36}}-i{number - 1:04d}", question["id"])
-        assert question["name"].endswith(f" · {number}")
+        assert question["name"] == f"{hostile.TOPIC_TAG[:80].strip()} · {number}"
     first = questions[0]
     assert first["citation"] == hostile.CITATION
     assert (first["objective"], first["bloom_level"], first["difficulty"]) == (
