@@ -12,6 +12,7 @@ by MinHash blocking, which is where FULL_SCAN_LIMIT comes from.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -62,6 +63,34 @@ class _LocalLimiter(InMemoryRateLimiter):
     def charge(self, tokens: int) -> None:
         pass
 
+    async def ahold(self, seconds: float) -> None:
+        pass
+
+    async def asettle(self, reserved: int, used: int) -> None:
+        pass
+
+    async def atighten(self, **remaining: Any) -> None:
+        pass
+
+
+# One event loop for every call: the model's async HTTP client belongs to the loop it
+# first ran on.
+_LOOP: asyncio.AbstractEventLoop | None = None
+
+
+def _run(coroutine: Any) -> Any:
+    global _LOOP
+    if _LOOP is None:
+        _LOOP = asyncio.new_event_loop()
+    return _LOOP.run_until_complete(coroutine)
+
+
+def _saver(checkpoints: dict) -> Callable[[str, dict], Any]:
+    async def save(stage: str, output: dict) -> None:
+        checkpoints[stage] = output
+
+    return save
+
 
 def _batch(model: Any, *, plan: bool) -> dict[str, Any]:
     """Write a BATCH-item batch through the gate; return its figures."""
@@ -70,8 +99,10 @@ def _batch(model: Any, *, plan: bool) -> dict[str, Any]:
     if plan:
         for first, end in planning.chunk_bounds(BATCH):
             foci = [s["focus"] for s in specs[:first] if s]
-            outcome = planning.plan_chunk(
-                SCOPE, PARAMETERS, first=first, end=end, total=BATCH, avoid=foci, model=model
+            outcome = _run(
+                planning.plan_chunk(
+                    SCOPE, PARAMETERS, first=first, end=end, total=BATCH, avoid=foci, model=model
+                )
             )
             calls["plan"] += outcome.calls
             for offset, spec in enumerate(outcome.specs):
@@ -85,15 +116,18 @@ def _batch(model: Any, *, plan: bool) -> dict[str, Any]:
         for _ in range(1 + MAX_REVISIONS):
             checkpoints: dict = {}
             try:
-                result = pipeline.run_pipeline(
-                    SCOPE,
-                    PARAMETERS,
-                    checkpoints=checkpoints,
-                    on_checkpoint=lambda stage, output, c=checkpoints: c.__setitem__(stage, output),
-                    model=model,
-                    position=(index + 1, BATCH),
-                    spec=specs[index],
-                    revision=revision,
+                # run_pipeline is a coroutine (the async worker's); one at a time here.
+                result = _run(
+                    pipeline.run_pipeline(
+                        SCOPE,
+                        PARAMETERS,
+                        checkpoints=checkpoints,
+                        on_checkpoint=_saver(checkpoints),
+                        model=model,
+                        position=(index + 1, BATCH),
+                        spec=specs[index],
+                        revision=revision,
+                    )
                 )
             except GenerationError:
                 calls["generate"] += 1
@@ -215,7 +249,8 @@ def _bank_cost() -> dict[str, float]:
 
     started = time.perf_counter()
     bank = [synthetic() for _ in range(BANK_SIZE)]
-    planted = [n * 997 for n in range(1, 100, 2)]
+    step = BANK_SIZE // 100
+    planted = [n * step for n in range(1, 100, 2)]
     blocks: dict[str, list[int]] = {}
     # Every question's answer key; the MinHash bands (pure Python, milliseconds each) only of
     # the questions the probes repeat: random synthetic stems share no band with a probe.
@@ -229,9 +264,9 @@ def _bank_cost() -> dict[str, float]:
     probes = []
     for n in range(100):
         if n % 2:
-            words = bank[n * 997].stem.split()
+            words = bank[n * step].stem.split()
             words[rng.randrange(len(words))] = rng.choice(vocabulary)
-            probes.append(duplicates.Fingerprint(" ".join(words), bank[n * 997].answer))
+            probes.append(duplicates.Fingerprint(" ".join(words), bank[n * step].answer))
         else:
             probes.append(synthetic())
     sizes: list[int] = []
