@@ -17,7 +17,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from batches import blueprint, db_retry, dispatch, gate, outages, planner, services, usage
+from batches import (
+    blueprint,
+    db_retry,
+    dispatch,
+    gate,
+    grounding_plan,
+    outages,
+    planner,
+    services,
+    usage,
+)
 from batches.errors import LeaseLostError
 from batches.models import BatchItem
 from batches.states import BatchStatus, ItemStatus
@@ -142,6 +152,7 @@ async def _attempt(claim: dispatch.Claim) -> str:
             usage_meter.reporting_to(record_usage),
         ):
             spec = await planner.ensure_spec(claim, item)
+            passage = await db_retry.arun(grounding_plan.passage_of, item, spec)
             # Bounded: each REVISE spends one of the batch's max_revisions.
             while True:
                 result = await pipeline.run_pipeline(
@@ -152,6 +163,7 @@ async def _attempt(claim: dispatch.Claim) -> str:
                     position=(item.index + 1, batch.target_count),
                     spec=spec,
                     revision=checkpoints.get(gate.REVISION),
+                    passage=passage,
                 )
                 outcome = await db_retry.arun(
                     gate.settle, claim, item, result, checkpoints, revisions

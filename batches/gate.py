@@ -24,7 +24,7 @@ from batches import bank, dispatch, key_balance
 from batches.errors import LeaseLostError
 from batches.models import BatchItem, BatchJob, QuestionBand
 from batches.states import REVISION_CHECKPOINT, ItemStatus
-from generation import duplicates, flaws, quality
+from generation import duplicates, flaws, grounding, quality
 from generation.schemas import Question, Review
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ REVISE = "revise"
 REVISION = REVISION_CHECKPOINT
 REJECTED_BY_CRITIC = "rejected_by_critic"
 DUPLICATE = "duplicate"
+# A grounded question the critic found unsupported by its passage, or whose quote is not in it.
+UNSUPPORTED = grounding.UNSUPPORTED
 
 
 def settle(
@@ -46,7 +48,9 @@ def settle(
     `revisions` is how many the item has had so far. On REVISE, `checkpoints` is rewritten
     in place so the next pipeline run regenerates the question with the refusal's reason.
     """
-    review = Review.model_validate(result["review"])
+    if unsupported := grounding.support_refusal(result):
+        return _refuse(claim, item, result, checkpoints, revisions, UNSUPPORTED, *unsupported)
+    review = grounding.parse_review(result["review"])
     refusal = quality.critic_refusal(review, settings.QUALITY_MIN_SCORE)
     refused_flaws = flaws.refusing(list(review.flaws))
     if refusal is None and refused_flaws:

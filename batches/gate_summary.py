@@ -10,7 +10,11 @@ from batches.key_balance import key_report
 from batches.models import BatchItem
 from batches.states import ItemStatus
 
-REASON_LABELS = {"rejected_by_critic": "refused by the critic", "duplicate": "near-duplicate"}
+REASON_LABELS = {
+    "rejected_by_critic": "refused by the critic",
+    "duplicate": "near-duplicate",
+    "unsupported": "unsupported by the material",
+}
 
 
 @dataclass(frozen=True)

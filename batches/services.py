@@ -21,7 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from batches import admission, blueprint, budgets, dispatch, events, planner, scheduler
+from batches import admission, blueprint, budgets, dispatch, events, material, planner, scheduler
 from batches.errors import (
     BatchValidationError,
     IdempotencyKeyReusedError,
@@ -72,6 +72,7 @@ def create_batch(
         existing = BatchJob.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replayed(existing, definition), False
+    material.check_sources(owner, definition.scope.sources)
     try:
         batch = _create_and_start(owner, definition, idempotency_key)
     except IntegrityError:

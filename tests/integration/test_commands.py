@@ -482,7 +482,9 @@ def test_export_batch_rejects_an_unknown_format(faculty):
 
 
 def test_export_batch_rejects_an_id_that_is_not_a_uuid():
-    assert str(fails("export_batch", "42")) == "'42' is not a batch id (a UUID)."
+    assert str(fails("export_batch", "42")) == (
+        "'42' is not a batch id: give the id (a UUID) or at least its first 4 hex digits."
+    )
 
 
 def test_export_batch_rejects_an_unknown_batch():
