@@ -25,7 +25,7 @@ from batches.errors import LeaseLostError
 from batches.models import BatchItem, BatchJob, QuestionBand
 from batches.states import REVISION_CHECKPOINT, ItemStatus
 from generation import duplicates, flaws, grounding, quality
-from generation.schemas import Question, Review
+from generation.schemas import Question
 
 logger = logging.getLogger(__name__)
 
