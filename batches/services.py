@@ -21,7 +21,17 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from batches import admission, blueprint, budgets, dispatch, events, material, planner, scheduler
+from batches import (
+    admission,
+    blueprint,
+    budgets,
+    completion,
+    dispatch,
+    events,
+    material,
+    planner,
+    scheduler,
+)
 from batches.errors import (
     BatchValidationError,
     IdempotencyKeyReusedError,
@@ -385,6 +395,8 @@ def finish_batch(batch_id: uuid.UUID) -> str | None:
                 "cancelledItems": counts[ItemStatus.CANCELLED],
                 "totalItems": sum(counts.values()),
                 "finishedAt": now.isoformat(),
+                # 1 the first time; a re-completion (after a regenerate) says which it is.
+                **completion.completion_fields(batch_id),
             },
         )
         return str(new_status)
