@@ -92,7 +92,8 @@ def nearest_in_bank(
         .values_list("pk", "fingerprint")[:BANK_CANDIDATES]
     )
     candidates = [(pk, duplicates.Fingerprint.parse(text)) for pk, text in rows]
-    match = duplicates.nearest_duplicate(fingerprint, candidates, [fp for _, fp in candidates])
+    reference = [fp for _, fp in candidates[: duplicates.REFERENCE]]
+    match = duplicates.nearest_duplicate(fingerprint, candidates, reference)
     if match is None:
         return None
     return repeat_of(match.key, match.score, in_bank=True)

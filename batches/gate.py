@@ -20,11 +20,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 
-from batches import bank, dispatch
+from batches import bank, dispatch, key_balance
 from batches.errors import LeaseLostError
 from batches.models import BatchItem, BatchJob, QuestionBand
 from batches.states import REVISION_CHECKPOINT, ItemStatus
-from generation import duplicates, grounding, quality
+from generation import duplicates, flaws, grounding, quality
+from generation.schemas import Question
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +52,20 @@ def settle(
         return _refuse(claim, item, result, checkpoints, revisions, UNSUPPORTED, *unsupported)
     review = grounding.parse_review(result["review"])
     refusal = quality.critic_refusal(review, settings.QUALITY_MIN_SCORE)
+    refused_flaws = flaws.refusing(list(review.flaws))
+    if refusal is None and refused_flaws:
+        # The one table (generation.flaws) says which of the critic's codes refuse.
+        refusal = "of item-writing flaws: " + "; ".join(map(flaws.describe, refused_flaws))
     if refusal is not None:
         return _refuse(
             claim, item, result, checkpoints, revisions, REJECTED_BY_CRITIC, refusal, review.issues
         )
+    # The engine places the key (a balanced spread over the batch), not the model.
+    letter = key_balance.key_letter(claim.batch_id, item.index)
+    result = {**result, "question": key_balance.place_key(result["question"], letter)}
+    # Flaw codes for the reviewer and the batch's counts: the critic's and the validator's.
+    found = [*review.flaws, *quality.detected_flaws(Question.model_validate(result["question"]))]
+    result["gate"] = {**(result.get("gate") or {}), "flaws": list(dict.fromkeys(found))}
     fingerprint = duplicates.fingerprint(result["question"])
     keys = duplicates.blocking_keys(fingerprint)
     with transaction.atomic():

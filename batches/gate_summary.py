@@ -6,7 +6,9 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
+from batches.key_balance import key_report
 from batches.models import BatchItem
+from batches.states import ItemStatus
 
 REASON_LABELS = {
     "rejected_by_critic": "refused by the critic",
@@ -20,6 +22,8 @@ class GateSummary:
     regenerated_items: int = 0
     revisions: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    # Cues a reviewer cannot see one question at a time (batch_quality).
+    quality: dict = field(default_factory=dict)
 
     @property
     def reasons_text(self) -> str:
@@ -40,4 +44,41 @@ def gate_summary(batch_id: uuid.UUID) -> GateSummary:
         items += 1
         revisions += len(logged)
         reasons.update(entry.get("code", "") for entry in logged if isinstance(entry, dict))
-    return GateSummary(items, revisions, dict(reasons.most_common()))
+    return GateSummary(items, revisions, dict(reasons.most_common()), batch_quality(batch_id))
+
+
+def batch_qualities(batch_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
+    """Return batch_quality of each batch, in one query (for a page of batches)."""
+    rows = BatchItem.objects.filter(batch_id__in=batch_ids, status=ItemStatus.COMPLETED)
+    return _qualities(rows, batch_ids)
+
+
+def batch_quality(batch_id: uuid.UUID) -> dict:
+    """Return the completed questions' key positions, longest-option-is-key share and flaws.
+
+    `{"key_positions": {"A": n, ...}, "longest_is_key": 0.2, "questions": n, "flaws": {...}}`;
+    only the options, key and flaw codes of each question are read, not whole results.
+    """
+    rows = BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.COMPLETED)
+    return _qualities(rows, [batch_id])[batch_id]
+
+
+def _qualities(rows, batch_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
+    questions: dict = {batch_id: [] for batch_id in batch_ids}
+    flaws: dict = {batch_id: Counter() for batch_id in batch_ids}
+    found = rows.order_by().values_list(
+        "batch_id",
+        "result__question__correct_answer",
+        "result__question__options",
+        "result__gate__flaws",
+    )
+    for batch_id, correct, options, codes in found:
+        questions[batch_id].append({"correct_answer": correct, "options": options})
+        flaws[batch_id].update(code for code in codes or () if isinstance(code, str))
+    return {
+        batch_id: {
+            **key_report(questions[batch_id]),
+            "flaws": dict(sorted(flaws[batch_id].items())),
+        }
+        for batch_id in batch_ids
+    }

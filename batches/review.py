@@ -24,6 +24,7 @@ from batches import admission, dispatch, services, text
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.models import BatchItem, BatchJob, ItemEdit
 from batches.states import BatchStatus, ItemStatus, ReviewStatus
+from generation import quality
 from generation.pipeline import DEFAULT_DIFFICULTY, check_question
 from generation.schemas import Question
 
@@ -119,6 +120,12 @@ def _question_errors(error: ValidationError) -> dict[str, list[str]]:
     return details
 
 
+def _option_fields(question: Question, problem: str) -> list[str]:
+    """Name the two options that repeat each other (`question.options[i]`), not all five."""
+    pair = quality.repeated_options(question) if "repeat each other" in problem else None
+    return [f"question.options[{i}]" for i in pair] if pair else []
+
+
 def _problem_field(problem: str) -> str:
     for word, field in _PROBLEM_FIELDS:
         if word in problem.lower():
@@ -185,9 +192,8 @@ def validate_edit(current: dict, changes: Any, *, topic: str, difficulty: str) -
     if problems:
         details: dict[str, list[str]] = {}
         for problem in problems:
-            details.setdefault(_problem_field(problem), []).append(
-                problem[0].upper() + problem[1:] + "."
-            )
+            for field in _option_fields(question, problem) or [_problem_field(problem)]:
+                details.setdefault(field, []).append(problem[0].upper() + problem[1:] + ".")
         raise BatchValidationError(details)
     return question.model_dump(), warnings
 

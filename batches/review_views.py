@@ -7,6 +7,7 @@ swaps the workspace section in place and pushes the new URL. Changes go through
 
 from __future__ import annotations
 
+import re
 import uuid
 from urllib.parse import urlencode
 
@@ -243,8 +244,23 @@ def _changes(post) -> dict:
 
 
 def _field_errors(details: dict[str, list[str]]) -> dict[str, list[str]]:
-    # "question.options" -> "options": the form's fields are the question's.
-    return {key.removeprefix("question.") or "question": value for key, value in details.items()}
+    # "question.options" -> "options": the form's fields are the question's. Errors naming
+    # single options ("options[1]") are shown once, and mark only those options (bad_options).
+    errors: dict[str, list[str]] = {}
+    for key, value in details.items():
+        field = key.removeprefix("question.") or "question"
+        if field.startswith("options["):
+            shown = errors.setdefault("option_pair", [])
+            shown += [message for message in value if message not in shown]
+            continue
+        errors[field] = value
+    return errors
+
+
+def _bad_options(details: dict[str, list[str]]) -> list[str]:
+    """Return the labels of the options an error names one by one (question.options[i])."""
+    found = re.findall(r"^question\.options\[(\d)\]$", "\n".join(details), flags=re.M)
+    return [OPTION_LABELS[int(i)] for i in found if int(i) < len(OPTION_LABELS)]
 
 
 @faculty_required
@@ -266,9 +282,11 @@ def review_edit(request: HttpRequest, pk: uuid.UUID, item_id: int) -> HttpRespon
         seen = int(request.POST.get("seen_edits", item.edit_count))
         review.edit_question(item=item, user=request.user, changes=changes, seen_edits=seen)
     except (BatchValidationError, ItemReviewConflictError, ValueError) as error:
+        details = getattr(error, "details", {"question": [_message(error)]})
         form = {
             "values": {**changes, "options": [(o["label"], o["text"]) for o in changes["options"]]},
-            "errors": _field_errors(getattr(error, "details", {"question": [_message(error)]})),
+            "errors": _field_errors(details),
+            "bad_options": _bad_options(details),
         }
         form["values"]["seen_edits"] = request.POST.get("seen_edits", item.edit_count)
         notice = ("error", "The question was not saved: correct the fields marked below.")

@@ -361,6 +361,7 @@ def _review(rng: random.Random, prompt: str) -> dict[str, Any]:
         "score": score,
         "verdict": "accept" if score >= 4 else "revise",
         "issues": rng.sample(_REVIEW_ISSUES, issue_count),
+        "flaws": [],
     }
 
 

@@ -248,5 +248,34 @@ def blocking_keys(fp: Fingerprint) -> list[str]:
 
     keys = bands(" ".join(sorted(fp.words.split())))
     if fp.answer:
-        keys.append("A:" + hashlib.blake2b(fp.answer.encode(), digest_size=6).hexdigest())
+        keys.append(answer_key(fp))
     return keys
+
+
+def answer_key(fp: Fingerprint) -> str:
+    """Return the blocking key of a fingerprint's correct answer (its last blocking key)."""
+    return "A:" + hashlib.blake2b(fp.answer.encode(), digest_size=6).hexdigest()
+
+
+def duplicate_pairs(prints: Sequence[Fingerprint]) -> list[tuple[int, int, float]]:
+    """Return every (i, j, similarity) pair of `prints` that is a near-duplicate (for reports).
+
+    One TF-IDF fit over them all: the document frequencies are those of the whole set.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import linear_kernel
+
+    documents: list[Fingerprint | None] = list(prints)
+    documents += [None] * (MIN_CORPUS - len(documents))
+    matrix = linear_kernel(
+        TfidfVectorizer(analyzer=_features, sublinear_tf=True).fit_transform(documents)
+    )
+    found = []
+    for i in range(len(prints)):
+        for j in range(i + 1, len(prints)):
+            score = float(matrix[i, j])
+            if score >= SAME_ANSWER_THRESHOLD and is_duplicate(
+                score, same_answer(prints[i].answer, prints[j].answer)
+            ):
+                found.append((i, j, score))
+    return found

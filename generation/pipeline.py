@@ -59,7 +59,8 @@ GENERATE_SYSTEM_PROMPT = (
     "clinical vignette, a clear lead-in question, exactly one best answer, four plausible "
     "and homogeneous distractors, no cueing, no 'all of the above' or 'none of the above', "
     "no negative lead-in (NOT, EXCEPT), no absolute terms (always, never), and a correct "
-    "option no longer than the others."
+    "option no longer than the others. The options are shuffled after you write them: in "
+    "the explanation, name each option by its text, never by its letter."
 )
 CRITIQUE_SYSTEM_PROMPT = (
     "You are a meticulous reviewer of medical examination questions. Check factual "

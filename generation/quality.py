@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
+from generation import flaws
 from generation.schemas import Question, Review
 
 # Measured (tests/unit/generation/duplicate_pairs.py): near-pairs score 84-97, distinct
@@ -41,7 +42,9 @@ CRITIC_CHECKLIST = (
     "Refuse (verdict reject) a question that uses 'all of the above' or 'none of the above', "
     "whose correct answer is not among its options, or whose options repeat each other. "
     "Also flag: a negative lead-in (NOT, EXCEPT), the longest option being the correct one, "
-    "absolute terms (always, never) in the options, and a lead-in that is not a question."
+    "absolute terms (always, never) in the options, and a lead-in that is not a question. "
+    "Report the item-writing flaws you find in `flaws`, as codes from this list: "
+    + flaws.checklist()
 )
 
 _ALL_NONE = re.compile(r"\b(all|none|both|neither)\s+of\s+the\s+(above|options|answers)\b", re.I)
@@ -62,13 +65,29 @@ def refusals(question: Question) -> list[str]:
         problems.append(f"the correct answer {question.correct_answer} is not among the options")
     if any(_ALL_NONE.search(option.text) for option in question.options):
         problems.append("an option is 'all of the above' or 'none of the above'")
-    # The same words, whatever the case, punctuation or order. Not a similarity ratio:
-    # "Type 1 diabetes" and "Type 2 diabetes", or "hypo-" and "hyperkalaemia", are distinct
-    # options that differ by one character, and good distractors often do.
-    words = [tuple(sorted(normalised(option.text).split())) for option in question.options]
-    if len(set(words)) < len(words):
-        problems.append("two options repeat each other")
+    pair = repeated_options(question)
+    if pair is not None:
+        first, second = (question.options[i].label for i in pair)
+        problems.append(f"options {first} and {second} repeat each other")
     return problems
+
+
+def repeated_options(question: Question) -> tuple[int, int] | None:
+    """Return the positions of the first two options that say the same thing, if any.
+
+    The same words in the same order, whatever the case, punctuation or spacing. Not a word
+    set: "Stroke volume rises and end-systolic volume falls" and "Stroke volume falls and
+    end-systolic volume rises" are opposite answers. Not a similarity ratio: "Type 1
+    diabetes" and "Type 2 diabetes", or "hypo-" and "hyperkalaemia", are distinct options
+    that differ by one character, and good distractors often do.
+    """
+    seen: dict[str, int] = {}
+    for position, option in enumerate(question.options):
+        key = normalised(option.text)
+        if key in seen:
+            return seen[key], position
+        seen[key] = position
+    return None
 
 
 def warnings(question: Question) -> list[str]:
@@ -89,6 +108,33 @@ def warnings(question: Question) -> list[str]:
         found.append("the correct answer is the longest option")
     if any(_ABSOLUTE.search(option.text) for option in question.options):
         found.append("absolute terms (always/never) in an option")
+    return found
+
+
+_VAGUE = re.compile(r"\b(often|usually|frequently|rarely|sometimes|commonly)\b", re.I)
+
+
+def detected_flaws(question: Question) -> list[str]:
+    """Return the flaw codes (generation.flaws) the validator finds by itself."""
+    found = []
+    texts = [option.text for option in question.options]
+    if any(re.search(r"\ball\s+of\s+the\s+(above|options)", t, re.I) for t in texts):
+        found.append("all_of_the_above")
+    if any(re.search(r"\bnone\s+of\s+the\s+(above|options)", t, re.I) for t in texts):
+        found.append("none_of_the_above")
+    if repeated_options(question) is not None:
+        found.append("repeated_options")
+    problems = warnings(question)
+    for code, warning in (
+        ("negative_stem", "negative lead-in (NOT/EXCEPT)"),
+        ("longest_answer_cue", "the correct answer is the longest option"),
+        ("absolute_terms", "absolute terms (always/never) in an option"),
+        ("lead_in_not_question", "the lead-in is not a question"),
+    ):
+        if warning in problems:
+            found.append(code)
+    if any(_VAGUE.search(t) for t in texts):
+        found.append("vague_frequency_terms")
     return found
 
 

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from generation.flaws import FlawCode
+
 OptionLabel = Literal["A", "B", "C", "D", "E"]
 Difficulty = Literal["easy", "medium", "hard"]
 Verdict = Literal["accept", "revise", "reject"]
@@ -69,6 +71,9 @@ class Review(BaseModel):
     )
     issues: list[str] = Field(
         description="Concrete problems found (factual, ambiguity, cueing, style); empty if none."
+    )
+    flaws: list[FlawCode] = Field(
+        description="The item-writing flaws found, as codes from the fixed list; empty if none."
     )
 
 

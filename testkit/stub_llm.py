@@ -437,8 +437,14 @@ class Answers:
             return self.question(prompt, seq, relabel=action == "relabel")
         if name == "Review":
             if action == "reject":
-                return {"score": 1, "verdict": "reject", "issues": ["The stem is ambiguous."]}
-            return {"score": 5, "verdict": "accept", "issues": []}
+                return {
+                    "score": 1,
+                    "verdict": "reject",
+                    "issues": ["The stem is ambiguous."],
+                    "flaws": ["not_single_best"],
+                }
+            # Flaw codes (generation.flaws): none by default.
+            return {"score": 5, "verdict": "accept", "issues": [], "flaws": []}
         if name == "QuestionPlan":
             return self.plan(prompt, action, rule.params if rule else {})
         return None
@@ -515,9 +521,14 @@ class Answers:
 
     def grounded_review(self, prompt: str, passage: str, action: str | None) -> dict:
         """Return a grounded critic's review: supported, quoting the passage's sentence."""
-        review = {"score": 5, "verdict": "accept", "issues": []}
+        review = {"score": 5, "verdict": "accept", "issues": [], "flaws": []}
         if action == "reject":
-            review = {"score": 1, "verdict": "reject", "issues": ["The stem is ambiguous."]}
+            review = {
+                "score": 1,
+                "verdict": "reject",
+                "issues": ["The stem is ambiguous."],
+                "flaws": ["not_single_best"],
+            }
         if action == "unsupported":
             return {**review, "supported": False, "quote": ""}
         if action == "fabricate_quote":

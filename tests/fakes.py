@@ -85,7 +85,7 @@ def question_args(**overrides: Any) -> dict[str, Any]:
 
 def review_args(**overrides: Any) -> dict[str, Any]:
     """Return the arguments of a favourable review, with `overrides` applied."""
-    return {"score": 4, "verdict": "accept", "issues": [], **overrides}
+    return {"score": 4, "verdict": "accept", "issues": [], "flaws": [], **overrides}
 
 
 def tool_call(name: str, args: dict[str, Any], total_tokens: int | None = None) -> AIMessage:

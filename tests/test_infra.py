@@ -162,11 +162,16 @@ def test_stub_varies_the_correct_answer_between_requests(stub: StubLLM) -> None:
 
 
 def test_custom_responder_builds_the_payload(stub: StubLLM) -> None:
-    stub.responder = lambda request: {"score": 2, "verdict": "revise", "issues": ["vague"]}
+    stub.responder = lambda request: {
+        "score": 2,
+        "verdict": "revise",
+        "issues": ["vague"],
+        "flaws": [],
+    }
 
     review = chat(stub).with_structured_output(Review).invoke("Review this")
 
-    assert review == Review(score=2, verdict="revise", issues=["vague"])
+    assert review == Review(score=2, verdict="revise", issues=["vague"], flaws=[])
 
 
 def test_find_topic_reads_topic_lines_and_quotes() -> None:

@@ -185,6 +185,13 @@ class ItemUsageSerializer(serializers.Serializer):
     output_tokens = serializers.IntegerField(read_only=True)
 
 
+class BatchQualitySerializer(serializers.Serializer):
+    key_positions = serializers.DictField(child=serializers.IntegerField())
+    longest_is_key = serializers.FloatField()
+    questions = serializers.IntegerField()
+    flaws = serializers.DictField(child=serializers.IntegerField())
+
+
 class BatchSerializer(serializers.Serializer):
     """A batch with its progress, rendered from a `batches.queries.BatchSummary`."""
 
@@ -228,6 +235,21 @@ class BatchSerializer(serializers.Serializer):
         help_text="Per blueprint row (or objective and Bloom level): items planned, completed, "
         "failed and approved."
     )
+
+    quality = serializers.SerializerMethodField(
+        help_text="Answer-key cues across the completed questions: key_positions (count per "
+        "letter), longest_is_key (share whose key is the longest option), questions, and "
+        "flaws (item-writing flaw code -> count)."
+    )
+
+    @extend_schema_field(BatchQualitySerializer)
+    def get_quality(self, summary: object) -> dict:
+        from batches.gate_summary import batch_quality
+
+        # A list passes every batch's quality in the context (one query for the page).
+        batch = summary.batch  # type: ignore[attr-defined]
+        found = (self.context.get("qualities") or {}).get(batch.pk)
+        return found if found is not None else batch_quality(batch.pk)
 
     @extend_schema_field(CoverageRowSerializer(many=True))
     def get_coverage(self, summary: object) -> list[dict]:

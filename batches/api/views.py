@@ -63,6 +63,7 @@ from batches.api.throttling import THROTTLED_ACTIONS, BatchCreateThrottle
 from batches.errors import BatchValidationError
 from batches.estimate import estimate_batch
 from batches.exports import response as export_response
+from batches.gate_summary import batch_qualities
 from batches.models import BatchItem, BatchJob
 from batches.queries import batch_summaries, batch_summary
 from batches.validation import BatchDefinition, validate_batch_definition
@@ -191,7 +192,10 @@ class BatchViewSet(viewsets.GenericViewSet):
     def list(self, request: Request) -> Response:
         """List the caller's batches, newest first, with their progress."""
         page = self.paginate_queryset(self.get_queryset())
-        context = {"coverages": coverage.of_batches(page)}
+        context = {
+            "coverages": coverage.of_batches(page),
+            "qualities": batch_qualities([batch.pk for batch in page]),
+        }
         return self.get_paginated_response(
             BatchSerializer(batch_summaries(page), many=True, context=context).data
         )

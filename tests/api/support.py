@@ -34,6 +34,7 @@ BATCH_FIELDS = {
     "approved_items",
     "usage",
     "coverage",
+    "quality",
 }
 ITEM_FIELDS = {
     *("id", "index", "number", "status", "attempts", "revisions", "spec", "error", "result"),

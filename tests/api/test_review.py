@@ -117,13 +117,45 @@ def test_patch_edits_the_question_and_keeps_the_generated_one(api, items):
     assert ItemEdit.objects.filter(item_id=items[0].pk).count() == 1
 
 
+STROKE_VOLUME = [
+    "Stroke volume rises and end-systolic volume falls",
+    "Stroke volume falls and end-systolic volume rises",
+    "Stroke volume and end-systolic volume both rise",
+    "End-diastolic volume rises",
+    "Ejection fraction falls",
+]
+
+
+def test_an_edit_with_reversed_options_is_accepted(api, items):
+    options = [{"label": x, "text": t} for x, t in zip("ABCDE", STROKE_VOLUME, strict=True)]
+    body = {"question": {"options": options, "correct_answer": "A"}}
+
+    item = data(api.patch(item_url(items[0]), body, format="json"))
+
+    assert [o["text"] for o in item["result"]["question"]["options"]] == STROKE_VOLUME
+
+
+def test_two_options_that_repeat_each_other_are_named_and_only_they(api, items):
+    texts = [*STROKE_VOLUME[:3], "stroke volume FALLS, and end-systolic volume rises.", "Other"]
+    options = [{"label": x, "text": t} for x, t in zip("ABCDE", texts, strict=True)]
+
+    response = api.patch(item_url(items[0]), {"question": {"options": options}}, format="json")
+
+    details = error(response, 400, "VALIDATION_ERROR")["details"]
+    assert sorted(k for k in details if k.startswith("question.options")) == [
+        "question.options[1]",
+        "question.options[3]",
+    ]
+    assert details["question.options[1]"] == ["Options B and D repeat each other."]
+
+
 @pytest.mark.parametrize(
     ("question", "field"),
     [
         ({"stem": ""}, "question.stem"),
         ({"stem": "too short"}, "question.stem"),
         ({"stem": "s" * 3001}, "question.stem"),
-        ({"options": [{"label": x, "text": "same"} for x in "ABCDE"]}, "question.options"),
+        ({"options": [{"label": x, "text": "same"} for x in "ABCDE"]}, "question.options[0]"),
         ({"options": [{"label": x, "text": f"option {x}"} for x in "ACDE"]}, "question.options"),
         ({"options": [{"label": "A", "text": "o" * 401}]}, "question.options"),
         ({"correct_answer": "Z"}, "question.correct_answer"),

@@ -77,7 +77,10 @@ def test_an_edit_keeps_the_original_and_records_before_and_after(items, faculty)
         ({"stem": "x" * 3001}, "question.stem"),
         ({"explanation": ""}, "question.explanation"),
         ({"correct_answer": "F"}, "question.correct_answer"),
-        ({"options": [{"label": label, "text": "same"} for label in "ABCDE"]}, "question.options"),
+        (
+            {"options": [{"label": label, "text": "same"} for label in "ABCDE"]},
+            "question.options[0]",
+        ),
         ({"options": [{"label": label, "text": label} for label in "ACDE"]}, "question.options"),
         ({"options": [{"label": "A", "text": "y" * 401}]}, "question.options"),
         ({"difficulty": "hard"}, "question.difficulty"),

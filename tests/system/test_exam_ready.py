@@ -201,5 +201,11 @@ def test_sigkill_during_planning_re_plans_the_chunk_and_loses_nothing(deployment
     # The killed planner's call(s), then the item that took the chunk over planned it again:
     # three calls in all (two hang, one answers), four if the kill cut off the answer.
     assert 3 <= len(first_chunk) <= 4
-    generated = Counter(question_number(r.prompt) for r in calls(stub, topic, "Question"))
+    # First drafts only: the stub's planned stems differ by their case number alone, which the
+    # quality gate (rightly) calls the same question, so one may come back as a revision.
+    generated = Counter(
+        question_number(r.prompt)
+        for r in calls(stub, topic, "Question")
+        if "Revision: " not in r.prompt
+    )
     assert set(generated.values()) == {1}

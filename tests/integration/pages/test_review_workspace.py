@@ -160,9 +160,37 @@ def test_an_edit_that_duplicates_an_option_is_refused_over_htmx_with_the_form(cl
     response = client.post(url(batch, "review-edit", item_id=first.pk), body, **HTMX)
     html = response.content.decode()
     assert response.status_code == 200
-    assert 'data-testid="error-options"' in html and "Two options repeat each other." in html
+    assert 'data-testid="error-options"' in html and "Options A and B repeat each other." in html
+    # Only the two options that repeat each other are marked, not all five.
+    assert 'data-testid="bad-option-A"' in html and 'data-testid="bad-option-B"' in html
+    assert 'data-testid="bad-option-C"' not in html
     assert ">Same text</textarea>" in html  # what the user typed is kept
     assert not ItemEdit.objects.exists()
+
+
+def test_an_edit_with_reversed_options_is_saved_through_the_form(client, batch):
+    first = items(batch)[0]
+    texts = [
+        "Stroke volume rises and end-systolic volume falls",
+        "Stroke volume falls and end-systolic volume rises",
+        "Stroke volume and end-systolic volume both rise",
+        "End-diastolic volume rises",
+        "Ejection fraction falls",
+    ]
+    body = {
+        "filter": "all",
+        "seen_edits": "0",
+        "stem": "A positive inotrope is given in heart failure. Which change occurs?",
+        **{f"option_{x}": t for x, t in zip("abcde", texts, strict=True)},
+        "correct_answer": "A",
+        "explanation": "Contractility rises, so the ventricle empties further each beat.",
+    }
+
+    response = client.post(url(batch, "review-edit", item_id=first.pk), body, **HTMX)
+
+    assert response.status_code == 200 and "repeat each other" not in response.content.decode()
+    saved = BatchItem.objects.get(pk=first.pk).result["question"]["options"]
+    assert [o["text"] for o in saved] == texts
 
 
 def test_a_valid_edit_saves_and_shows_edited_with_a_diff(client, batch, faculty):

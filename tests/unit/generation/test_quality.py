@@ -46,9 +46,10 @@ def test_a_correct_answer_not_among_the_options_is_refused():
 
 
 def test_options_that_repeat_each_other_are_refused():
-    question = _question(["Tubular necrosis", "Tubular necrosis.", *OPTIONS[2:]])
+    question = _question(["Tubular necrosis", "tubular  NECROSIS.", *OPTIONS[2:]])
 
-    assert quality.refusals(question) == ["two options repeat each other"]
+    assert quality.refusals(question) == ["options A and B repeat each other"]
+    assert quality.repeated_options(question) == (0, 1)
 
 
 def test_options_that_differ_by_one_character_are_distinct_distractors():
@@ -65,10 +66,19 @@ def test_options_that_differ_by_one_character_are_distinct_distractors():
     assert quality.refusals(question) == []
 
 
-def test_options_with_the_same_words_in_another_order_repeat_each_other():
-    question = _question(["Acute tubular necrosis", "Necrosis, acute tubular", *OPTIONS[2:]])
+def test_options_with_the_same_words_in_another_order_are_distinct():
+    # Word order carries meaning: these are opposite answers of a "which way" question.
+    question = _question(
+        [
+            "Stroke volume rises and end-systolic volume falls",
+            "Stroke volume falls and end-systolic volume rises",
+            "Stroke volume and end-systolic volume both rise",
+            "End-diastolic volume rises",
+            "Ejection fraction falls",
+        ]
+    )
 
-    assert quality.refusals(question) == ["two options repeat each other"]
+    assert quality.refusals(question) == [] and quality.repeated_options(question) is None
 
 
 def test_a_negative_lead_in_is_a_warning():
@@ -98,10 +108,10 @@ def test_a_lead_in_that_is_not_a_question_is_a_warning():
 @pytest.mark.parametrize(
     ("review", "refused"),
     [
-        (Review(score=5, verdict="reject", issues=["wrong key"]), True),
-        (Review(score=2, verdict="revise", issues=["vague"]), True),
-        (Review(score=3, verdict="revise", issues=["vague"]), False),
-        (Review(score=5, verdict="accept", issues=[]), False),
+        (Review(score=5, verdict="reject", issues=["wrong key"], flaws=[]), True),
+        (Review(score=2, verdict="revise", issues=["vague"], flaws=[]), True),
+        (Review(score=3, verdict="revise", issues=["vague"], flaws=[]), False),
+        (Review(score=5, verdict="accept", issues=[], flaws=[]), False),
     ],
 )
 def test_the_critic_refuses_on_reject_or_a_score_below_the_minimum(review: Review, refused: bool):

@@ -30,4 +30,4 @@ def test_extra_properties_are_forbidden(model: type[pydantic.BaseModel]):
 @pytest.mark.parametrize("score", [0, 6])
 def test_review_score_must_be_between_1_and_5(score: int):
     with pytest.raises(pydantic.ValidationError):
-        Review(score=score, verdict="accept", issues=[])
+        Review(score=score, verdict="accept", issues=[], flaws=[])
