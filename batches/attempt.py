@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
+from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from batches import dispatch, gate, planner, services, usage
+from batches import definitions, dispatch, gate, planner, services, usage
 from batches.errors import LeaseLostError
 from batches.models import BatchItem
 from batches.states import BatchStatus
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 COMPLETED = gate.COMPLETED
 FAILED = gate.FAILED
 RETRY_WAIT = "retry_wait"
+CRITIQUE = "critique"
 LEASE_LOST = "lease_lost"
 # An item whose coroutine raised something the engine does not know: a bug or an outage.
 INTERNAL_ERROR = "internal_error"
@@ -47,20 +50,77 @@ async def run_claimed(claim: dispatch.Claim) -> str:
         outcome = await _attempt(claim)
     except LeaseLostError:
         logger.warning("item %s: taken over by another worker; stopping", claim.item_id)
+        await _record_unwritten_usage(claim)
         return LEASE_LOST
     except Exception:
         # One item's fault (a bug, a database hiccup) must not end its neighbours' slots.
         logger.exception("item %s: unexpected error", claim.item_id)
         outcome = await sync_to_async(_fail_unexpectedly)(claim)
+    await _record_unwritten_usage(claim)
     if outcome == RETRY_WAIT:
         await _wait_then_requeue(claim)
-    await sync_to_async(_advance)(claim)
+    await _advance_coalesced(claim)
     return outcome
+
+
+async def _record_unwritten_usage(claim: dispatch.Claim) -> None:
+    """Write the ledger rows no write of the item carried (a lost lease, an error)."""
+    rows = claim.take_usage()
+    if not rows:
+        return
+    try:
+        await sync_to_async(usage.record_rows)(rows)
+    except Exception:
+        # The question matters more than its line in the ledger: never lose it for that.
+        logger.exception(
+            "item %s: could not record the usage of %s calls", claim.item_id, len(rows)
+        )
 
 
 def _advance(claim: dispatch.Claim) -> None:
     dispatch.reclaim_expired_leases_now_and_then()
     services.advance_batch(claim.batch_id)
+
+
+# --- one advance for the items of a batch that ended meanwhile ---------------------------------
+# An advance (refill, budget check, finish check) reads the batch's state after an item ended;
+# a run that starts after several items of the batch ended serves them all. The slots' database
+# work runs on one thread, so while it serves one advance, other items end and queue behind
+# it: they wait for the next run instead of each running their own (a handful of statements
+# saved per item, most when the database thread is busiest).
+
+
+@dataclass
+class _Advances:
+    lock: asyncio.Lock
+    requested: int = 0
+    done: int = 0
+    waiters: int = 0
+
+
+_advances: dict[tuple[int, uuid.UUID], _Advances] = {}
+
+
+async def _advance_coalesced(claim: dispatch.Claim) -> None:
+    """Advance the claim's batch by a run that starts after this item ended (maybe another's)."""
+    key = (id(asyncio.get_running_loop()), claim.batch_id)
+    state = _advances.get(key)
+    if state is None:
+        state = _advances[key] = _Advances(lock=asyncio.Lock())
+    state.requested += 1
+    wanted = state.requested
+    state.waiters += 1
+    try:
+        async with state.lock:
+            if state.done >= wanted:
+                return  # a run that started after this item ended has served it
+            covers = state.requested
+            await sync_to_async(_advance)(claim)
+            state.done = covers
+    finally:
+        state.waiters -= 1
+        if not state.waiters:
+            _advances.pop(key, None)
 
 
 def _fail_unexpectedly(claim: dispatch.Claim) -> str:
@@ -78,28 +138,32 @@ def _fail_unexpectedly(claim: dispatch.Claim) -> str:
 
 
 async def _attempt(claim: dispatch.Claim) -> str:
-    item = await BatchItem.objects.select_related("batch").aget(pk=claim.item_id)
-    batch = item.batch
+    # The slots' claim returned the item's row, and the batch's definition is read once per
+    # process: an item usually starts without a query of its own.
+    item = claim.item or await BatchItem.objects.aget(pk=claim.item_id)
+    batch = definitions.cached(claim.batch_id) or await sync_to_async(definitions.load)(
+        claim.batch_id
+    )
+    item.batch = batch
     # A corrupted checkpoint column is treated as no checkpoints, never as a crash loop.
     checkpoints = dict(item.checkpoints) if isinstance(item.checkpoints, dict) else {}
 
     async def on_checkpoint(stage: str, output: dict) -> None:
         checkpoints[stage] = output
-        # A write per model call, not per stage: a kill before the next write only redoes
-        # a local stage, which costs no call.
-        if stage not in pipeline.LOCAL_STAGES:
+        # A write per question, not per stage: a local stage costs no call to redo, and the
+        # critique's checkpoint goes with the quality gate's write that follows it at once
+        # (the completion, a revision or a failure), so only a kill in between asks the
+        # critic again. The question itself is stored as soon as it is generated.
+        if stage not in pipeline.LOCAL_STAGES and stage != CRITIQUE:
             await sync_to_async(dispatch.save_checkpoints)(claim, checkpoints)
 
     async def record_usage(stage: str, call: usage_meter.CallUsage) -> None:
         # A planning call plans the whole chunk: it is the batch's, not this item's.
         item_id = None if stage == planning.STAGE else claim.item_id
-        try:
-            await usage.arecord_call(
-                batch_id=claim.batch_id, item_id=item_id, stage=stage, call=call
-            )
-        except Exception:
-            # The question matters more than its line in the ledger: never lose it for that.
-            logger.exception("item %s: could not record the usage of a %s call", item_id, stage)
+        # Written with the item's next write (dispatch), or at the attempt's end.
+        claim.usage.append(
+            usage.row(batch_id=claim.batch_id, item_id=item_id, stage=stage, call=call)
+        )
 
     revisions = item.revisions
     try:

@@ -22,16 +22,19 @@ How the pipeline feeds it (one model call):
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
+from django.utils import timezone
 
-from batches.models import UsageRecord
+from batches.models import BatchItem, UsageRecord
 from generation import pricing
 from generation.usage_meter import CallUsage
 
@@ -78,6 +81,82 @@ async def arecord_call(
 ) -> UsageRecord:
     """`record_call` for the async pipeline."""
     return await UsageRecord.objects.acreate(**_row(batch_id, item_id, stage, call))
+
+
+def row(*, batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: CallUsage) -> dict:
+    """Return the ledger row of one call, to be written later (`record_rows`, `riding_along`)."""
+    return {**_row(batch_id, item_id, stage, call), "created_at": timezone.now()}
+
+
+def record_rows(rows: list[dict]) -> None:
+    """Add rows made by `row` to the ledger (one INSERT)."""
+    if rows:
+        UsageRecord.objects.bulk_create(UsageRecord(**fields) for fields in rows)
+
+
+@contextlib.contextmanager
+def riding_along(rows: list[dict]) -> Iterator[None]:
+    """Write `rows` to the ledger with the block's next UPDATE of an item, in its statement.
+
+    An item's worker writes the item after each model call anyway (a checkpoint, the
+    completion, a retry); its calls' ledger rows ride with that write instead of costing a
+    round trip each. On PostgreSQL they become a data-modifying CTE of the UPDATE, which runs
+    exactly once whatever the UPDATE matches: a call is recorded even when the item's lease
+    was lost, as before (it was billed). Elsewhere, and if the block issues no such UPDATE,
+    they are inserted on their own.
+    """
+    if not rows:
+        yield
+        return
+    if connection.vendor != "postgresql":
+        record_rows(rows)
+        yield
+        return
+    pending = list(rows)
+    target = f'UPDATE "{BatchItem._meta.db_table}"'
+
+    def wrapper(execute, sql, params, many, context):
+        if not pending or many or not sql.lstrip().startswith(target):
+            return execute(sql, params, many, context)
+        prefix, prefix_params = _insert_cte(pending)
+        result = execute(prefix + sql, [*prefix_params, *(params or ())], many, context)
+        pending.clear()
+        return result
+
+    try:
+        with connection.execute_wrapper(wrapper):
+            yield
+    finally:
+        if pending:
+            record_rows(pending)
+
+
+_LEDGER_COLUMNS = (
+    "batch_id",
+    "item_id",
+    "stage",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "estimated",
+    "created_at",
+)
+
+
+def _insert_cte(rows: list[dict]) -> tuple[str, list]:
+    fields = [UsageRecord._meta.get_field(name) for name in _LEDGER_COLUMNS]
+    columns = ", ".join(f'"{field.column}"' for field in fields)
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [
+        field.get_db_prep_save(fields_row[name], connection)
+        for fields_row in rows
+        for name, field in zip(_LEDGER_COLUMNS, fields, strict=True)
+    ]
+    table = UsageRecord._meta.db_table
+    values = ", ".join([one] * len(rows))
+    sql = f'WITH ledger AS (INSERT INTO "{table}" ({columns}) VALUES {values}) '  # noqa: S608 - names are ours, values parameters
+    return sql, params
 
 
 def _row(batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: CallUsage) -> dict:
