@@ -15,14 +15,24 @@ import random
 import uuid
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
-from batches import definitions, dispatch, gate, planner, services, usage
+from batches import (
+    blueprint,
+    db_retry,
+    definitions,
+    dispatch,
+    gate,
+    outages,
+    planner,
+    services,
+    usage,
+)
 from batches.errors import LeaseLostError
 from batches.models import BatchItem
-from batches.states import BatchStatus
+from batches.states import BatchStatus, ItemStatus
 from generation import pipeline, planning, ratelimit, usage_meter
 from generation.errors import GenerationError, RateLimitedError
 
@@ -35,6 +45,8 @@ CRITIQUE = "critique"
 LEASE_LOST = "lease_lost"
 # An item whose coroutine raised something the engine does not know: a bug or an outage.
 INTERNAL_ERROR = "internal_error"
+# An item handed back to the queue, attempt and all, because the platform failed under it.
+GIVEN_BACK = "given_back"
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -52,10 +64,15 @@ async def run_claimed(claim: dispatch.Claim) -> str:
         logger.warning("item %s: taken over by another worker; stopping", claim.item_id)
         await _record_unwritten_usage(claim)
         return LEASE_LOST
-    except Exception:
-        # One item's fault (a bug, a database hiccup) must not end its neighbours' slots.
-        logger.exception("item %s: unexpected error", claim.item_id)
-        outcome = await sync_to_async(_fail_unexpectedly)(claim)
+    except Exception as error:
+        if outages.is_platform_fault(error):
+            # Redis or the database went away under a step that does not wait for it: the
+            # platform's fault, so the item goes back to the queue with its attempt.
+            outcome = await db_retry.arun(give_back, claim)
+        else:
+            # One item's fault (a bug) must not end its neighbours' slots.
+            logger.exception("item %s: unexpected error", claim.item_id)
+            outcome = await db_retry.arun(_fail_unexpectedly, claim)
     await _record_unwritten_usage(claim)
     if outcome == RETRY_WAIT:
         await _wait_then_requeue(claim)
@@ -69,12 +86,23 @@ async def _record_unwritten_usage(claim: dispatch.Claim) -> None:
     if not rows:
         return
     try:
-        await sync_to_async(usage.record_rows)(rows)
+        await db_retry.arun(usage.record_rows, rows)
     except Exception:
         # The question matters more than its line in the ledger: never lose it for that.
         logger.exception(
             "item %s: could not record the usage of %s calls", claim.item_id, len(rows)
         )
+
+
+def give_back(claim: dispatch.Claim) -> str:
+    """Queue a claimed item again without spending its attempt (its worker cannot go on)."""
+    with transaction.atomic():
+        given = BatchItem.objects.filter(
+            pk=claim.item_id, status=ItemStatus.RUNNING, lease_token=claim.token
+        ).take_over(now=timezone.now())
+        if given:
+            dispatch.enqueue_on_commit([claim.item_id])
+    return GIVEN_BACK if given else LEASE_LOST
 
 
 def _advance(claim: dispatch.Claim) -> None:
@@ -115,7 +143,7 @@ async def _advance_coalesced(claim: dispatch.Claim) -> None:
             if state.done >= wanted:
                 return  # a run that started after this item ended has served it
             covers = state.requested
-            await sync_to_async(_advance)(claim)
+            await db_retry.arun(_advance, claim)
             state.done = covers
     finally:
         state.waiters -= 1
@@ -137,14 +165,33 @@ def _fail_unexpectedly(claim: dispatch.Claim) -> str:
     return FAILED if failed else LEASE_LOST
 
 
+def _renew_while_waiting(claim: dispatch.Claim) -> None:
+    """Renew the lease of an item waiting for the limiter; with the database down, skip it
+    (the wait itself is the outage's), and let a lost lease end the wait as always."""
+    try:
+        dispatch.renew_lease(claim)
+    except Exception as error:
+        if not outages.is_database_fault(error):
+            raise
+        outages.DATABASE.failed(error)
+        db_retry.drop_broken_connection()
+
+
+def _load(item_id: int) -> BatchItem:
+    return BatchItem.objects.select_related("batch").get(pk=item_id)
+
+
 async def _attempt(claim: dispatch.Claim) -> str:
     # The slots' claim returned the item's row, and the batch's definition is read once per
     # process: an item usually starts without a query of its own.
-    item = claim.item or await BatchItem.objects.aget(pk=claim.item_id)
-    batch = definitions.cached(claim.batch_id) or await sync_to_async(definitions.load)(
-        claim.batch_id
-    )
-    item.batch = batch
+    if claim.item is not None:
+        item = claim.item
+        item.batch = definitions.cached(claim.batch_id) or await db_retry.arun(
+            definitions.load, claim.batch_id
+        )
+    else:
+        item = await db_retry.arun(_load, claim.item_id)
+    batch = item.batch
     # A corrupted checkpoint column is treated as no checkpoints, never as a crash loop.
     checkpoints = dict(item.checkpoints) if isinstance(item.checkpoints, dict) else {}
 
@@ -155,7 +202,7 @@ async def _attempt(claim: dispatch.Claim) -> str:
         # (the completion, a revision or a failure), so only a kill in between asks the
         # critic again. The question itself is stored as soon as it is generated.
         if stage not in pipeline.LOCAL_STAGES and stage != CRITIQUE:
-            await sync_to_async(dispatch.save_checkpoints)(claim, checkpoints)
+            await db_retry.arun(dispatch.save_checkpoints, claim, checkpoints)
 
     async def record_usage(stage: str, call: usage_meter.CallUsage) -> None:
         # A planning call plans the whole chunk: it is the batch's, not this item's.
@@ -168,7 +215,7 @@ async def _attempt(claim: dispatch.Claim) -> str:
     revisions = item.revisions
     try:
         with (
-            ratelimit.on_wait(lambda: dispatch.renew_lease(claim)),
+            ratelimit.on_wait(lambda: _renew_while_waiting(claim)),
             usage_meter.reporting_to(record_usage),
         ):
             spec = await planner.ensure_spec(claim, item)
@@ -176,21 +223,24 @@ async def _attempt(claim: dispatch.Claim) -> str:
             while True:
                 result = await pipeline.run_pipeline(
                     batch.scope,
-                    batch.parameters,
+                    blueprint.item_parameters(batch.parameters, spec),
                     checkpoints=checkpoints,
                     on_checkpoint=on_checkpoint,
                     position=(item.index + 1, batch.target_count),
                     spec=spec,
                     revision=checkpoints.get(gate.REVISION),
                 )
-                outcome = await sync_to_async(gate.settle)(
-                    claim, item, result, checkpoints, revisions
+                outcome = await db_retry.arun(
+                    gate.settle, claim, item, result, checkpoints, revisions
                 )
                 if outcome != gate.REVISE:
                     return outcome
                 revisions += 1
     except GenerationError as error:
-        return await sync_to_async(_handle_failure)(claim, item, error, checkpoints)
+        if outages.is_platform_fault(error.__cause__):
+            # Not the model's failure: the platform's, which spends no attempt.
+            return await db_retry.arun(give_back, claim)
+        return await db_retry.arun(_handle_failure, claim, item, error, checkpoints)
 
 
 def _handle_failure(
@@ -232,15 +282,13 @@ def _handle_failure(
 
 async def _wait_then_requeue(claim: dispatch.Claim) -> None:
     """Sleep out the backoff (the item keeps its slot), then hand the item back to the queue."""
-    wake_at = (
-        await BatchItem.objects.filter(pk=claim.item_id)
-        .values_list("next_attempt_at", flat=True)
-        .afirst()
+    wake_at = await db_retry.arun(
+        BatchItem.objects.filter(pk=claim.item_id).values_list("next_attempt_at", flat=True).first
     )
     if wake_at is not None:
         # Wake early if the batch is cancelled: the item only has to be marked cancelled.
         while (remaining := (wake_at - timezone.now()).total_seconds()) > 0:
-            if await sync_to_async(dispatch.batch_status)(claim.batch_id) == BatchStatus.CANCELLED:
+            if await db_retry.arun(dispatch.batch_status, claim.batch_id) == BatchStatus.CANCELLED:
                 break
             await asyncio.sleep(min(remaining, 1.0))
-    await sync_to_async(dispatch.requeue_after_wait)(claim.item_id, claim.token)
+    await db_retry.arun(dispatch.requeue_after_wait, claim.item_id, claim.token)

@@ -1,7 +1,7 @@
 """What an item's run reads of its batch, read once per process.
 
-A batch's definition (scope, parameters, target count, attempts, revisions, institution) is
-fixed when it is created, so a worker's slots read it once and every later item of the batch
+A batch's definition (scope, parameters, blueprint, target count, attempts, revisions,
+institution) is fixed when it is created, so a worker's slots read it once and every later item of the batch
 reuses it: one query per batch and process instead of one per item. Anything that changes
 (status, counts, usage) is never read from here.
 """
@@ -19,6 +19,7 @@ FIELDS = (
     "owner_id",
     "scope",
     "parameters",
+    "blueprint",
     "target_count",
     "max_attempts",
     "max_revisions",

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from batches import usage
+from batches import outages, usage
 from batches.errors import LeaseLostError
 from batches.models import BatchItem, BatchJob
 from batches.states import ITEM_TRANSITIONS, BatchStatus, ItemMove, ItemStatus
@@ -92,21 +92,35 @@ def enqueue_items(item_ids: Iterable[int]) -> None:
         wake_workers(count)
 
 
-def wake_workers(item_count: int) -> None:
-    """Send enough wake-ups through the broker for `item_count` queued items to find slots."""
+def wake_workers(item_count: int) -> bool:
+    """Send enough wake-ups through the broker for `item_count` queued items to find slots;
+    return False if the broker could not be reached (the items stay queued: awake slots
+    claim them, and the sweep wakes workers again once the broker is back)."""
     from django_q.tasks import async_task
 
     if item_count <= 0:
-        return
+        return True
     # A wake-up that finds nothing to claim ends at once, so rounding up costs little; a
     # worker that is already awake takes queued items by itself.
-    for _ in range(math.ceil(item_count / max(1, settings.WORKER_SLOTS))):
-        async_task(RUN_SLOTS_TASK, task_name=f"slots-{uuid.uuid4().hex[:12]}")
+    try:
+        for _ in range(math.ceil(item_count / max(1, settings.WORKER_SLOTS))):
+            async_task(RUN_SLOTS_TASK, task_name=f"slots-{uuid.uuid4().hex[:12]}")
+    except Exception as error:
+        if not outages.is_redis_fault(error):
+            raise
+        outages.REDIS.failed(error)
+        return False
+    outages.REDIS.recovered()
+    return True
 
 
 def _enqueue_on_commit(item_ids: list[int]) -> None:
     if item_ids:
         transaction.on_commit(lambda: enqueue_items(item_ids))
+
+
+# For the modules that queue an item again themselves (batches.attempt's give-back).
+enqueue_on_commit = _enqueue_on_commit
 
 
 def _batch_status_shared(batch_id: uuid.UUID) -> str | None:

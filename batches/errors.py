@@ -68,3 +68,19 @@ class BudgetExhaustedError(BatchPipelineError):
     @property
     def details(self) -> dict:
         return {"institution": self.institution, "budget": self.budget, "used": self.used}
+
+
+class IdempotencyKeyReusedError(BatchPipelineError):
+    """An Idempotency-Key the caller already used, sent again with a different body."""
+
+    def __init__(self, *, key: str, batch_id: object) -> None:
+        super().__init__(
+            "This Idempotency-Key was already used with a different request body; use a new "
+            "key for a new batch."
+        )
+        self.key = key
+        self.batch_id = batch_id
+
+    @property
+    def details(self) -> dict:
+        return {"batchId": str(self.batch_id)}

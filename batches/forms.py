@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from django import forms
 
+from batches.blueprint import parse_table
 from batches.errors import BatchValidationError
 from batches.validation import (
     CONCURRENCY_RANGE,
@@ -105,6 +107,24 @@ class BatchForm(forms.Form):
             f"again ({MAX_REVISIONS_RANGE[0]} to {MAX_REVISIONS_RANGE[1]})."
         ),
     )
+    blueprint = forms.CharField(
+        required=False,
+        label="Blueprint rows",
+        widget=forms.Textarea(
+            attrs={
+                "rows": 5,
+                "class": "blueprint-csv",
+                "placeholder": "objective,bloom_level,difficulty,count",
+                "spellcheck": "false",
+            }
+        ),
+        help_text=(
+            "Optional. One row per line: objective, Bloom level (remember, understand, apply, "
+            "analyze, evaluate, create), difficulty (easy, medium, hard, or empty for the "
+            "batch's), count. The counts add up to the number of questions; rows pasted from "
+            "a spreadsheet (tab-separated) work too."
+        ),
+    )
     # Sent back with the form so that a double submit creates one batch, not two.
     idempotency_key = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -128,6 +148,8 @@ class BatchForm(forms.Form):
         """Show each of the engine's messages next to the field it names."""
         for name, messages in error.details.items():
             field = FORM_FIELD_FOR.get(name)
+            if name.startswith("blueprint"):
+                field, messages = "blueprint", [_row_message(name, m) for m in messages]
             # A field Django could not even parse already says so; one message is enough.
             if field in self.errors:
                 continue
@@ -147,4 +169,15 @@ class BatchForm(forms.Form):
         for name in ("target_count", "concurrency_limit", "max_attempts", "max_revisions"):
             if data.get(name) is not None:
                 body[name] = data[name]
+        if (data.get("blueprint") or "").strip():
+            body["blueprint"] = parse_table(data["blueprint"])
         return body
+
+
+def _row_message(name: str, message: str) -> str:
+    """Return a blueprint error as the textarea's reader counts rows: from 1, by line."""
+    match = re.match(r"blueprint\[(\d+)\]\.?(\w*)", name)
+    if match is None:
+        return message
+    row, field = int(match.group(1)) + 1, match.group(2)
+    return f"Row {row}{f' ({field})' if field else ''}: {message}"

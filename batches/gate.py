@@ -1,13 +1,15 @@
 """The quality gate in the engine: complete a question, or send it back for a revision.
 
 A generated, validated and critiqued question is `completed` only if its critic did not
-refuse it and it is not a near-duplicate of a question already completed in its batch
-(CONTRACT §4 rule 11). The duplicate check and the completion happen in one transaction
-that holds the batch row's lock, so two items finishing at once are checked one after the
-other and cannot both pass. A refused question is regenerated at once (no backoff: the
-model did not fail, the question did) with the reason in its prompt, counted in
-`revisions`; when they run out the item fails with `rejected_by_critic` or `duplicate` and
-keeps its last question and review in `result` for a person to judge.
+refuse it and it is not a near-duplicate of a question already completed in its batch, nor
+of an approved question of its institution's earlier batches (`batches.bank`;
+docs/quality-gate.md says how near-duplicates are judged). The duplicate checks and the
+completion happen in one transaction that holds the batch row's lock, so two items finishing
+at once are checked one after the other and cannot both pass. A refused question is
+regenerated at once (no backoff: the model did not fail, the question did) with the reason
+in its prompt, counted in `revisions`; when they run out the item fails with
+`rejected_by_critic` or `duplicate` and keeps its last question and review in `result` for a
+person to judge.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 
-from batches import dispatch
+from batches import bank, dispatch
 from batches.errors import LeaseLostError
 from batches.models import BatchItem, BatchJob, QuestionBand
 from batches.states import REVISION_CHECKPOINT, ItemStatus
-from generation import quality
+from generation import duplicates, quality
 from generation.schemas import Review
 
 logger = logging.getLogger(__name__)
@@ -50,24 +52,38 @@ def settle(
         return _refuse(
             claim, item, result, checkpoints, revisions, REJECTED_BY_CRITIC, refusal, review.issues
         )
-    text = quality.fingerprint(result["question"])
-    keys = quality.bands(text)
+    fingerprint = duplicates.fingerprint(result["question"])
+    keys = duplicates.blocking_keys(fingerprint)
     with transaction.atomic():
         _lock_batch(claim.batch_id)
-        match = _nearest(claim.batch_id, claim.item_id, text, keys)
+        match = _nearest(claim.batch_id, claim.item_id, fingerprint, keys)
+        if match is None:
+            # The institution's bank: approved questions of its other batches.
+            match = bank.nearest_in_bank(item.batch, fingerprint, keys)
         if match is None:
             # The fingerprint goes with the completion: one UPDATE, under the batch's lock.
-            if not dispatch.complete_item(claim, result, checkpoints, fingerprint=text):
+            stored = fingerprint.serialise()
+            if not dispatch.complete_item(claim, result, checkpoints, fingerprint=stored):
                 raise LeaseLostError(claim.item_id)
             QuestionBand.objects.bulk_create(
                 QuestionBand(batch_id=claim.batch_id, item_id=claim.item_id, band=key)
                 for key in keys
             )
             return COMPLETED
-    number, stem = match
-    reason = f"it repeats question {number} of the batch"
+    # Kept with the question (and in the revision log), so the review workspace can show
+    # what it repeats.
+    repeated = match.as_json()
+    result["gate"] = {**(result.get("gate") or {}), "duplicate_of": repeated}
     return _refuse(
-        claim, item, result, checkpoints, revisions, DUPLICATE, reason, [f"Repeated stem: {stem}"]
+        claim,
+        item,
+        result,
+        checkpoints,
+        revisions,
+        DUPLICATE,
+        match.reason,
+        [f"Repeated stem: {match.stem}"],
+        detail={"duplicate_of": repeated},
     )
 
 
@@ -78,24 +94,37 @@ def _lock_batch(batch_id) -> None:
         list(BatchJob.objects.select_for_update().filter(pk=batch_id).order_by().values_list("pk"))
 
 
-def _nearest(batch_id, item_id: int, text: str, keys: list[str]) -> tuple[int, str] | None:
-    """Return (number, stem) of the completed question `text` repeats, if any."""
+def _nearest(
+    batch_id, item_id: int, fingerprint: duplicates.Fingerprint, keys: list[str]
+) -> bank.Repeat | None:
+    """Return the completed question of the batch that `fingerprint` repeats, if any."""
     completed = BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.COMPLETED).exclude(
         fingerprint=""
     )
-    if completed.count() > quality.FULL_SCAN_LIMIT:
-        # Blocking: only questions sharing a MinHash band can be near-duplicates.
-        candidates = QuestionBand.objects.filter(batch_id=batch_id, band__in=keys).values("item_id")
-        completed = completed.filter(pk__in=candidates)
     # Unordered: the items' default ordering would join the batch table to sort the scan.
-    rows = completed.exclude(pk=item_id).order_by().values_list("pk", "fingerprint")
-    match = quality.nearest_duplicate(text, rows)
+    reference = None
+    if completed.count() > quality.FULL_SCAN_LIMIT:
+        # Blocking: only questions sharing a key can be near-duplicates. The document
+        # frequencies then come from a sample of the batch besides them.
+        candidates = QuestionBand.objects.filter(batch_id=batch_id, band__in=keys).values("item_id")
+        reference = [
+            duplicates.Fingerprint.parse(text)
+            for text in completed.order_by().values_list("fingerprint", flat=True)[
+                : duplicates.REFERENCE
+            ]
+        ]
+        completed = completed.filter(pk__in=candidates)
+    rows = [
+        (pk, duplicates.Fingerprint.parse(text))
+        for pk, text in completed.exclude(pk=item_id).order_by().values_list("pk", "fingerprint")
+    ]
+    if reference is None:
+        reference = [fp for _, fp in rows[: duplicates.REFERENCE]]
+    match = duplicates.nearest_duplicate(fingerprint, rows, reference)
     if match is None:
         return None
-    index, result = BatchItem.objects.filter(pk=match.key).values_list("index", "result").get()
-    stem = ((result or {}).get("question") or {}).get("stem", "")
-    logger.info("item %s repeats item %s (similarity %.0f)", item_id, match.key, match.score)
-    return index + 1, stem
+    logger.info("item %s repeats item %s (similarity %.2f)", item_id, match.key, match.score)
+    return bank.repeat_of(match.key, match.score, in_bank=False)
 
 
 def _refuse(
@@ -107,6 +136,7 @@ def _refuse(
     code: str,
     reason: str,
     feedback: list[str],
+    detail: dict | None = None,
 ) -> str:
     """Send the question back for a revision, or fail the item when revisions ran out."""
     revision = {
@@ -117,7 +147,7 @@ def _refuse(
     # Only the refusal stays: the next run must generate a new question, not resume this one.
     checkpoints.clear()
     checkpoints[REVISION] = revision
-    reasons = [*(item.revision_reasons or []), {"code": code, "reason": reason}]
+    reasons = [*(item.revision_reasons or []), {"code": code, "reason": reason, **(detail or {})}]
     item.revision_reasons = reasons
     if revisions < item.batch.max_revisions:
         dispatch.renew_lease(

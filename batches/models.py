@@ -47,8 +47,15 @@ class BatchJob(models.Model):
     max_revisions = models.PositiveSmallIntegerField(default=2, db_default=2)
     scope = models.JSONField(default=dict, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder)
     parameters = models.JSONField(default=dict, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder)
+    # The exam blueprint's rows as validated (batches.blueprint), or null without one.
+    blueprint = models.JSONField(
+        null=True, blank=True, decoder=SafeJSONDecoder, encoder=SafeJSONEncoder
+    )
     # NULL, not "", means "no key": the unique constraint must ignore batches without one.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # SHA-256 of the validated body the key was first used with: the same key with another
+    # body is refused, not answered with the old batch ("" for batches made before it).
+    idempotency_body_sha256 = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -215,6 +222,8 @@ class BatchItem(models.Model):
     takeovers = models.PositiveSmallIntegerField(default=0)
     # What the batch plan asks of this question ({focus, objective, bloom_level, scenario}).
     spec = models.JSONField(null=True, blank=True)
+    # The blueprint row this item serves (index into BatchJob.blueprint); null without one.
+    blueprint_row = models.PositiveSmallIntegerField(null=True, blank=True)
     # Regenerations the quality gate asked for (critic refusal, near-duplicate), and why.
     # db_default: PostgreSQL creates items with a raw INSERT that names no new column.
     revisions = models.PositiveSmallIntegerField(default=0, db_default=0)
@@ -281,7 +290,12 @@ class BatchItem(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"item {self.index} of {self.batch_id} ({self.status})"
+        return f"Question {self.number} of {self.batch_id} ({self.status})"
+
+    @property
+    def number(self) -> int:
+        """The question's number as people read and type it: its index + 1."""
+        return self.index + 1
 
     @property
     def error(self) -> dict | None:
@@ -339,7 +353,11 @@ class QuestionBand(models.Model):
     band = models.CharField(max_length=16)
 
     class Meta:
-        indexes = [models.Index(fields=["batch", "band"], name="question_band_lookup")]
+        indexes = [
+            models.Index(fields=["batch", "band"], name="question_band_lookup"),
+            # The institution's bank: the keys of approved questions across its batches.
+            models.Index(fields=["band"], name="question_band_key"),
+        ]
 
     def __str__(self) -> str:
         return f"band {self.band} of item {self.item_id}"

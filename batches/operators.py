@@ -30,6 +30,9 @@ OPERATOR_PERMISSIONS = (
     ("tenants", "add_membership"),
     ("tenants", "change_membership"),
     ("tenants", "delete_membership"),
+    # The member picker on an institution's page searches the users: Django's autocomplete
+    # asks for view permission on the user model (batches migration 0011).
+    ("auth", "view_user"),
 )
 
 

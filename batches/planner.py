@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from batches import dispatch
+from batches import blueprint, dispatch
 from batches.models import BatchItem, BatchJob, BatchPlanChunk
 from generation import planning
 
@@ -173,6 +173,7 @@ async def _plan(
             lease_until=timezone.now() + dispatch.lease_delta()
         )
 
+    rows = await sync_to_async(blueprint.chunk_rows)(batch, chunk.first_index, chunk.end_index)
     outcome = await planning.plan_chunk(
         batch.scope,
         batch.parameters,
@@ -181,7 +182,11 @@ async def _plan(
         total=batch.target_count,
         avoid=await sync_to_async(_earlier_foci)(batch.pk, chunk.first_index),
         before_call=before_call,
+        fixed=blueprint.fixed_by_index(batch, rows),
     )
+    if rows:
+        # The blueprint's fields are the caller's: pinned on every item, planned or not.
+        outcome.specs = blueprint.pin_chunk(batch, rows, outcome.specs)
     try:
         await sync_to_async(_store_plan)(batch, chunk, token, outcome)
     finally:

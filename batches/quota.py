@@ -31,13 +31,18 @@ def active_items(owner_id: int) -> int:
     ).count()
 
 
+def lock_owner(owner_id: int) -> None:
+    """Lock the owner's user row until the transaction ends (concurrent doors queue here)."""
+    get_user_model().objects.select_for_update().filter(pk=owner_id).values_list("pk").first()
+
+
 def reserve(owner: AbstractBaseUser, requested: int) -> None:
-    """Lock the owner and refuse `requested` more items past the cap; call inside the create."""
+    """Lock the owner and refuse `requested` more items past the cap; call inside the
+    transaction that creates or moves the items (see batches/admission.py)."""
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("quota.reserve must run in the transaction that creates the items")
+        raise RuntimeError("quota.reserve must run in the transaction that moves the items")
     limit = settings.USER_MAX_ACTIVE_ITEMS
-    # Held until the create commits: concurrent creates by this owner queue here.
-    get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk").first()
+    lock_owner(owner.pk)
     active = active_items(owner.pk)
     if active + requested > limit:
         raise QuotaExceededError(limit=limit, active=active, requested=requested)

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
-from batches import dispatch, services, text
+from batches import admission, dispatch, services, text
 from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
 from batches.models import BatchItem, BatchJob, ItemEdit
 from batches.states import BatchStatus, ItemStatus, ReviewStatus
@@ -80,13 +80,12 @@ def _no_question(item_id: int) -> ItemReviewConflictError:
 def _clean_note(note: Any) -> str:
     if note is None:
         return ""
-    if not isinstance(note, str):
-        raise BatchValidationError({"note": ["Must be a string."]})
-    if len(note) > MAX_NOTE_LENGTH or "\x00" in note:
-        raise BatchValidationError(
-            {"note": [f"Must be at most {MAX_NOTE_LENGTH} characters, without NUL."]}
-        )
-    return note.strip()
+    if isinstance(note, str) and len(note) > MAX_NOTE_LENGTH:
+        raise BatchValidationError({"note": [f"Must be at most {MAX_NOTE_LENGTH} characters."]})
+    try:
+        return text.accept(note, allow_empty=True).strip()
+    except text.TextRuleError as error:
+        raise BatchValidationError({"note": [str(error)]}) from None
 
 
 @transaction.atomic
@@ -127,6 +126,33 @@ def _problem_field(problem: str) -> str:
     return "question"
 
 
+def _typed_changes(changes: dict) -> dict:
+    """Apply the text rule (batches/text.py) to every string of an edit, naming the field."""
+    details: dict[str, list[str]] = {}
+    cleaned = dict(changes)
+    for key in ("stem", "explanation", "correct_answer"):
+        if isinstance(changes.get(key), str):
+            try:
+                cleaned[key] = text.accept(changes[key], allow_empty=True)
+            except text.TextRuleError as error:
+                details[f"question.{key}"] = [str(error)]
+    if isinstance(changes.get("options"), list):
+        options = []
+        for option in changes["options"]:
+            if isinstance(option, dict) and isinstance(option.get("text"), str):
+                try:
+                    option = {**option, "text": text.accept(option["text"], allow_empty=True)}
+                except text.TextRuleError as error:
+                    details.setdefault("question.options", []).append(
+                        f"{option.get('label', '?')}: {error}"
+                    )
+            options.append(option)
+        cleaned["options"] = options
+    if details:
+        raise BatchValidationError(details)
+    return cleaned
+
+
 def validate_edit(current: dict, changes: Any, *, topic: str, difficulty: str) -> tuple:
     """Return (edited question, warnings), or raise BatchValidationError naming each field."""
     if not isinstance(changes, dict) or not changes:
@@ -136,9 +162,7 @@ def validate_edit(current: dict, changes: Any, *, topic: str, difficulty: str) -
     unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
     if unknown:
         raise BatchValidationError({f"question.{key}": ["Cannot be edited."] for key in unknown})
-    for key, value in changes.items():
-        if "\x00" in str(value):
-            raise BatchValidationError({f"question.{key}": ["Must not contain NUL characters."]})
+    changes = _typed_changes(changes)
     merged = {**current, **changes}
     if isinstance(merged.get("options"), list):
         # Strip each option's text: trailing blanks must not make two options "different".
@@ -253,9 +277,10 @@ def clean_feedback(value: Any) -> str:
         raise BatchValidationError(
             {"feedback": [f"Must be at most {MAX_FEEDBACK_LENGTH} characters."]}
         )
-    if reason := text.problem(value, allow_empty=True):
-        raise BatchValidationError({"feedback": [reason]})
-    return text.neutralise_bidi(value).strip()
+    try:
+        return text.accept(value, allow_empty=True).strip()
+    except text.TextRuleError as error:
+        raise BatchValidationError({"feedback": [str(error)]}) from None
 
 
 def regenerate_item(
@@ -271,6 +296,7 @@ def regenerate_item(
     feedback = clean_feedback(feedback)
     with transaction.atomic():
         batch_id = BatchItem.objects.filter(pk=item_id).values_list("batch_id", flat=True).get()
+        owned = admission.hold_owner(batch_id)
         # The batch's row lock orders this against the finish and against other regenerates.
         status = (
             BatchJob.objects.select_for_update()
@@ -282,7 +308,15 @@ def regenerate_item(
             raise InvalidBatchStatusTransitionError(
                 action="regenerate an item of", current_status=status
             )
-        current = BatchItem.objects.filter(pk=item_id).values("result", "revision_reasons").get()
+        current = (
+            BatchItem.objects.filter(pk=item_id)
+            .values("result", "revision_reasons", "status")
+            .get()
+        )
+        if current["status"] in (ItemStatus.COMPLETED, ItemStatus.FAILED):
+            # The quota and the budget, as for a create: a refusal moves nothing (an item
+            # still in work is the conflict below, and adds nothing to the count).
+            admission.admit(owned.owner, owned, 1)
         question = ((current["result"] or {}) if isinstance(current["result"], dict) else {}).get(
             "question"
         ) or {}

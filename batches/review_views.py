@@ -18,7 +18,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from batches import review, workspace
-from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
+from batches.api.throttling import create_throttle_wait
+from batches.errors import (
+    BatchValidationError,
+    BudgetExhaustedError,
+    InvalidBatchStatusTransitionError,
+    QuotaExceededError,
+)
 from batches.exports import FORMATS
 from batches.models import BatchItem, BatchJob
 from batches.review import ItemReviewConflictError
@@ -138,7 +144,7 @@ def review_decide(request: HttpRequest, pk: uuid.UUID, item_id: int) -> HttpResp
     # Approving or rejecting moves on; unreviewing stays, to decide again.
     shown = item.pk if decision == "unreview" else workspace.following(batch, name, item.index)
     level = "success" if decision == "approve" else "info"
-    notice = (level, f"Question {item.index + 1} {DONE[decision]}.")
+    notice = (level, f"Question {item.number} {DONE[decision]}.")
     return _answer(request, batch, name, shown or item.pk, notice=notice)
 
 
@@ -149,12 +155,20 @@ def review_regenerate(request: HttpRequest, pk: uuid.UUID, item_id: int) -> Http
     batch = _own_batch(request, pk)
     item = _item(batch, item_id)
     name = workspace.clean_filter(request.POST.get("filter"))
+    if (wait := create_throttle_wait(request)) is not None:
+        notice = ("warning", f"You are queueing work too quickly; try again in {wait} s.")
+        response = _answer(request, batch, name, item.pk, notice=notice, status=429)
+        response["Retry-After"] = str(wait)
+        return response
     try:
         review.regenerate_item(item=item, user=request.user, feedback=request.POST.get("feedback"))
     except (BatchValidationError, InvalidBatchStatusTransitionError) as error:
         notice = ("warning", _message(error))
         return _answer(request, batch, name, item.pk, notice=notice, status=400)
-    notice = ("info", f"Question {item.index + 1} is being generated again.")
+    except (QuotaExceededError, BudgetExhaustedError) as error:
+        notice = ("warning", str(error))
+        return _answer(request, batch, name, item.pk, notice=notice, status=409)
+    notice = ("info", f"Question {item.number} is being generated again.")
     # Stay on it (under "all": it left the filter it was in) to watch the new version arrive.
     return _answer(request, batch, "all", item.pk, notice=notice)
 
@@ -219,7 +233,7 @@ def review_edit(request: HttpRequest, pk: uuid.UUID, item_id: int) -> HttpRespon
         status = 200 if _is_fragment_request(request) else 400
         return _answer(request, batch, name, item.pk, notice=notice, form=form, status=status)
     return _answer(
-        request, batch, name, item.pk, notice=("success", f"Question {item.index + 1} saved.")
+        request, batch, name, item.pk, notice=("success", f"Question {item.number} saved.")
     )
 
 

@@ -26,6 +26,7 @@ its tasks: the provider clients keep connection pools tied to the loop they were
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -39,7 +40,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from batches import attempt, dispatch, planner
+from batches import attempt, db_retry, dispatch, planner, usage
 from batches.cpu_gauge import CpuGauge
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ QUEUE_CHECK_S = 2.0
 # A loop tick longer than this means something blocked the event loop (CONTRACT §2 slots).
 STALL_WARNING_S = 1.0
 WATCHDOG_TICK_S = 0.25
+# How long a dying loop tries to hand each of its items back before leaving it to its lease.
+GIVE_BACK_S = 5.0
 
 
 @dataclass
@@ -98,10 +101,27 @@ class Slots:
         try:
             with dispatch.queued_items_go_to(self._note_queued), planner.planning_ahead():
                 await self._serve(stop_claiming_at)
+        except BaseException:
+            # Dying (a bug, or the task cancelled): give the items back now rather than let
+            # them wait out their leases.
+            await self._give_back_running()
+            raise
         finally:
             watchdog.cancel()
             heartbeat.cancel()
+            await db_retry.arun(usage.flush_pending)
         return self.report
+
+    async def _give_back_running(self) -> None:
+        """Stop this loop's items and queue them again, attempts given back (their leases too)."""
+        claims = list(self._running.values())
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        self._running.clear()
+        for claim in claims:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(db_retry.arun(attempt.give_back, claim), GIVE_BACK_S)
 
     async def _keep_leases(self) -> None:
         """Renew the leases of every item in the slots, a few times per lease period.
@@ -115,15 +135,20 @@ class Slots:
             await asyncio.sleep(settings.ITEM_LEASE_S / 4)
             claims = list(self._running.values())
             if claims:
-                await sync_to_async(dispatch.renew_leases)(claims)
+                await db_retry.arun(dispatch.renew_leases, claims)
+            if usage.pending_count():
+                # Usage recorded while the database was down: written once it is back.
+                await db_retry.arun(usage.flush_pending)
 
     async def _serve(self, stop_claiming_at: float) -> None:
         claiming = True
         while True:
             if claiming and (time.monotonic() >= stop_claiming_at or cluster_is_stopping()):
-                claiming = False
                 # Hand on to a fresh task: it claims what this one's window queues meanwhile.
-                await sync_to_async(dispatch.wake_workers)(1)
+                # With the broker down nobody would get the wake-up: keep claiming instead
+                # and hand on once it is back (a stopping cluster stops regardless).
+                handed_on = await db_retry.arun(dispatch.wake_workers, 1)
+                claiming = handed_on is False and not cluster_is_stopping()
             claimed = await self._claim() if claiming else 0
             await self._hand_on_overflow(claimed, claiming)
             await self._wake_for_unclaimed_work()
@@ -151,7 +176,7 @@ class Slots:
         if self._saturated():
             return 0
         free = self.capacity - len(self._running)
-        claims = await sync_to_async(dispatch.claim_queued)(free)
+        claims = await db_retry.arun(dispatch.claim_queued, free)
         for claim in claims:
             logger.info("item %s: claimed by slots of pid %s", claim.item_id, os.getpid())
             self._running[asyncio.create_task(_run_logged(claim))] = claim
@@ -165,10 +190,10 @@ class Slots:
         if not self._saturated() or now < self._next_queue_check:
             return
         self._next_queue_check = now + QUEUE_CHECK_S
-        waiting = await sync_to_async(dispatch.queued_waiting)(QUEUE_CHECK_S)
+        waiting = await db_retry.arun(dispatch.queued_waiting, QUEUE_CHECK_S)
         if waiting:
             self.report.handed_on += waiting
-            await sync_to_async(dispatch.wake_workers)(waiting)
+            await db_retry.arun(dispatch.wake_workers, waiting)
 
     async def _hand_on_overflow(self, claimed: int, claiming: bool) -> None:
         """Wake other workers for items this loop's refills queued but it cannot take."""
@@ -176,7 +201,7 @@ class Slots:
         overflow = self._take_owed() - claimed
         if overflow > 0 and (self._saturated() or not claiming):
             self.report.handed_on += overflow
-            await sync_to_async(dispatch.wake_workers)(overflow)
+            await db_retry.arun(dispatch.wake_workers, overflow)
 
 
 async def _run_logged(claim: dispatch.Claim) -> str:

@@ -9,6 +9,8 @@ InvalidBatchStatusTransitionError (or, for the engine's finish, nothing).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -19,8 +21,21 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from batches import budgets, definitions, dispatch, events, planner, quota, scheduler
-from batches.errors import BatchValidationError, InvalidBatchStatusTransitionError
+from batches import (
+    admission,
+    blueprint,
+    budgets,
+    definitions,
+    dispatch,
+    events,
+    planner,
+    scheduler,
+)
+from batches.errors import (
+    BatchValidationError,
+    IdempotencyKeyReusedError,
+    InvalidBatchStatusTransitionError,
+)
 from batches.models import BatchItem, BatchJob
 from batches.queries import status_counts
 from batches.states import (
@@ -65,24 +80,42 @@ def create_batch(
             )
         existing = BatchJob.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
         if existing is not None:
-            return existing, False
+            return _replayed(existing, definition), False
     try:
         batch = _create_and_start(owner, definition, idempotency_key)
     except IntegrityError:
         # Two requests with one key raced; the unique constraint let exactly one through.
         if idempotency_key is None:
             raise
-        return BatchJob.objects.get(owner=owner, idempotency_key=idempotency_key), False
+        existing = BatchJob.objects.get(owner=owner, idempotency_key=idempotency_key)
+        return _replayed(existing, definition), False
     return batch, True
+
+
+def body_sha256(definition: BatchDefinition) -> str:
+    """Return the SHA-256 of a validated create body (defaults filled, keys sorted)."""
+    canonical = json.dumps(definition.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replayed(existing: BatchJob, definition: BatchDefinition) -> BatchJob:
+    """Return the batch an Idempotency-Key made, if this is the same request again.
+
+    Per the IETF Idempotency-Key draft, a key reused with another body is the client's
+    mistake (409), never silently the old batch.
+    """
+    stored = existing.idempotency_body_sha256
+    if stored and stored != body_sha256(definition):
+        raise IdempotencyKeyReusedError(key=existing.idempotency_key or "", batch_id=existing.pk)
+    return existing
 
 
 @transaction.atomic
 def _create_and_start(
     owner: AbstractBaseUser, definition: BatchDefinition, idempotency_key: str | None
 ) -> BatchJob:
-    quota.reserve(owner, definition.target_count)
     institution = institution_of(owner)
-    budgets.refuse_if_exhausted(institution)
+    admission.admit(owner, institution, definition.target_count)
     now = timezone.now()
     batch = BatchJob.objects.create(
         owner=owner,
@@ -95,9 +128,11 @@ def _create_and_start(
         scope=definition.scope.as_stored(),
         parameters=definition.parameters.model_dump(),
         idempotency_key=idempotency_key,
+        idempotency_body_sha256=body_sha256(definition) if idempotency_key else "",
         started_at=now,
+        blueprint=definition.blueprint_as_stored(),
     )
-    _create_items(batch, definition.target_count)
+    _create_items(batch, definition.target_count, rows=blueprint.rows_for(batch.blueprint))
     planner.create_chunks(batch)
     events.record_event(
         batch.id,
@@ -109,11 +144,15 @@ def _create_and_start(
     return batch
 
 
-def _create_items(batch: BatchJob, count: int) -> None:
-    """Insert the batch's pending items, 0..count-1."""
+def _create_items(batch: BatchJob, count: int, *, rows: list[int] | None = None) -> None:
+    """Insert the batch's pending items, 0..count-1; `rows[i]` is item i's blueprint row."""
     if connection.vendor != "postgresql":
         BatchItem.objects.bulk_create(
-            (BatchItem(batch=batch, index=i) for i in range(count)), batch_size=ITEM_CREATE_CHUNK
+            (
+                BatchItem(batch=batch, index=i, blueprint_row=rows[i] if rows else None)
+                for i in range(count)
+            ),
+            batch_size=ITEM_CREATE_CHUNK,
         )
         return
     # One INSERT ... SELECT generate_series instead of 10,000 parameter rows: the database
@@ -132,6 +171,8 @@ def _create_items(batch: BatchJob, count: int) -> None:
             """,  # noqa: S608 - the table name is ours; every value is a parameter
             [batch.pk, ItemStatus.PENDING.value, timezone.now(), count],
         )
+    if rows:
+        blueprint.assign_rows(batch, rows)
 
 
 def _transition(batch_id: uuid.UUID, action: Action, **fields: Any) -> tuple[str, str, datetime]:
@@ -234,7 +275,12 @@ def retry_failed_batch(
 ) -> TransitionResult:
     """Run the failed items again (from their failed stage); completed items are untouched."""
     batch_id = _id(batch)
+    owned = admission.hold_owner(batch_id)
     previous, new, now = _transition(batch_id, Action.RETRY_FAILED, finished_at=None)
+    # After the transition, so a batch in the wrong state is told that first; a refusal
+    # rolls the transition back: nothing moves.
+    failed = BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.FAILED).count()
+    admission.admit(owned.owner, owned, failed)
     retried = BatchItem.objects.filter(batch_id=batch_id).retry_failed()
     events.record_event(
         batch_id,

@@ -10,6 +10,7 @@ from datetime import datetime
 from asgiref.sync import async_to_sync
 
 from batches import attempt, dispatch, runner, services, webhooks
+from sources import services as sources
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def sweep() -> dict[str, int]:
         "redispatched": len(redispatched),
         "woken": len(woken),
         "webhooks": webhooks_queued,
+        "extractions": len(sources.recover_extractions()),
     }
     if any(summary.values()):
         logger.info("sweep: %s", summary)

@@ -17,7 +17,13 @@ Why these rules:
   (the Unicode bidi algorithm orders it), so they are removed (`neutralise_bidi`); the marks
   LRM/RLM/ALM, which cannot reorder a span, stay.
 - A topic of zero-width spaces is blank to every reader: emptiness is judged after removing
-  invisible characters, not only white space.
+  invisible characters, not only white space, and so are minimum lengths (`visible`).
+- C0 controls other than tab, LF and CR (vertical tab, form feed...) cannot be written in
+  XML 1.0 at all, so a question holding one could not be exported to an LMS.
+
+`accept` is the rule for text a person writes (every face calls it through the services and
+`validation`); `clean_output` is the same rule for a model's output, which is cleaned rather
+than refused before it is stored.
 
 The API schema states the emptiness rule as a pattern (`VISIBLE_PATTERN`: at least one visible
 character), so generated clients and fuzzers know it.
@@ -38,6 +44,9 @@ _NONCHARACTER = re.compile(
     + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(1, 17))
     + "]"
 )
+# C0 controls XML 1.0 cannot hold (all but tab, LF and CR; NUL is refused on its own): a
+# vertical tab or form feed in a stem makes the Moodle XML and QTI exports unreadable.
+_XML_ILLEGAL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f]")
 BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _BIDI = re.compile(f"[{BIDI_CONTROLS}]")
 
@@ -129,6 +138,8 @@ def unstorable(text: str) -> str | None:
         return "Must not contain NUL characters."
     if _NONCHARACTER.search(text):
         return "Must not contain Unicode non-characters."
+    if _XML_ILLEGAL.search(text):
+        return "Must not contain control characters such as vertical tab or form feed."
     return None
 
 
@@ -140,6 +151,42 @@ def problem(text: str, *, allow_empty: bool = False) -> str | None:
     if not allow_empty and not visible(text):
         return "Must not be blank."
     return None
+
+
+class TextRuleError(ValueError):
+    """Text a person typed breaks the text rule; the message says which part."""
+
+
+def accept(text: str, *, allow_empty: bool = False, min_visible: int = 0) -> str:
+    """Return typed text as it is stored (bidi controls removed), or raise TextRuleError.
+
+    The one rule for every field a person writes, on every face (API, pages, admin, CLI):
+    nothing unstorable (surrogates, NUL, non-characters, controls XML cannot hold), not
+    blank unless `allow_empty`, and at least `min_visible` visible characters.
+    """
+    if not isinstance(text, str):
+        raise TextRuleError("Must be a string.")
+    if reason := problem(text, allow_empty=allow_empty):
+        raise TextRuleError(reason)
+    if min_visible and len(visible(text)) < min_visible:
+        raise TextRuleError(f"Must have at least {min_visible} visible characters.")
+    return neutralise_bidi(text)
+
+
+def clean_output(value: Any) -> Any:
+    """Return a model's JSON output as it may be stored and shown: the text rule applied
+    without refusing (a model cannot be asked to retype): bidi controls removed,
+    non-characters and controls XML cannot hold dropped, lone surrogates and NUL replaced."""
+    if isinstance(value, str):
+        value = neutralise_bidi(value)
+        value = _NONCHARACTER.sub("", value)
+        value = _XML_ILLEGAL.sub(" ", value)
+        return storable(value)
+    if isinstance(value, dict):
+        return {clean_output(str(k)): clean_output(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_output(v) for v in value]
+    return value
 
 
 def unstorable_paths(value: Any, path: str = "") -> Iterator[tuple[str, str]]:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from batches import review_views, views
+from batches import blueprint_views, review_views, views
 
 app_name = "batches"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("batches/<uuid:pk>/resume/", views.batch_resume, name="resume"),
     path("batches/<uuid:pk>/retry-failed/", views.batch_retry_failed, name="retry-failed"),
     path("batches/<uuid:pk>/cancel/", views.batch_cancel, name="cancel"),
+    path("batches/<uuid:pk>/fill-gaps/", blueprint_views.batch_fill_gaps, name="fill-gaps"),
     path("batches/<uuid:pk>/export/", views.batch_export, name="export"),
     # The review workspace (issue 13).
     path("batches/<uuid:pk>/review/", review_views.review_workspace, name="review"),

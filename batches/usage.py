@@ -23,17 +23,20 @@ How the pipeline feeds it (one model call):
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from asgiref.sync import sync_to_async
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
+from batches import db_retry, outages
 from batches.models import BatchItem, UsageRecord
 from generation import pricing
 from generation.usage_meter import CallUsage
@@ -78,9 +81,52 @@ def record_call(
 
 async def arecord_call(
     *, batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: CallUsage
-) -> UsageRecord:
-    """`record_call` for the async pipeline."""
-    return await UsageRecord.objects.acreate(**_row(batch_id, item_id, stage, call))
+) -> UsageRecord | None:
+    """`record_call` for the async pipeline, never dropped: while the database cannot be
+    reached the record waits in this process (`flush_pending` writes it); return the record
+    written, or None if it waits."""
+    return await sync_to_async(record_or_buffer)(_row(batch_id, item_id, stage, call))
+
+
+# Usage records of calls that ended while the database was unreachable, oldest first: the
+# budget must count every call the provider charged, so none is ever dropped. Touched only
+# on the database thread, but guarded anyway: the check is cheap.
+_pending: list[dict] = []
+_pending_lock = threading.Lock()
+
+
+def record_or_buffer(row: dict) -> UsageRecord | None:
+    """Write one ledger row (after any that wait); keep it for later if the database is down."""
+    try:
+        flush_pending()
+        return UsageRecord.objects.create(**row)
+    except Exception as error:
+        if not outages.is_database_fault(error):
+            raise
+        with _pending_lock:
+            _pending.append(row)
+        outages.DATABASE.failed(error)
+        db_retry.drop_broken_connection()
+        return None
+
+
+def flush_pending() -> int:
+    """Write the usage records that waited for the database; return how many were written.
+
+    Raises the database's error if it is still down (the records keep waiting).
+    """
+    with _pending_lock:
+        if not _pending:
+            return 0
+        rows = list(_pending)
+        UsageRecord.objects.bulk_create(UsageRecord(**row) for row in rows)
+        del _pending[: len(rows)]
+    return len(rows)
+
+
+def pending_count() -> int:
+    """Return how many usage records wait for the database in this process."""
+    return len(_pending)
 
 
 def row(*, batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: CallUsage) -> dict:
@@ -89,9 +135,20 @@ def row(*, batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: Cal
 
 
 def record_rows(rows: list[dict]) -> None:
-    """Add rows made by `row` to the ledger (one INSERT)."""
-    if rows:
+    """Add rows made by `row` to the ledger (one INSERT, after any that wait); while the
+    database cannot be reached they wait in this process, like `record_or_buffer`'s."""
+    if not rows:
+        return
+    try:
+        flush_pending()
         UsageRecord.objects.bulk_create(UsageRecord(**fields) for fields in rows)
+    except Exception as error:
+        if not outages.is_database_fault(error):
+            raise
+        with _pending_lock:
+            _pending.extend(rows)
+        outages.DATABASE.failed(error)
+        db_retry.drop_broken_connection()
 
 
 @contextlib.contextmanager
@@ -103,7 +160,8 @@ def riding_along(rows: list[dict]) -> Iterator[None]:
     round trip each. On PostgreSQL they become a data-modifying CTE of the UPDATE, which runs
     exactly once whatever the UPDATE matches: a call is recorded even when the item's lease
     was lost, as before (it was billed). Elsewhere, and if the block issues no such UPDATE,
-    they are inserted on their own.
+    they are inserted on their own (and wait in this process while the database is down:
+    none is dropped).
     """
     if not rows:
         yield

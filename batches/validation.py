@@ -8,14 +8,23 @@ turns pydantic's errors into the contract's shape: every bad field named by its 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from batches import text
 from batches.errors import BatchValidationError
-from generation.schemas import DEFAULT_DIFFICULTY, DIFFICULTIES, QUESTION_TYPES
+from generation.schemas import DEFAULT_DIFFICULTY, DIFFICULTIES, QUESTION_TYPES, BloomLevel
 
 TARGET_COUNT_RANGE = (1, 10_000)
 TOPIC_MAX_LENGTH = 200
@@ -28,6 +37,9 @@ DEFAULT_MAX_REVISIONS = 2
 MAX_COURSE_LENGTH = 100
 MAX_OBJECTIVES = 20
 MAX_OBJECTIVE_LENGTH = 500
+BLOOM_LEVELS: tuple[str, ...] = BloomLevel.__args__  # type: ignore[attr-defined]
+BLUEPRINT_ROWS_RANGE = (1, 200)
+BLUEPRINT_OBJECTIVE_MAX_LENGTH = 300
 
 # Closed sets of choices, and where each is named in an error.
 CHOICES = {"parameters.difficulty": DIFFICULTIES, "parameters.question_type": QUESTION_TYPES}
@@ -92,6 +104,32 @@ class BatchParameters(_Closed):
     question_type: Literal[QUESTION_TYPES] = QUESTION_TYPES[0]  # type: ignore[valid-type]
 
 
+class BlueprintRow(_Closed):
+    """One cell of an exam blueprint: `count` questions on one objective at one Bloom level."""
+
+    objective: str = Field(
+        min_length=1,
+        max_length=BLUEPRINT_OBJECTIVE_MAX_LENGTH,
+        pattern=text.VISIBLE_PATTERN,
+        description="The learning objective; every item of the row carries it verbatim.",
+    )
+    bloom_level: Literal[BLOOM_LEVELS]  # type: ignore[valid-type]
+    difficulty: Literal[DIFFICULTIES] | None = Field(  # type: ignore[valid-type]
+        default=None, description="The row's difficulty; parameters.difficulty when absent."
+    )
+    count: int = Field(ge=1, le=TARGET_COUNT_RANGE[1], description="Items of this row.")
+    sources: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Source ids the row's passages come from: a subset of scope.sources.",
+    )
+
+    @field_validator("objective")
+    @classmethod
+    def _typed_objective(cls, value: str) -> str:
+        return _typed(value)
+
+
 class BatchDefinition(_Closed):
     """The create body; any other field is a 400 naming it."""
 
@@ -119,8 +157,53 @@ class BatchDefinition(_Closed):
         description="Regenerations the quality gate may ask for per question.",
     )
 
+    blueprint: list[BlueprintRow] | None = Field(
+        default=None,
+        min_length=BLUEPRINT_ROWS_RANGE[0],
+        max_length=BLUEPRINT_ROWS_RANGE[1],
+        description="Exam blueprint rows; their counts add up to target_count (docs/blueprint.md).",
+    )
+
+    def blueprint_as_stored(self) -> list[dict[str, Any]] | None:
+        """Return the blueprint as the batch stores it: empty optional fields left out."""
+        if not self.blueprint:
+            return None
+        return [
+            {k: v for k, v in row.model_dump().items() if v is not None} for row in self.blueprint
+        ]
+
+    @model_validator(mode="after")
+    def _blueprint_fits(self) -> BatchDefinition:
+        # Checks across fields, each named where the person must fix it.
+        if not self.blueprint:
+            return self
+        problems = []
+        total = sum(row.count for row in self.blueprint)
+        if total != self.target_count:
+            problems.append(
+                _problem(
+                    ("blueprint",),
+                    f"The row counts add up to {total}; they must add up to target_count "
+                    f"({self.target_count}).",
+                )
+            )
+        # scope.sources arrives with course material; until then a scope has none.
+        allowed = {str(s) for s in (getattr(self.scope, "sources", None) or ())}
+        for number, row in enumerate(self.blueprint):
+            outside = [s for s in row.sources or () if s not in allowed]
+            if outside:
+                problems.append(
+                    _problem(
+                        ("blueprint", number, "sources"),
+                        f"Not in scope.sources: {', '.join(outside)}.",
+                    )
+                )
+        if problems:
+            raise ValidationError.from_exception_data("BatchDefinition", problems)
+        return self
+
     @field_validator(
-        "parameters", "concurrency_limit", "max_attempts", "max_revisions", mode="wrap"
+        "parameters", "concurrency_limit", "max_attempts", "max_revisions", "blueprint", mode="wrap"
     )
     @classmethod
     def _null_means_default(cls, value: Any, handler: Any, info: Any) -> Any:
@@ -128,6 +211,19 @@ class BatchDefinition(_Closed):
         if value is None:
             return cls.model_fields[info.field_name].get_default(call_default_factory=True)
         return handler(value)
+
+
+def _problem(loc: tuple, message: str) -> InitErrorDetails:
+    return InitErrorDetails(
+        type=PydanticCustomError("value_error", message),
+        loc=loc,
+        input=None,
+    )
+
+
+def row_path(path: str) -> str:
+    """Return a dotted path as errors name it: a blueprint row by position, "blueprint[3].count"."""
+    return re.sub(r"^blueprint\.(\d+)", r"blueprint[\1]", path)
 
 
 def validate_batch_definition(data: Any) -> BatchDefinition:
@@ -143,9 +239,17 @@ def validate_batch_definition(data: Any) -> BatchDefinition:
 def _details(error: ValidationError) -> dict[str, list[str]]:
     details: dict[str, list[str]] = {}
     for problem in error.errors(include_url=False):
-        # A bad list element is reported on the list: "scope.learning_objectives".
-        name = ".".join(str(part) for part in problem["loc"] if isinstance(part, str))
-        message = _message(name, problem)
+        loc = problem["loc"]
+        if loc and loc[0] == "blueprint":
+            # A blueprint row is named by its position: "blueprint[3].count" (from 0).
+            name = "blueprint" + "".join(
+                f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:]
+            )
+            message = _blueprint_message(name, problem)
+        else:
+            # A bad list element is reported on the list: "scope.learning_objectives".
+            name = ".".join(str(part) for part in loc if isinstance(part, str))
+            message = _message(name, problem)
         if message not in details.setdefault(name or "non_field_errors", []):
             details[name or "non_field_errors"].append(message)
     return details
@@ -186,6 +290,37 @@ def _message(name: str, problem: dict[str, Any]) -> str:
         )
     if kind == "string_type":
         return "Must be a string."
+    return str(problem["msg"])
+
+
+def _blueprint_message(name: str, problem: dict[str, Any]) -> str:
+    kind = problem["type"]
+    field = name.rsplit(".", 1)[-1].split("[")[0] if "." in name else ""
+    if kind == "value_error":
+        return str(problem.get("ctx", {}).get("error", problem["msg"]))
+    if kind == "missing":
+        return "This field is required."
+    if kind == "extra_forbidden":
+        return "Unknown field."
+    if not field:
+        if name == "blueprint":
+            low, high = BLUEPRINT_ROWS_RANGE
+            return f"Must be a list of {low} to {high} rows."
+        return "Must be an object with objective, bloom_level, count."
+    if field == "objective":
+        if kind == "string_too_long":
+            return f"Must be at most {BLUEPRINT_OBJECTIVE_MAX_LENGTH} characters."
+        if kind in ("string_too_short", "string_pattern_mismatch"):
+            return "Must not be blank."
+        return "Must be a string."
+    if field == "bloom_level":
+        return f"Must be one of: {', '.join(BLOOM_LEVELS)}."
+    if field == "difficulty":
+        return f"Must be one of: {', '.join(DIFFICULTIES)}."
+    if field == "count":
+        return f"Must be an integer from 1 to {TARGET_COUNT_RANGE[1]}."
+    if field == "sources":
+        return "Must be a non-empty list of source ids."
     return str(problem["msg"])
 
 

@@ -29,11 +29,13 @@ from batches.api.throttling import create_throttle_wait
 from batches.errors import (
     BatchValidationError,
     BudgetExhaustedError,
+    IdempotencyKeyReusedError,
     InvalidBatchStatusTransitionError,
     QuotaExceededError,
 )
 from batches.estimate import estimate_batch
 from batches.exports import response as export_response
+from batches.exports.menu import export_menu
 from batches.forms import BatchForm
 from batches.gate_summary import gate_summary
 from batches.models import BatchJob
@@ -129,7 +131,7 @@ def batch_create(request: HttpRequest) -> HttpResponse:
             )
         except BatchValidationError as error:
             form.add_validation_error(error)
-        except (QuotaExceededError, BudgetExhaustedError) as error:
+        except (QuotaExceededError, BudgetExhaustedError, IdempotencyKeyReusedError) as error:
             form.add_error(None, str(error))
             status = 409
         else:
@@ -177,6 +179,7 @@ def _progress_context(request: HttpRequest, batch: BatchJob) -> dict:
         "pace": batch_pace(summary),
         "gate": gate_summary(batch.pk),
         "budget": budgets.state_of(batch.institution),
+        "export_menu": export_menu(batch),
         "can": {action.name.lower(): True for action in allowed_actions(batch.status)},
         "terminal": is_terminal(batch.status),
         "live": still_changing(summary),
@@ -251,7 +254,7 @@ def _control(request: HttpRequest, batch: BatchJob, service: ControlService) -> 
     except InvalidBatchStatusTransitionError:
         batch.refresh_from_db()
         level, message, status = messages.WARNING, _conflict_message(batch), 409
-    except BudgetExhaustedError as error:
+    except (BudgetExhaustedError, QuotaExceededError) as error:
         batch.refresh_from_db()
         level, message, status = messages.WARNING, str(error), 409
     else:
@@ -283,7 +286,17 @@ def batch_resume(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @require_POST
 def batch_retry_failed(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """Run the failed items of a finished batch again."""
-    return _control(request, _own_batch(request, pk), services.retry_failed_batch)
+    batch = _own_batch(request, pk)
+    if (wait := create_throttle_wait(request)) is not None:
+        # The API's rate for every door that queues work, counted in the same place.
+        message = f"You are queueing work too quickly; try again in {wait} s."
+        if not _is_fragment_request(request):
+            messages.warning(request, message)
+            return redirect("batches:detail", pk=batch.pk)
+        response = _render_progress(request, batch, notice=("warning", message), status=429)
+        response["Retry-After"] = str(wait)
+        return response
+    return _control(request, batch, services.retry_failed_batch)
 
 
 @faculty_required

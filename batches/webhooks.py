@@ -4,8 +4,8 @@ Signatures follow Standard Webhooks (https://www.standardwebhooks.com/, CONTRACT
 `webhook-id` (the event's id, the same on every retry, so receivers can drop duplicates),
 `webhook-timestamp` (seconds, at sending: receivers refuse old ones, so a captured request
 cannot be replayed later) and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`.
-The old `X-Batchgen-Signature` (HMAC of the body alone, replayable forever) is still sent for
-one release and is deprecated.
+The old `X-Batchgen-Signature` (an HMAC of the body alone, so a captured request could be
+replayed forever) is no longer sent: a receiver still checking it must move to these.
 
 Each attempt is bounded as a whole by WEBHOOK_TIMEOUT_S, not per read: a receiver that drips
 one byte at a time used to hold a worker (and the sweep) for as long as it liked. The sweep
@@ -32,17 +32,11 @@ from batches.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Batchgen-Signature"  # deprecated: replayable, removed next release
 MAX_BACKOFF = timedelta(hours=1)
 # How long a delivery the sweep queued stays claimed: if its task is lost (the Redis broker
 # drops a killed worker's task), a later sweep queues it again after this.
 QUEUED_DELIVERY_LEASE = timedelta(minutes=5)
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the scheme's key prefix, not a key
-
-
-def sign(body: bytes, secret: str) -> str:
-    """Return the deprecated X-Batchgen-Signature value for a raw body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def secret_key(secret: str) -> bytes:
@@ -60,12 +54,11 @@ def standard_signature(message_id: str, timestamp: int, body: bytes, secret: str
 
 
 def signed_headers(message_id: str, body: bytes, secret: str | None) -> dict[str, str]:
-    """Return the Standard Webhooks headers (signed if there is a secret) and the old one."""
+    """Return the Standard Webhooks headers, signed if there is a secret."""
     timestamp = int(time.time())
     headers = {"webhook-id": message_id, "webhook-timestamp": str(timestamp)}
     if secret:
         headers["webhook-signature"] = standard_signature(message_id, timestamp, body, secret)
-        headers[SIGNATURE_HEADER] = sign(body, secret)
     return headers
 
 

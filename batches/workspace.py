@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
+from batches import coverage
 from batches.models import BatchItem, BatchJob
 from batches.states import ItemStatus, ReviewStatus
 
@@ -36,11 +37,13 @@ _SPEC = "spec" if any(f.name == "spec" for f in BatchItem._meta.get_fields()) el
 
 
 def clean_filter(value: str | None) -> str:
-    return value if value in FILTERS else DEFAULT_FILTER
+    # A coverage grid cell is a filter too (batches.coverage).
+    return value if value in FILTERS or coverage.is_cell_filter(value) else DEFAULT_FILTER
 
 
 def filtered(batch: BatchJob, name: str) -> QuerySet[BatchItem]:
-    return BatchItem.objects.filter(batch=batch).filter(FILTERS[name][1]).order_by("index")
+    where = FILTERS[name][1] if name in FILTERS else coverage.cell_q(batch, name)
+    return BatchItem.objects.filter(batch=batch).filter(where).order_by("index")
 
 
 @dataclass(frozen=True)

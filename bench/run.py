@@ -15,6 +15,8 @@
    one fill at 1, 10 and 100 running batches (bench/fairness.py).
 9. the engine's cost per item: SQL round trips per item by kind, on both backends
    (bench/costs.py).
+10. course material: extraction time and memory of a 300-page PDF and a 100-slide PPTX, and
+   one retrieval query at 10, 1,000 and 10,000 passages on both backends (bench/sources.py).
 
 Results also go to bench/results/latest.json. `--parts 1,2` runs a subset; `--profile`
 samples the cluster with py-spy during part 2 (bench/results/profile-cluster.txt) and profiles
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import costs, fairness, infra, reads, report
+from bench import sources as sources_bench
 from bench.infra import Stub, deployment_env, django_job, start_clusters
 from bench.stats import busy_share, dispatch_gaps, ideal_makespan, percentile
 from testkit.harness import OWNER, Deployment, sqlite_url, wait_until
@@ -846,6 +849,10 @@ class Bench:
                 self.results["costs"] = costs.measure(
                     {"postgres": self.pg_deployment(), "sqlite": self.sqlite_deployment()}, log
                 )
+            if 10 in self.parts:
+                self.results["sources"] = sources_bench.measure(
+                    {"postgres": self.pg_deployment(), "sqlite": self.sqlite_deployment()}, log
+                )
         if 6 in self.parts:
             # In-process and offline: no servers, so it runs after they have stopped.
             from bench import quality
@@ -859,7 +866,9 @@ class Bench:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="1,2,3,4,5,6,7,8,9", help="which parts to run, e.g. 1,2")
+    parser.add_argument(
+        "--parts", default="1,2,3,4,5,6,7,8,9,10", help="which parts to run, e.g. 1,2"
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the cluster in part 2")
     args = parser.parse_args(argv)
     parts = {int(p) for p in args.parts.split(",") if p.strip()}

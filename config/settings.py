@@ -1,4 +1,4 @@
-"""Settings for batchgen: every knob comes from the environment (CONTRACT §2)."""
+"""Settings for batchgen: every knob comes from the environment (README "Configuration")."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
+from config import dotenv
 from generation import pricing
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# A dev checkout's `.env` (written by `make run`) fills in what the environment leaves unset,
+# so every `manage.py` command gets the development settings; production has no such file.
+dotenv.load()
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -55,7 +59,8 @@ if not DEBUG and not real_secret_key(SECRET_KEY):
     raise ImproperlyConfigured(
         "SECRET_KEY is missing or weak and DEBUG is off. Set SECRET_KEY to a random string of "
         "at least 50 characters (e.g. the output of `python -c 'import secrets; "
-        "print(secrets.token_urlsafe(50))'`), or set DEBUG=1 for local development only."
+        "print(secrets.token_urlsafe(50))'`), or run `make run` once in a development "
+        "checkout (it writes a .env with DEBUG=1)."
     )
 SECRET_KEY = SECRET_KEY or DEV_SECRET_KEY
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
@@ -286,6 +291,17 @@ GENERATION_MAX_CALL_TOKENS = env_int("GENERATION_MAX_CALL_TOKENS", 6000)
 # The quality gate: a critic score below this (or a reject verdict) regenerates the question.
 QUALITY_MIN_SCORE = env_int("QUALITY_MIN_SCORE", 3)
 
+# --- Course material (sources/) -----------------------------------------------------------
+# Largest uploaded file (413 past it) and most pages, slides or 3,000-character sections.
+SOURCE_MAX_BYTES = env_int("SOURCE_MAX_BYTES", 25 * 1024 * 1024)
+SOURCE_MAX_PAGES = env_int("SOURCE_MAX_PAGES", 1000)
+# Uploaded originals, through Django's storage API (shared storage on several machines).
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or str(BASE_DIR / "media")
+MEDIA_URL = "media/"
+# A multipart file is streamed to a temporary file past this, never held whole in memory;
+# DATA_UPLOAD_MAX_MEMORY_SIZE (below) does not count file parts, so the JSON limit stays.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
 BATCH_WEBHOOK_URL = os.environ.get("BATCH_WEBHOOK_URL") or None
 BATCH_WEBHOOK_SECRET = os.environ.get("BATCH_WEBHOOK_SECRET") or None
 WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0)
@@ -324,6 +340,8 @@ Q_CLUSTER = {
     "poll": env_float("Q_POLL", 0.1),
     "guard_cycle": 0.5,
     "label": "Task queue",
+    # `make run` keeps the cluster's own chatter at WARNING so its banner stays readable.
+    "log_level": os.environ.get("Q_LOG_LEVEL", "INFO").upper(),
     "sync": env_bool("Q_SYNC", False),
 }
 if REDIS_URL:

@@ -7,5 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("batches.api.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("sources/", include("sources.urls")),
     path("", include("batches.urls")),
 ]

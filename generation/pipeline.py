@@ -22,6 +22,7 @@ from langchain_core.runnables import Runnable
 from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import BaseModel, ValidationError
 
+from batches import text as text_rule
 from generation import quality, ratelimit, tokens, usage_meter
 from generation.classify import classify
 from generation.errors import GenerationError, NonRetryableError, RateLimitedError, RetryableError
@@ -120,6 +121,9 @@ async def run_pipeline(
     rerun = question is None
     if question is None:
         question = await _run_stage("generate", generate, model or get_chat_model(), request)
+        # The text rule for model output: bidi controls, non-characters and controls XML
+        # cannot hold never reach the checkpoint, the result or an export.
+        question = Question.model_validate(text_rule.clean_output(question.model_dump()))
         await on_checkpoint("generate", question.model_dump())
     validation = None if rerun else _restore_validation(checkpoints.get("validate"))
     rerun = rerun or validation is None
@@ -432,5 +436,6 @@ def _normalised(text: str) -> str:
 
 
 def _within(text: str, bounds: tuple[int, int]) -> bool:
-    """Return whether the length of `text` lies within `bounds`, inclusive."""
-    return bounds[0] <= len(text) <= bounds[1]
+    """Return whether the length of `text` lies within `bounds`, inclusive; the lower bound
+    counts visible characters only (batches/text.py): 25 zero-width spaces are no stem."""
+    return bounds[0] <= len(text_rule.visible(text)) and len(text) <= bounds[1]

@@ -10,7 +10,7 @@ a spec. Every call goes through the same chat model, hence the same shared rate 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
@@ -75,10 +75,13 @@ async def plan_chunk(
     avoid: Sequence[str] = (),
     model: BaseChatModel | None = None,
     before_call: Callable[[], Awaitable[None]] | None = None,
+    fixed: Mapping[int, dict] | None = None,
 ) -> PlanOutcome:
     """Plan items [first, end) of a batch of `total`; never raises for the model's faults.
 
     `before_call` is awaited before each model call (the caller renews its lease there).
+    `fixed` maps item indexes to the fields an exam blueprint fixes for them (objective,
+    bloom_level, difficulty): the prompt gives them as fixed, and asks only for the rest.
     """
     request = _request(scope, parameters)
     outcome = PlanOutcome()
@@ -94,7 +97,7 @@ async def plan_chunk(
                 _ask,
                 model or get_chat_model(),
                 QuestionPlan,
-                plan_messages(request, start, end, total, [*avoid, *_foci(outcome.specs)]),
+                plan_messages(request, start, end, total, [*avoid, *_foci(outcome.specs)], fixed),
                 STAGE,
             )
         except GenerationError as error:
@@ -117,9 +120,16 @@ def _foci(specs: list[dict]) -> list[str]:
 
 
 def plan_messages(
-    request: Request, start: int, end: int, total: int, avoid: Sequence[str]
+    request: Request,
+    start: int,
+    end: int,
+    total: int,
+    avoid: Sequence[str],
+    fixed: Mapping[int, dict] | None = None,
 ) -> list[BaseMessage]:
     """Return the prompt asking for the specs of items [start, end) of a batch of `total`."""
+    if fixed:
+        return _blueprint_plan_messages(request, start, end, total, avoid, fixed)
     count = end - start
     objectives = request.learning_objectives or (request.topic,)
     # Even coverage and spread are decided here, not left to the model: item i serves
@@ -139,5 +149,36 @@ def plan_messages(
         f"Foci already taken by other questions of the set:{taken or ' none'}\n\n"
         f"Return exactly {count} specs in this order, each with a distinct focus and a "
         "distinct clinical scenario."
+    )
+    return [SystemMessage(PLAN_SYSTEM_PROMPT), HumanMessage(human)]
+
+
+def _blueprint_plan_messages(
+    request: Request,
+    start: int,
+    end: int,
+    total: int,
+    avoid: Sequence[str],
+    fixed: Mapping[int, dict],
+) -> list[BaseMessage]:
+    # The blueprint decides objective, Bloom level and difficulty (batches.blueprint); the
+    # model invents only each question's focus and scenario.
+    count = end - start
+    lines = "".join(
+        f"\n{i + 1}. objective: {fixed[i]['objective']}; bloom_level: {fixed[i]['bloom_level']}"
+        f"\n   difficulty: {fixed[i].get('difficulty') or request.difficulty}"
+        for i in range(start, end)
+    )
+    taken = "".join(f"\n- {focus}" for focus in list(avoid)[-MAX_AVOID:])
+    human = (
+        f"Plan {count} questions (numbers {start + 1} to {end} of a set of {total}).\n\n"
+        f"Topic: {request.topic}\n"
+        f"Course: {request.course or 'not specified'}\n"
+        f"Questions to plan (objective, Bloom level and difficulty are fixed by the exam "
+        f"blueprint):{lines}\n"
+        f"Foci already taken by other questions of the set:{taken or ' none'}\n\n"
+        f"Return exactly {count} specs in this order. Copy each question's objective and "
+        "bloom_level unchanged; invent only its focus (the concept it tests, suited to the "
+        "objective and Bloom level) and its clinical scenario, each distinct from the others."
     )
     return [SystemMessage(PLAN_SYSTEM_PROMPT), HumanMessage(human)]

@@ -40,8 +40,10 @@ from typing import Protocol
 import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from langchain_core.rate_limiters import BaseRateLimiter
+
+from batches import outages
 
 from .models import RateBucket
 
@@ -131,7 +133,10 @@ class SharedRateLimiter(BaseRateLimiter):
         self._sleep = sleep
         self._asleep = asleep or (asyncio.sleep if sleep is time.sleep else _async_from(sleep))
         self._heartbeat_s = heartbeat_s
-        self._backend: _Backend = _RedisBackend(redis_url) if redis_url else _DatabaseBackend(clock)
+        backend = _RedisBackend(redis_url) if redis_url else _DatabaseBackend(clock)
+        self._backend: _Backend = _OutageTolerant(
+            backend, outages.REDIS if redis_url else outages.DATABASE
+        )
 
     def try_acquire(self) -> float:
         """Take one request token now and return 0, or return the seconds to wait first.
@@ -290,6 +295,68 @@ def _run_wait_callbacks() -> None:
     """Call the registered wait callbacks; their exceptions end the wait."""
     for callback in _wait_callbacks.get():
         callback()
+
+
+# --- Outages ------------------------------------------------------------------------------
+class _OutageTolerant:
+    """A backend whose store (Redis, or the database) may be down for a while.
+
+    An unreachable store is the platform's fault, never the item's: a try for a token
+    answers "wait" (backing off) instead of raising, so the model call holds as it would for
+    a provider's 429, its item keeps its lease (the wait callbacks renew it) and spends no
+    attempt; it goes out once the store answers again. The accounting calls (hold, charge,
+    settle, tighten) are dropped while it is down: they adjust a bucket nobody can read.
+    """
+
+    def __init__(self, backend: _Backend, outage: outages.Outage) -> None:
+        self._backend = backend
+        self._outage = outage
+
+    def try_acquire(self, rpm: Budget | None, tpm: Budget | None, tokens: int = 0) -> float:
+        return self._waiting(self._backend.try_acquire, rpm, tpm, tokens)
+
+    def reserve(self, tpm: Budget, tokens: int) -> float:
+        return self._waiting(self._backend.reserve, tpm, tokens)
+
+    def hold(self, seconds: float) -> None:
+        self._dropping(self._backend.hold, seconds)
+
+    def charge(self, tpm: Budget, tokens: int) -> None:
+        self._dropping(self._backend.charge, tpm, tokens)
+
+    def settle(self, tpm: Budget, tokens: int) -> None:
+        self._dropping(self._backend.settle, tpm, tokens)
+
+    def tighten(
+        self, rpm: Budget | None, requests_left: int, tpm: Budget | None, tokens_left: int
+    ) -> None:
+        self._dropping(self._backend.tighten, rpm, requests_left, tpm, tokens_left)
+
+    def _waiting(self, call: Callable[..., float], *args: object) -> float:
+        try:
+            wait = call(*args)
+        except Exception as error:
+            if not outages.is_platform_fault(error):
+                raise
+            return self._failed(error)
+        self._outage.recovered()
+        return wait
+
+    def _dropping(self, call: Callable[..., None], *args: object) -> None:
+        try:
+            call(*args)
+        except Exception as error:
+            if not outages.is_platform_fault(error):
+                raise
+            self._failed(error)
+        else:
+            self._outage.recovered()
+
+    def _failed(self, error: BaseException) -> float:
+        if outages.is_database_fault(error) and not connection.in_atomic_block:
+            # A broken connection stays broken: drop it, so the next try opens a new one.
+            connection.close()
+        return max(self._outage.failed(error), MIN_WAIT_S)
 
 
 # --- Database backend ----------------------------------------------------------------------

@@ -210,6 +210,14 @@ class PostgresServer:
         done = subprocess.run(self._as_owner(args), capture_output=True, text=True)
         return done.returncode == 0
 
+    def restart(self, mode: str = "fast", timeout: float = 60.0) -> None:
+        """`pg_ctl restart -m mode`: every connection is cut; wait until it accepts again."""
+        args = [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile)]
+        args += ["-m", mode, "-w", "-t", str(int(timeout)), "-o", self._server_options()]
+        done = subprocess.run(self._as_owner([*args, "restart"]), capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl restart failed:\n{done.stdout}\n{done.stderr}")
+
     def url(self, dbname: str = "postgres") -> str:
         """Return the URL of a database on this server."""
         return f"postgres://{self.user}@127.0.0.1:{self.port}/{dbname}"
@@ -328,6 +336,19 @@ class RedisServer:
     def ping(self) -> bool:
         """Return whether the server answers PING."""
         return self.port is not None and redis_ping("127.0.0.1", self.port)
+
+    def kill(self) -> None:
+        """SIGKILL the server (an outage): its port refuses connections until `respawn`."""
+        assert self.process is not None, "server not started"
+        self.process.kill()
+        self.process.wait()
+
+    def respawn(self, timeout: float = 20.0) -> None:
+        """Start the killed server again on the same port (empty: it keeps no data)."""
+        self._spawn()
+        _wait_for(self._ready_or_dead, timeout, "redis-server PING after respawn")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"redis-server did not restart:\n{_tail(self.tmpdir / 'redis.log')}")
 
     def stop(self) -> None:
         """Stop the server and delete its directory."""

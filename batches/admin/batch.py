@@ -16,14 +16,21 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
+from batches import fill_gaps
 from batches.admin.common import (
     EMPTY,
+    ActionReport,
     ByBatchIdSearchMixin,
     ReadOnlyAdmin,
     apply_to_each,
     pretty_json,
     progress_bar,
     status_badge,
+)
+from batches.errors import (
+    BudgetExhaustedError,
+    InvalidBatchStatusTransitionError,
+    QuotaExceededError,
 )
 from batches.models import BatchEvent, BatchJob
 from batches.presentation import (
@@ -105,7 +112,13 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
         "A batch id (whole or in part), words of the topic, the owner's username or the "
         "institution's slug."
     )
-    actions = ("pause_batches", "resume_batches", "cancel_batches", "retry_failed_batches")
+    actions = (
+        "pause_batches",
+        "resume_batches",
+        "cancel_batches",
+        "retry_failed_batches",
+        "fill_gaps_batches",
+    )
     inlines = (BatchEventInline,)
     fieldsets = (
         (
@@ -255,6 +268,11 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
         batch_ids = list(queryset.values_list("pk", flat=True))
         apply_to_each(action, batch_ids, request.user).send(self, request)
 
+    @admin.action(description="Fill the gaps of selected batches", permissions=["control"])
+    def fill_gaps_batches(self, request: HttpRequest, queryset: QuerySet) -> None:
+        batch_ids = list(queryset.values_list("pk", flat=True))
+        fill_gaps_of_each(batch_ids, request.user).send(self, request)
+
     @admin.action(description="Pause selected batches", permissions=["control"])
     def pause_batches(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._apply(request, queryset, Action.PAUSE)
@@ -291,3 +309,18 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
     @admin.action(description="Retry failed items of selected batches", permissions=["control"])
     def retry_failed_batches(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._apply(request, queryset, Action.RETRY_FAILED)
+
+
+def fill_gaps_of_each(batch_ids: list, user: Any) -> ActionReport:
+    """Fill the gaps of each batch through the service; report the new questions queued."""
+    report = ActionReport("new questions queued")
+    for batch_id in batch_ids:
+        try:
+            report.done += fill_gaps.fill_gaps(batch=batch_id, user=user)
+        except InvalidBatchStatusTransitionError as error:
+            report.not_done[f"skipped: {error.current_status}"] += 1
+        except (QuotaExceededError, BudgetExhaustedError) as error:
+            report.not_done[f"refused: {error}"] += 1
+        except BatchJob.DoesNotExist:
+            report.not_done["skipped: no longer exists"] += 1
+    return report

@@ -7,6 +7,7 @@ the change takes effect at once, and a raised limit is filled right after the sa
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -15,7 +16,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from batches import budgets, scheduler
+from batches import budgets, scheduler, text
 from batches.admin.common import EMPTY, batch_link, status_badge
 from batches.models import BatchItem, BatchJob
 from batches.states import IN_PROGRESS_ITEM_STATUSES, BatchStatus
@@ -39,8 +40,23 @@ def in_flight_of_institution() -> Subquery:
     return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
 
 
+class InstitutionForm(ModelForm):
+    """The institution's name under the text rule every face keeps (batches/text.py)."""
+
+    class Meta:
+        model = Institution
+        fields = ("name", "slug", "concurrency_limit", "monthly_token_budget")
+
+    def clean_name(self) -> str:
+        try:
+            return text.accept(self.cleaned_data["name"])
+        except text.TextRuleError as error:
+            raise ValidationError(str(error)) from None
+
+
 @admin.register(Institution)
 class InstitutionAdmin(admin.ModelAdmin):
+    form = InstitutionForm
     list_display = (
         "name",
         "slug",

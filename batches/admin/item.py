@@ -99,7 +99,7 @@ class ItemEditInline(admin.TabularInline):
 @admin.register(BatchItem)
 class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
     list_display = (
-        "index",
+        "number",
         "batch_display",
         "status_display",
         "attempts",
@@ -110,7 +110,7 @@ class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
         "started_at",
         "finished_at",
     )
-    list_display_links = ("index",)
+    list_display_links = ("number",)
     list_filter = (BatchListFilter, "status", "review_status", ErrorCodeFilter, "error_retryable")
     actions = ("approve_questions", "reject_questions", "unreview_questions")
     inlines = (ItemEditInline,)
@@ -125,7 +125,7 @@ class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
             {
                 "fields": (
                     "batch_display",
-                    "index",
+                    "number",
                     "status_display",
                     "attempts",
                     "revisions",
@@ -145,6 +145,11 @@ class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
         ("Checkpoints", {"fields": ("checkpoints_display",)}),
     )
     readonly_fields = flatten_fieldsets(fieldsets)
+
+    @admin.display(description="question", ordering="index")
+    def number(self, item: BatchItem) -> int:
+        # The number the workspace, the progress page and the CLI show (index + 1).
+        return item.number
 
     @admin.display(description="batch", ordering="batch__created_at")
     def batch_display(self, item: BatchItem) -> SafeString:

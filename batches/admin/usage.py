@@ -86,9 +86,9 @@ class UsageRecordAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
     def owner(self, record: UsageRecord) -> str:
         return record.batch.owner.get_username()
 
-    @admin.display(description="item", ordering="item__index")
+    @admin.display(description="question", ordering="item__index")
     def item_index(self, record: UsageRecord) -> str:
-        return EMPTY if record.item is None else str(record.item.index)
+        return EMPTY if record.item is None else str(record.item.number)
 
     @admin.display(description="cost")
     def cost(self, record: UsageRecord) -> str:

@@ -22,6 +22,7 @@ from batches.api.envelope import failure
 from batches.errors import (
     BatchValidationError,
     BudgetExhaustedError,
+    IdempotencyKeyReusedError,
     InvalidBatchStatusTransitionError,
     QuotaExceededError,
 )
@@ -34,6 +35,7 @@ INTERNAL_ERROR = "INTERNAL_ERROR"
 INVALID_TRANSITION = "INVALID_TRANSITION"
 QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
 BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"
+IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
 
 # CONTRACT §5's table, plus the codes of the HTTP errors DRF raises by itself.
 ERROR_CODES = {
@@ -111,6 +113,9 @@ def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
         return Response(body, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, BudgetExhaustedError):
         body = failure(BUDGET_EXHAUSTED, str(exc), exc.details)
+        return Response(body, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, IdempotencyKeyReusedError):
+        body = failure(IDEMPOTENCY_KEY_REUSED, str(exc), exc.details)
         return Response(body, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, InvalidBatchStatusTransitionError):
         body = failure(INVALID_TRANSITION, str(exc), {"currentStatus": exc.current_status})

@@ -10,6 +10,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.utils import json
 
 from batches import text as text_module
+from batches.validation import row_path
 
 # The deepest body the API accepts: a batch definition nests three levels (body, scope,
 # objectives). Deeper bodies are refused before anything walks them; 100,000 levels used to
@@ -51,7 +52,7 @@ class ApiJSONParser(JSONParser):
             )
         problems: dict[str, list[str]] = {}
         for path, reason in text_module.unstorable_paths(data):
-            problems.setdefault(path or "non_field_errors", []).append(reason)
+            problems.setdefault(row_path(path) or "non_field_errors", []).append(reason)
         if problems:
             raise ValidationError(dict(sorted(problems.items())))
         return data

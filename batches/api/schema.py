@@ -24,10 +24,15 @@ ERROR_DESCRIPTIONS = {
     401: "UNAUTHORIZED: no or bad credentials.",
     403: "FORBIDDEN: not faculty, or not the batch's owner.",
     404: "NOT_FOUND: no such batch (or page).",
-    409: "INVALID_TRANSITION: the action is not allowed in the batch's current status.",
+    409: "INVALID_TRANSITION: the action is not allowed in the batch's current status; "
+    "QUOTA_EXCEEDED: create, regenerate, retry-failed or fill-gaps would take you past "
+    "USER_MAX_ACTIVE_ITEMS; BUDGET_EXHAUSTED: the institution's monthly token budget is "
+    "spent; IDEMPOTENCY_KEY_REUSED: this Idempotency-Key was used with a different body. "
+    "Nothing moves.",
     413: "PAYLOAD_TOO_LARGE: the body exceeds the size limit.",
     415: "UNSUPPORTED_MEDIA_TYPE: the body is not application/json.",
-    429: "THROTTLED: too many requests; see the Retry-After header.",
+    429: "THROTTLED: too many requests (create, its dry run, regenerate, retry-failed and "
+    "fill-gaps share one per-person rate, API_CREATE_RATE); see the Retry-After header.",
 }
 
 
@@ -44,7 +49,9 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
     location=OpenApiParameter.HEADER,
     required=False,
-    description="Sending the same key again returns the batch the first request created (200).",
+    description="Sending the same key again with the same body returns the batch the first "
+    "request created (200); the same key with a different body is 409 IDEMPOTENCY_KEY_REUSED "
+    "(as the IETF Idempotency-Key draft advises).",
 )
 DRY_RUN = OpenApiParameter(
     "dry_run",
@@ -52,7 +59,8 @@ DRY_RUN = OpenApiParameter(
     location=OpenApiParameter.QUERY,
     required=False,
     description="1: validate the body like a create and answer the estimate of its usage and "
-    "cost (200) without creating anything.",
+    "cost (200) without creating anything. Throttled like a create; given twice (e.g. "
+    "`?dry_run=1&dry_run=0`) it is a 400, as is any repeated query parameter.",
 )
 RETRY_AFTER = OpenApiParameter(
     "Retry-After",

@@ -10,10 +10,10 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from batches import review, text
+from batches import coverage, review, text
 from batches import usage as ledger
 from batches.api.envelope import NULL_SCHEMA
-from batches.exports import DEFAULT_FORMAT, DEFAULT_STATUS, FORMATS, STATUSES
+from batches.exports import DEFAULT_FORMAT, FORMATS, STATUSES
 from batches.models import BatchEvent, BatchItem
 from batches.states import BatchStatus, ItemStatus, ReviewStatus
 from generation.schemas import DIFFICULTIES, QUESTION_TYPES
@@ -60,9 +60,11 @@ class ExportQuerySerializer(serializers.Serializer):
     )
     status = serializers.ChoiceField(
         choices=STATUSES,
-        default=DEFAULT_STATUS,
         required=False,
-        help_text="completed questions, approved ones only, or all (failed items' last too).",
+        help_text=(
+            "completed questions, approved ones only, or all (failed items' last too); "
+            "default approved once any item of the batch has been reviewed, else completed."
+        ),
     )
 
 
@@ -156,6 +158,25 @@ class BatchUsageSerializer(serializers.Serializer):
     )
 
 
+class CoverageRowSerializer(serializers.Serializer):
+    """One blueprint row (or, without a blueprint, one objective and Bloom level)."""
+
+    objective = serializers.CharField(read_only=True, allow_null=True)
+    bloom_level = serializers.CharField(read_only=True, allow_null=True)
+    difficulty = serializers.ChoiceField(choices=DIFFICULTIES, read_only=True, allow_null=True)
+    target = serializers.IntegerField(
+        read_only=True, help_text="Questions the row asks for (its blueprint count)."
+    )
+    planned = serializers.IntegerField(read_only=True, help_text="Items of the row.")
+    completed = serializers.IntegerField(read_only=True)
+    failed = serializers.IntegerField(read_only=True)
+    approved = serializers.IntegerField(read_only=True)
+
+
+class FillGapsSerializer(serializers.Serializer):
+    queued = serializers.IntegerField(read_only=True, help_text="New items queued.")
+
+
 class ItemUsageSerializer(serializers.Serializer):
     input_tokens = serializers.IntegerField(read_only=True)
     output_tokens = serializers.IntegerField(read_only=True)
@@ -200,6 +221,19 @@ class BatchSerializer(serializers.Serializer):
     usage = BatchUsageSerializer(
         read_only=True, help_text="Every model call of the batch, planning included, summed."
     )
+    coverage = serializers.SerializerMethodField(
+        help_text="Per blueprint row (or objective and Bloom level): items planned, completed, "
+        "failed and approved."
+    )
+
+    @extend_schema_field(CoverageRowSerializer(many=True))
+    def get_coverage(self, summary: object) -> list[dict]:
+        # A list passes every batch's coverage in the context (one grouped query for the page).
+        batch = summary.batch  # type: ignore[attr-defined]
+        found = (self.context.get("coverages") or {}).get(batch.pk)
+        if found is None:
+            found = coverage.of_batch(batch)
+        return [coverage.public(row) for row in found]
 
 
 class EstimateTokensSerializer(serializers.Serializer):
@@ -256,11 +290,15 @@ class ItemSerializer(serializers.ModelSerializer):
     usage = serializers.SerializerMethodField(
         help_text="Tokens of this item's model calls, over all its attempts and revisions."
     )
+    number = serializers.IntegerField(
+        read_only=True, help_text="index + 1: the question's number as people read and type it."
+    )
 
     class Meta:
         model = BatchItem
         fields = [
-            *("id", "index", "status", "attempts", "revisions", "spec", "error", "result"),
+            *("id", "index", "number", "status", "attempts", "revisions", "spec", "error"),
+            "result",
             *("review_status", "edited", "usage", "started_at", "finished_at"),
         ]
         read_only_fields = fields

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
-from django.urls import re_path
+from django.urls import include, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
@@ -33,6 +33,7 @@ urlpatterns = [
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="api-schema"),
     re_path(r"^docs/?$", DOCS_VIEW, name="api-docs"),
     *router.urls,
+    re_path(r"^", include("sources.api_urls")),
     # Last: anything else under /api/v1/ is a 404 in the envelope, not Django's HTML page.
     re_path(r"", NotFoundView.as_view()),
 ]

@@ -29,7 +29,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from batches import review, services
+from batches import coverage, review, services
+from batches import fill_gaps as gap_filling
 from batches import usage as ledger
 from batches.api import tokens
 from batches.api.permissions import IsBatchOwner, IsFaculty
@@ -49,6 +50,7 @@ from batches.api.serializers import (
     EstimateSerializer,
     EventSerializer,
     ExportQuerySerializer,
+    FillGapsSerializer,
     ItemEditSerializer,
     ItemQuerySerializer,
     ItemSerializer,
@@ -57,7 +59,7 @@ from batches.api.serializers import (
     RevokedSerializer,
     TokenSerializer,
 )
-from batches.api.throttling import BatchCreateThrottle
+from batches.api.throttling import THROTTLED_ACTIONS, BatchCreateThrottle
 from batches.errors import BatchValidationError
 from batches.estimate import estimate_batch
 from batches.exports import response as export_response
@@ -179,14 +181,20 @@ class BatchViewSet(viewsets.GenericViewSet):
         return batches
 
     def get_throttles(self) -> list:
-        # A dry run creates nothing: it does not use up the create budget.
-        creating = self.action == "create" and not _dry_run(self.request)
-        return [BatchCreateThrottle()] if creating else []
+        # Every door that queues work counts, and a dry run costs as much as a create.
+        return [BatchCreateThrottle()] if self.action in THROTTLED_ACTIONS else []
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        _refuse_repeated_parameters(request)
 
     def list(self, request: Request) -> Response:
         """List the caller's batches, newest first, with their progress."""
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(BatchSerializer(batch_summaries(page), many=True).data)
+        context = {"coverages": coverage.of_batches(page)}
+        return self.get_paginated_response(
+            BatchSerializer(batch_summaries(page), many=True, context=context).data
+        )
 
     def create(self, request: Request) -> Response:
         """Create a batch and start it at once; with ?dry_run=1 only estimate it."""
@@ -293,7 +301,7 @@ class BatchViewSet(viewsets.GenericViewSet):
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return export_response.download(
-            batch, query.validated_data["format"], query.validated_data["status"]
+            batch, query.validated_data["format"], query.validated_data.get("status")
         )
 
     @extend_schema(
@@ -376,6 +384,19 @@ class BatchViewSet(viewsets.GenericViewSet):
         count = review.bulk_approve(batch=batch, user=request.user, min_score=body["min_score"])
         return Response(ApprovedSerializer({"approved": count}).data)
 
+    @extend_schema(
+        summary="Fill the gaps: regenerate per blueprint row what review rejected or failed",
+        request=None,
+        responses={200: FillGapsSerializer, **error_responses(401, 403, 404, 409)},
+    )
+    @action(
+        detail=True, methods=["post"], url_path="fill-gaps", serializer_class=FillGapsSerializer
+    )
+    def fill_gaps(self, request: Request, pk: str | None = None) -> Response:
+        """Queue new questions for every row short of approved ones; the batch runs again."""
+        queued = gap_filling.fill_gaps(batch=self.get_object(), user=request.user)
+        return Response(FillGapsSerializer({"queued": queued}).data)
+
     def _item(self, item_id: str) -> BatchItem:
         # The batch first: someone else's batch is 403 before its items are looked at.
         batch = self.get_object()
@@ -393,6 +414,13 @@ def _dry_run(request: Request) -> bool:
     if value.strip().lower() not in DRY_RUN_VALUES:
         raise BatchValidationError({"dry_run": ["Must be 1 (estimate only) or 0."]})
     return DRY_RUN_VALUES[value.strip().lower()]
+
+
+def _refuse_repeated_parameters(request: Request) -> None:
+    """Refuse a query parameter given twice: `?dry_run=1&dry_run=0` must not mean "create"."""
+    repeated = sorted(key for key, values in request.query_params.lists() if len(values) > 1)
+    if repeated:
+        raise BatchValidationError({key: ["Must be given at most once."] for key in repeated})
 
 
 def _control_response(result: services.TransitionResult) -> Response:

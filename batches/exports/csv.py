@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from batches.exports.records import OPTION_LABELS, Record
+from batches.exports.records import CITATION_FIELDS, OPTION_LABELS, Record, export_id
 from batches.models import BatchJob
 
 EXTENSION = "csv"
@@ -28,6 +28,11 @@ COLUMNS = [
     "review_status",
     "edited",
     "spec",
+    "number",
+    "id",
+    "objective",
+    "bloom_level",
+    *(f"citation_{field}" for field in CITATION_FIELDS),
 ]
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -40,7 +45,12 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def _row(record: Record) -> list[Any]:
+def _citation(record: Record, field: str) -> Any:
+    value = (record.citation or {}).get(field)
+    return value if isinstance(value, str | int | float) else ""
+
+
+def _row(record: Record, batch: BatchJob) -> list[Any]:
     options = dict(record.options)
     review = record.review or {}
     row = [
@@ -49,15 +59,20 @@ def _row(record: Record) -> list[Any]:
         *(options.get(label, "") for label in OPTION_LABELS),
         record.correct_answer,
         record.text("explanation"),
-        record.text("difficulty"),
+        record.difficulty,
         record.text("topic"),
         review.get("score", ""),
         review.get("verdict", ""),
-        "; ".join(review.get("issues") or []),
+        "; ".join(str(issue) for issue in review.get("issues") or []),
         record.status,
         record.review_status,
         "yes" if record.edited else "no",
         json.dumps(record.spec, ensure_ascii=False) if record.spec else "",
+        record.number,
+        export_id(batch, record),
+        record.objective,
+        record.bloom_level,
+        *(_citation(record, field) for field in CITATION_FIELDS),
     ]
     return [safe_cell(cell) for cell in row]
 
@@ -68,5 +83,5 @@ def render(batch: BatchJob, records: Iterable[Record]) -> bytes:
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     for record in records:
-        writer.writerow(_row(record))
+        writer.writerow(_row(record, batch))
     return buffer.getvalue().encode()

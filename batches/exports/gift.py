@@ -1,8 +1,16 @@
 """Moodle GIFT: one multiple-choice question per block, plain text, tags in `// [tag:...]`.
 
-Moodle's importer (question/format/gift/format.php) reads `\\` + one of `~ = # { } :` as
-that character, `\\\\` as a backslash and `\\n` as a line break; a blank line ends a question.
-So every piece of text goes through `escape`, and nothing else is written unescaped.
+Measured with Moodle's own importer (question/format/gift/format.php, docs/exports.md):
+- `\\` + one of `~ = # { } :` reads as that character, `\\\\` as a backslash, `\\n` as a line
+  break; a blank line ends a question. So every text goes through `escape`.
+- A text that starts with `[html]`, `[markdown]`, `[plain]` or `[moodle]` takes that as its
+  format, and only one marker is stripped: every text (stem, answers, general feedback) is
+  written after its own `[plain]`, so a marker of the faculty's text stays text.
+- Moodle's placeholders for escaped characters (`&&035;` is `#`, `&&010` a line break) are
+  read in any text, and GIFT has no escape for them: `&&` before a digit is written `& &`.
+- A `[tag:...]` holding `<`, `>` or a backtick is dropped whole: tags are `records.label`s.
+- Moodle shuffles GIFT answers (the site default; GIFT cannot say otherwise): letters named
+  in the explanation are rewritten to the option's text (`letters.py`).
 """
 
 from __future__ import annotations
@@ -10,17 +18,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from batches.exports.records import Record
+from batches.exports import letters
+from batches.exports.records import Record, export_id, title
 from batches.models import BatchJob
 
 EXTENSION = "gift.txt"
 CONTENT_TYPE = "text/plain; charset=utf-8"
 SPECIAL = "~=#{}:"
-TITLE_LENGTH = 80
+PLAIN = "[plain]"
+_PLACEHOLDER = re.compile(r"&(?=&\d)")
 
 
 def escape(text: str) -> str:
     """Return `text` as GIFT reads it literally, on one line."""
+    text = _PLACEHOLDER.sub("& ", text)
     text = text.replace("\\", "\\\\")
     for char in SPECIAL:
         text = text.replace(char, "\\" + char)
@@ -28,34 +39,44 @@ def escape(text: str) -> str:
     return re.sub(r"\r\n|\r|\n", r"\\n", text)
 
 
+def stored(text: str) -> str:
+    """Return what Moodle stores for `text` written by `escape` (for docs and tests)."""
+    return re.sub(r"\r\n|\r", "\n", _PLACEHOLDER.sub("& ", text))
+
+
 def tag(text: str) -> str:
-    """Return `text` as a Moodle GIFT tag: on one line, without commas, `]` escaped."""
-    text = re.sub(r"[\r\n,]+", " ", text).strip()
-    return text.replace("]", "\\]")
+    """Return a `records.label` as a GIFT tag's text: `]` escaped, no trailing backslash."""
+    text = text.replace("]", "\\]")
+    # `x\]` would read as an escaped bracket; Moodle trims the blank that prevents it.
+    return text + " " if text.endswith("\\") else text
 
 
 def answer(text: str, correct: bool) -> str:
-    """Return one option line: `=` for the correct answer, `~` for the others."""
-    if correct:
-        # Moodle takes an `=` answer's text as it is, `%` included.
-        return "=" + escape(text)
-    # After `~`, Moodle reads a leading `%50%` as a weight and GIFT cannot escape `%`; an
-    # explicit weight of 0 first makes the rest text again.
-    weight = "%0%" if text.lstrip().startswith("%") else ""
-    return f"~{weight}{escape(text)}"
+    """Return one option line: `=` for the correct answer, `~` for the others.
+
+    `[plain]` first also keeps a leading `%50%` from reading as a weight.
+    """
+    return f"{'=' if correct else '~'}{PLAIN}{escape(text)}"
+
+
+def feedback(record: Record) -> str:
+    """Return the general feedback: the explanation, letters rewritten, and the citation."""
+    explanation = letters.rewrite(record.text("explanation"), dict(record.options))
+    return "\n\n".join(t for t in (explanation, record.citation_text()) if t)
 
 
 def question(record: Record, batch: BatchJob) -> str:
     """Return one question block (without the blank line that ends it)."""
-    title = f"{batch.topic[:TITLE_LENGTH]} · {record.index + 1}"
     tags = " ".join(f"[tag:{tag(t)}]" for t in record.tags)
     answers = "".join(
         f"\n{answer(text, label == record.correct_answer)}" for label, text in record.options
     )
-    feedback = f"\n####{escape(record.text('explanation'))}" if record.text("explanation") else ""
+    general = feedback(record)
+    general = f"\n####{PLAIN}{escape(general)}" if general else ""
     return (
-        f"// [id:batchgen-{batch.pk}-{record.index}] {tags}\n"
-        f"::{escape(title)}::[plain]{escape(record.text('stem'))}{{{answers}{feedback}\n}}"
+        f"// [id:{export_id(batch, record)}] {tags}\n"
+        f"::{escape(title(batch, record))}::{PLAIN}{escape(record.text('stem'))}"
+        f"{{{answers}{general}\n}}"
     )
 
 

@@ -3,18 +3,24 @@
 The layout is Canvas's own (and text2qti's, which Canvas users rely on): the manifest lists
 the assessment `<id>/<id>.xml` (type `imsqti_xmlv1p2`) and its `assessment_meta.xml`. Each
 question is a `multiple_choice_question` item: one `response_lid` with a label per option,
-100 points for the correct one, and the explanation as general feedback.
+100 points for the correct one, and the explanation (with the citation) as general feedback.
+
+Measured with Canvas's own converter and item import (docs/exports.md): stems and options are
+`text/html`, HTML-escaped with `<br>` for line breaks; the feedback is `text/plain` with the raw
+text, as Canvas's own exports write it (a plain "QTI .zip" import stores escaped HTML feedback
+as text and escapes it again: students would read `K &amp;gt; 5.5`). The objective, Bloom level
+and difficulty are `qtimetadatafield`s of the item.
 """
 
 from __future__ import annotations
 
-import html
 import io
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterable
 
-from batches.exports.records import Record, xml_chars
+from batches.exports.moodle import html_text
+from batches.exports.records import Record, export_id, title, xml_chars
 from batches.models import BatchJob
 
 DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -36,7 +42,12 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
 def _html(parent: ET.Element, text: str) -> None:
     """Append `<material><mattext texttype="text/html">` holding `text`, shown literally."""
     material = _sub(parent, "material")
-    _sub(material, "mattext", html.escape(text, quote=False), texttype="text/html")
+    _sub(material, "mattext", html_text(text), texttype="text/html")
+
+
+def _plain(parent: ET.Element, text: str) -> None:
+    """Append `<material><mattext texttype="text/plain">` holding `text` as it is."""
+    _sub(_sub(parent, "material"), "mattext", text, texttype="text/plain")
 
 
 def _metadata(parent: ET.Element, fields: dict[str, str]) -> None:
@@ -52,8 +63,8 @@ def item(section: ET.Element, record: Record, batch: BatchJob) -> None:
     node = _sub(
         section,
         "item",
-        ident=f"batchgen-{record.item_id}",
-        title=xml_chars(f"{batch.topic[:80]} · {record.index + 1}"),
+        ident=export_id(batch, record),
+        title=title(batch, record),
     )
     _metadata(
         _sub(node, "itemmetadata"),
@@ -61,6 +72,15 @@ def item(section: ET.Element, record: Record, batch: BatchJob) -> None:
             "question_type": "multiple_choice_question",
             "points_possible": "1.0",
             "original_answer_ids": ",".join(label for label, _ in record.options),
+            **{
+                name: value
+                for name, value in (
+                    ("objective", record.objective),
+                    ("bloom_level", record.bloom_level),
+                    ("difficulty", record.difficulty),
+                )
+                if value
+            },
         },
     )
     presentation = _sub(node, "presentation")
@@ -72,16 +92,17 @@ def item(section: ET.Element, record: Record, batch: BatchJob) -> None:
     processing = _sub(node, "resprocessing")
     outcomes = _sub(processing, "outcomes")
     _sub(outcomes, "decvar", maxvalue="100", minvalue="0", varname="SCORE", vartype="Decimal")
-    if record.text("explanation"):
+    feedback_text = record.feedback()
+    if feedback_text:
         always = _sub(processing, "respcondition", **{"continue": "Yes"})
         _sub(_sub(always, "conditionvar"), "other")
         _sub(always, "displayfeedback", feedbacktype="Response", linkrefid=GENERAL_FEEDBACK)
     correct = _sub(processing, "respcondition", **{"continue": "No"})
     _sub(_sub(correct, "conditionvar"), "varequal", record.correct_answer, respident="response1")
     _sub(correct, "setvar", "100", action="Set", varname="SCORE")
-    if record.text("explanation"):
+    if feedback_text:
         feedback = _sub(node, "itemfeedback", ident=GENERAL_FEEDBACK)
-        _html(_sub(feedback, "flow_mat"), record.text("explanation"))
+        _plain(_sub(feedback, "flow_mat"), feedback_text)
 
 
 def assessment(batch: BatchJob, records: Iterable[Record], ident: str) -> bytes:

@@ -33,9 +33,10 @@ BATCH_FIELDS = {
     "finished_at",
     "approved_items",
     "usage",
+    "coverage",
 }
 ITEM_FIELDS = {
-    *("id", "index", "status", "attempts", "revisions", "spec", "error", "result"),
+    *("id", "index", "number", "status", "attempts", "revisions", "spec", "error", "result"),
     *("review_status", "edited", "usage", "started_at", "finished_at"),
 }
 EVENT_FIELDS = {"id", "name", "created_at", "payload"}

@@ -1,4 +1,4 @@
-"""GET .../export/?format=json|csv: a file download of the completed questions."""
+"""GET .../export/?format=...&status=...: a file download of the batch's questions."""
 
 from __future__ import annotations
 
@@ -42,7 +42,10 @@ def test_json_export_is_an_attachment_of_the_completed_questions(api, done_batch
     response = api.get(batch_url(done_batch, "export"), {"format": "json"})
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
-    assert response["Content-Disposition"] == (f'attachment; filename="batch-{done_batch.pk}.json"')
+    # Named after the topic and what it holds; nobody has reviewed yet: completed questions.
+    assert (
+        response["Content-Disposition"] == 'attachment; filename="renal-physiology-completed.json"'
+    )
     records = json.loads(response.content)
     assert [r["index"] for r in records] == [0, 2]
     assert records[0]["stem"] == RESULT["question"]["stem"]
@@ -52,7 +55,9 @@ def test_csv_export_is_an_attachment_with_a_header_and_a_row_per_question(api, d
     response = api.get(batch_url(done_batch, "export"), {"format": "csv"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    assert response["Content-Disposition"] == f'attachment; filename="batch-{done_batch.pk}.csv"'
+    assert (
+        response["Content-Disposition"] == 'attachment; filename="renal-physiology-completed.csv"'
+    )
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [r["index"] for r in rows] == ["0", "2"]
     assert rows[0]["option_b"] == "Thick ascending limb"
@@ -95,8 +100,9 @@ def test_lms_exports_are_attachments_of_their_type(
     response = api.get(batch_url(reviewed_batch, "export"), {"format": fmt})
     assert response.status_code == 200
     assert response["Content-Type"] == content_type
+    # One item is reviewed, so the default is the approved questions.
     assert response["Content-Disposition"] == (
-        f'attachment; filename="batch-{reviewed_batch.pk}.{extension}"'
+        f'attachment; filename="renal-physiology-approved.{extension}"'
     )
     assert response.content
 
@@ -112,6 +118,29 @@ def test_export_status_picks_completed_approved_or_all_questions(
     assert [r["index"] for r in records] == indexes
     assert {r["review_status"] for r in records} <= {"approved", "unreviewed"}
     assert all("spec" in r for r in records)
+
+
+def test_the_default_status_is_approved_once_any_item_is_reviewed(api, done_batch, faculty):
+    from batches import review
+
+    url = batch_url(done_batch, "export")
+    assert [r["index"] for r in json.loads(api.get(url).content)] == [0, 2]
+    item = BatchItem.objects.get(batch=done_batch, index=2)
+    review.review_item(item=item, user=faculty, decision="reject")
+    response = api.get(url)
+    # Reviewed, none approved: an empty approved export, not the rejected question.
+    assert json.loads(response.content) == []
+    assert response["Content-Disposition"].endswith('-approved.json"')
+    review.review_item(item=item, user=faculty, decision="unreview")
+    assert [r["index"] for r in json.loads(api.get(url).content)] == [0, 2]
+
+
+def test_a_topic_without_latin_letters_names_the_file_after_the_batch(api, make_batch):
+    batch = make_batch(scope={"topic": "腎臓生理学"})
+    response = api.get(batch_url(batch, "export"), {"format": "csv"})
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="batch-{str(batch.pk)[:8]}-completed.csv"'
+    )
 
 
 def test_an_unknown_export_status_is_a_400(api, reviewed_batch):

@@ -100,6 +100,8 @@ def test_items_are_listed_in_index_order_with_the_contract_fields(api, make_batc
     )
     items, meta = listed(api.get(batch_url(batch, "items")))
     assert [i["index"] for i in items] == [0, 1, 2, 3, 4]
+    # The number people read and type is index + 1.
+    assert [i["number"] for i in items] == [1, 2, 3, 4, 5]
     assert meta["count"] == 5
     assert all(set(i) == ITEM_FIELDS for i in items)
     failed = items[1]

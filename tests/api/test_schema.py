@@ -35,8 +35,13 @@ OPERATIONS = {
     },
     **{
         (f"/api/v1/generation/batch/{{id}}/{action}/", "post"): {"200", "401", "403", "404", "409"}
-        for action in ("pause", "resume", "cancel", "retry-failed")
+        for action in ("pause", "resume", "cancel", "retry-failed", "fill-gaps")
     },
+    ("/api/v1/generation/sources/", "get"): {"200", "401", "403"},
+    ("/api/v1/generation/sources/", "post"): {"201", "200", "400", "401", "403", "413", "415"},
+    ("/api/v1/generation/sources/{id}/", "get"): {"200", "401", "403", "404"},
+    ("/api/v1/generation/sources/{id}/", "delete"): {"204", "401", "403", "404", "409"},
+    ("/api/v1/generation/sources/{id}/passages/", "get"): {"200", "401", "403", "404"},
 }
 
 

@@ -155,9 +155,3 @@ def test_the_estimate_uses_recent_completed_batches_of_the_same_model(api, make_
     assert estimate["per_item"]["output_tokens"] == 400  # (4 * 300 + 400) / 4
     assert estimate["total"]["input_tokens"] == 11000
     assert estimate["total"]["cost_usd"] == pytest.approx((11000 * 2 + 4000 * 8) / 1e6)
-
-
-def test_dry_runs_do_not_use_up_the_create_throttle(api, settings):
-    body = {"target_count": 1, "scope": {"topic": "Renal physiology"}}
-    for _ in range(70):  # the create budget is 60 a minute
-        data(api.post(f"{BATCHES}?dry_run=1", body, format="json"))

@@ -486,4 +486,4 @@ def test_item_list_shows_the_review_and_the_actions_use_the_review_service(admin
     assert (items[0].review_status, items[0].reviewed_by.username) == ("approved", "admin")
     assert items[1].review_status == "unreviewed"
     html = admin_client.get(url, {"review_status__exact": "approved"}).content.decode()
-    assert html.count('class="field-index"') == 1
+    assert html.count('class="field-number"') == 1

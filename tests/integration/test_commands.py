@@ -169,8 +169,12 @@ def test_generate_batch_follow_shows_a_live_bar_until_the_batch_completes(facult
     assert "3/3" in out
     assert "completed=3 failed=0" in out
     assert "item/s" in out
+    assert f"Batch {batch.pk} completed: 3 completed, 0 failed, 0 cancelled of 3 items.\n" in out
+    # It ends by saying where to review, in the browser and in the terminal.
     assert out.endswith(
-        f"Batch {batch.pk} completed: 3 completed, 0 failed, 0 cancelled of 3 items.\n"
+        f"Review the 3 questions at /batches/{batch.pk}/review/ (http://127.0.0.1:8000/"
+        f"batches/{batch.pk}/review/ under make run), or here: manage.py review "
+        f"{str(batch.pk)[:8]} approve|reject NUMBER\n"
     )
 
 
@@ -259,7 +263,39 @@ def test_batch_control_of_an_invalid_transition_names_the_current_status(faculty
 
 @pytest.mark.parametrize("verb", ["pause", "resume", "cancel", "retry-failed", "show", "follow"])
 def test_batch_verbs_reject_an_id_that_is_not_a_uuid(verb):
-    assert str(fails("batch", verb, "42")) == "'42' is not a batch id (a UUID)."
+    assert str(fails("batch", verb, "42")) == (
+        "'42' is not a batch id: give the id (a UUID) or at least its first 4 hex digits."
+    )
+
+
+def test_every_command_that_takes_an_id_accepts_a_unique_prefix_as_git_does(faculty):
+    batch = make_batch(faculty, target_count=2)
+    prefix = str(batch.pk)[:8]
+    out, _ = run("batch", "show", prefix)
+    assert f"batch          {batch.pk}" in out.splitlines()
+    out, _ = run("batch", "pause", prefix.upper())
+    assert out.startswith(f"Batch {batch.pk}: running -> paused.")
+    complete(batch, [0])
+    out, _ = run("export_batch", prefix, "--format", "json", "--status", "completed")
+    assert len(json.loads(out)) == 1
+    assert str(fails("batch", "show", "0000" if prefix[:4] != "0000" else "ffff")).startswith(
+        "No batch id starts with"
+    )
+
+
+def test_an_ambiguous_prefix_asks_for_more_of_the_id(faculty, monkeypatch):
+    ids = iter(
+        uuid.UUID(u)
+        for u in ("f6a67ebb-0000-4000-8000-000000000001", "f6a67ebc-0000-4000-8000-000000000002")
+    )
+    # The field caches its default's callable (`_get_default`): replace that.
+    monkeypatch.setattr(BatchJob._meta.get_field("id"), "_get_default", lambda: next(ids))
+    first, second = make_batch(faculty), make_batch(faculty)
+    assert str(fails("batch", "show", "f6a67eb")) == (
+        "More than one batch id starts with f6a67eb: give more of it."
+    )
+    assert run("batch", "show", "f6a67ebc")[0].splitlines()[0] == f"batch          {second.pk}"
+    assert run("batch", "show", "f6a67ebb")[0].splitlines()[0] == f"batch          {first.pk}"
 
 
 @pytest.mark.parametrize("verb", ["pause", "show", "follow"])
@@ -272,7 +308,7 @@ def test_bad_input_from_the_command_line_exits_with_status_1(capsys):
     with pytest.raises(SystemExit) as excinfo:
         BatchCommand().run_from_argv(["manage.py", "batch", "show", "not-a-uuid"])
     assert excinfo.value.code == 1
-    assert "CommandError: 'not-a-uuid' is not a batch id (a UUID)." in capsys.readouterr().err
+    assert "CommandError: 'not-a-uuid' is not a batch id" in capsys.readouterr().err
 
 
 # --- batch show, follow, list -------------------------------------------------------------
@@ -356,9 +392,8 @@ def test_batch_follow_of_an_ended_batch_draws_the_full_bar_without_waiting(facul
     services.finish_batch(batch.pk)
     out, _ = run("batch", "follow", str(batch.pk))
     assert "2/2" in out
-    assert out.endswith(
-        f"Batch {batch.pk} completed: 2 completed, 0 failed, 0 cancelled of 2 items.\n"
-    )
+    assert f"Batch {batch.pk} completed: 2 completed, 0 failed, 0 cancelled of 2 items.\n" in out
+    assert out.endswith(f"manage.py review {str(batch.pk)[:8]} approve|reject NUMBER\n")
 
 
 def test_batch_follow_then_ctrl_c_offers_resume_for_a_paused_batch(faculty, interrupt):

@@ -10,11 +10,10 @@ import zipfile
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from moodle_xml_parser.parser import parse_bytes
 
 from batches import review, services
 from tests.factories import FacultyFactory, batch_definition
-from tests.lms_readers import read_gift
+from tests.lms_readers import read_gift, read_moodle_xml
 from tests.review_data import finish_items
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +38,10 @@ def run(*args: str) -> str:
 
 
 def test_json_and_csv_to_stdout(batch):
-    assert [q["index"] for q in json.loads(run(str(batch.pk), "--format", "json"))] == [0, 1, 2]
+    # One item is reviewed: the default is the approved questions; --status picks others.
+    assert [q["index"] for q in json.loads(run(str(batch.pk), "--format", "json"))] == [1]
+    everything = run(str(batch.pk), "--format", "json", "--status", "completed")
+    assert [(q["index"], q["number"]) for q in json.loads(everything)] == [(0, 1), (1, 2), (2, 3)]
     rows = list(
         csv.DictReader(io.StringIO(run(str(batch.pk), "--format", "csv", "--status", "approved")))
     )
@@ -50,14 +52,17 @@ def test_json_and_csv_to_stdout(batch):
 
 def test_gift_to_stdout_reads_back_with_the_edited_text(batch):
     questions = read_gift(run(str(batch.pk), "--format", "gift", "--status", "approved"))
-    assert [q["stem"]["text"] for q in questions] == ["An edited stem about {ions}: #1?"]
+    assert [q["questiontext"] for q in questions] == ["An edited stem about {ions}: #1?"]
+    assert [q["name"] for q in questions] == ["Renal physiology · 2"]
 
 
 def test_moodle_to_a_file(batch, tmp_path):
     target = tmp_path / "quiz.xml"
+    out = run(str(batch.pk), "--format", "moodle", "--status", "completed", "--output", str(target))
+    assert out == f"Wrote 3 completed questions from batch {batch.pk} to {target}.\n"
+    assert len(read_moodle_xml(target.read_bytes())) == 3
     out = run(str(batch.pk), "--format", "moodle", "--output", str(target))
-    assert out == f"Wrote 3 questions from batch {batch.pk} to {target}.\n"
-    assert len(parse_bytes(target.read_bytes())["multichoice"]) == 3
+    assert out == f"Wrote 1 approved questions from batch {batch.pk} to {target}.\n"
 
 
 def test_qti_to_a_file_is_a_zip_with_a_manifest(batch, tmp_path):

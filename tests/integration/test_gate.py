@@ -113,7 +113,8 @@ def test_beyond_the_full_scan_limit_the_bands_still_find_the_duplicate(
     monkeypatch.setattr(quality, "FULL_SCAN_LIMIT", 0)
     create(django_capture_on_commit_callbacks, target_count=2, concurrency_limit=2)
     first = run(queued[0], scripted(QUESTION, ACCEPT), django_capture_on_commit_callbacks)
-    assert QuestionBand.objects.filter(item_id=first.pk).count() == quality.MINHASH_BANDS
+    # The MinHash bands of its content words, and its correct answer's key.
+    assert QuestionBand.objects.filter(item_id=first.pk).count() == quality.MINHASH_BANDS + 1
 
     second = run(
         queued[1],

@@ -31,9 +31,9 @@ def review(*args: str) -> str:
     return out.getvalue()
 
 
-def test_approve_and_reject_one_question_by_its_index(batch):
-    assert "Question 0: approved." in review(str(batch.pk), "approve", "0", "--note", "fine")
-    assert "Question 1: rejected." in review(str(batch.pk), "reject", "1")
+def test_approve_and_reject_one_question_by_its_number_as_the_pages_show_it(batch):
+    assert "Question 1: approved." in review(str(batch.pk), "approve", "1", "--note", "fine")
+    assert "Question 2: rejected." in review(str(batch.pk)[:8], "reject", "2")
     statuses = dict(batch.items.values_list("index", "review_status"))
     assert statuses == {0: "approved", 1: "rejected", 2: "unreviewed"}
     assert BatchItem.objects.get(batch=batch, index=0).reviewed_by == batch.owner
@@ -46,7 +46,7 @@ def test_approve_all_by_score(batch):
 
 
 def test_regenerate_sends_the_question_back_with_the_feedback(batch):
-    review(str(batch.pk), "regenerate", "1", "--feedback", "Use a child")
+    review(str(batch.pk), "regenerate", "2", "--feedback", "Use a child")
     item = BatchItem.objects.get(batch=batch, index=1)
     assert item.status in ("pending", "queued")
     assert item.checkpoints["revision"]["feedback"] == ["Use a child"]
@@ -55,9 +55,10 @@ def test_regenerate_sends_the_question_back_with_the_feedback(batch):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("approve",), "needs the question's index"),
-        (("approve", "9"), "has no question 9"),
-        (("approve", "2"), "holds no question"),
+        (("approve",), "needs the question's number"),
+        (("approve", "9"), r"has no question 9 \(its questions are numbered 1 to 3\)"),
+        (("approve", "0"), "has no question 0"),
+        (("approve", "3"), "holds no question"),
         (("approve-all",), "needs --min-score"),
         (("approve-all", "--min-score", "9"), "integer from 1 to 5"),
     ],

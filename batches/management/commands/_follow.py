@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from time import sleep
 from typing import TextIO
@@ -44,6 +45,8 @@ def follow(
         return _ask_what_next(batch_id, out=out, answers=answers, user=user)
     bar.close()
     out.write(outcome_line(summary) + "\n")
+    if hint := review_hint(summary):
+        out.write(hint + "\n")
     return summary.batch.status
 
 
@@ -58,6 +61,19 @@ def outcome_line(summary: BatchSummary) -> str:
         f"Batch {summary.batch.pk} {summary.batch.status}: {summary.completed_items} completed, "
         f"{summary.failed_items} failed, {summary.cancelled_items} cancelled "
         f"of {summary.total_items} items."
+    )
+
+
+def review_hint(summary: BatchSummary) -> str:
+    """Return where to review a finished batch's questions, or "" when it has none."""
+    if not summary.completed_items:
+        return ""
+    batch_id = summary.batch.pk
+    port = os.environ.get("PORT", "8000")
+    return (
+        f"Review the {summary.completed_items} questions at /batches/{batch_id}/review/ "
+        f"(http://127.0.0.1:{port}/batches/{batch_id}/review/ under make run), or here: "
+        f"manage.py review {str(batch_id)[:8]} approve|reject NUMBER"
     )
 
 

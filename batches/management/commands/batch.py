@@ -1,4 +1,5 @@
-"""Control and inspect batches from the terminal: pause, resume, cancel, retry, show, list."""
+"""Control and inspect batches from the terminal: pause, resume, cancel, retry, fill the gaps,
+show, list."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count
 from django.utils import timezone
 
-from batches import services
-from batches.errors import BudgetExhaustedError, InvalidBatchStatusTransitionError
+from batches import fill_gaps, services
+from batches.errors import (
+    BudgetExhaustedError,
+    InvalidBatchStatusTransitionError,
+    QuotaExceededError,
+)
 from batches.management.commands._common import get_batch, get_user
 from batches.management.commands._follow import follow
 from batches.models import BatchJob
@@ -44,6 +49,12 @@ class Command(BaseCommand):
         for action in Action:
             control = sub.add_parser(action.value, help=ACTION_WORDING[action].help)
             control.add_argument("batch_id", metavar="BATCH_ID")
+        gaps = sub.add_parser(
+            "fill-gaps",
+            help="after review, queue new questions for every blueprint row short of approved "
+            "ones (rejected or failed)",
+        )
+        gaps.add_argument("batch_id", metavar="BATCH_ID")
         show = sub.add_parser("show", help="a batch's status and counts")
         show.add_argument("batch_id", metavar="BATCH_ID")
         show.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -63,6 +74,8 @@ class Command(BaseCommand):
         batch = get_batch(opts["batch_id"])
         if verb == "show":
             self._show(batch, as_json=opts["json"])
+        elif verb == "fill-gaps":
+            self._fill_gaps(batch)
         elif verb == "follow":
             follow(batch.pk, out=self.stdout._out, answers=opts.get("stdin", sys.stdin))
         else:
@@ -71,11 +84,26 @@ class Command(BaseCommand):
     def _control(self, batch: BatchJob, action: Action) -> None:
         try:
             result = services.apply_action(action, batch=batch)
-        except (InvalidBatchStatusTransitionError, BudgetExhaustedError) as error:
+        except (
+            InvalidBatchStatusTransitionError,
+            BudgetExhaustedError,
+            QuotaExceededError,
+        ) as error:
             raise CommandError(str(error)) from None
         except BatchJob.DoesNotExist:
             raise CommandError(f"No batch {batch.pk}.") from None
         self.stdout.write(f"Batch {batch.pk}: {result.previous_status} -> {result.new_status}.")
+
+    def _fill_gaps(self, batch: BatchJob) -> None:
+        try:
+            queued = fill_gaps.fill_gaps(batch=batch)
+        except (
+            InvalidBatchStatusTransitionError,
+            BudgetExhaustedError,
+            QuotaExceededError,
+        ) as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"Batch {batch.pk}: {queued} new questions queued to fill the gaps.")
 
     def _show(self, batch: BatchJob, *, as_json: bool) -> None:
         s = batch_summary(batch)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from batches.exports import DEFAULT_FORMAT, DEFAULT_STATUS, FORMATS, STATUSES
+from batches.exports import DEFAULT_FORMAT, FORMATS, STATUSES
 from batches.exports import response as export_response
 from batches.exports.records import export_items
 from batches.management.commands._common import get_batch
@@ -19,8 +19,9 @@ class Command(BaseCommand):
     help = (
         "Write the questions of BATCH_ID, in index order, as JSON, CSV, Moodle GIFT, Moodle "
         "XML or a QTI 1.2 zip (Canvas), to --output FILE or to standard output (qti needs "
-        "--output). --status completed (default), approved, or all (failed items' last "
-        "questions too). CSV cells a spreadsheet would run as formulas are escaped."
+        "--output). --status completed, approved, or all (failed items' last questions "
+        "too); by default approved once any item of the batch has been reviewed, else "
+        "completed. CSV cells a spreadsheet would run as formulas are escaped."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -35,15 +36,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--status",
             choices=STATUSES,
-            default=DEFAULT_STATUS,
-            help="completed (default), approved or all",
+            default=None,
+            help="completed, approved or all (default: approved once any item is reviewed, "
+            "else completed)",
         )
         parser.add_argument(
             "--output", metavar="FILE", help="write to FILE instead of standard output"
         )
 
     def handle(
-        self, *args: Any, batch_id: str, fmt: str, status: str, output: str | None, **opts: Any
+        self,
+        *args: Any,
+        batch_id: str,
+        fmt: str,
+        status: str | None,
+        output: str | None,
+        **opts: Any,
     ) -> None:
         if output is None and fmt in BINARY_FORMATS:
             raise CommandError(f"--format {fmt} writes a zip file: give --output FILE.")
@@ -53,8 +61,10 @@ class Command(BaseCommand):
             self.stdout.write(export.content.decode())
             return
         write_file(Path(output), export.content)
-        count = export_items(batch, status).count()
-        self.stdout.write(f"Wrote {count} questions from batch {batch.pk} to {output}.")
+        count = export_items(batch, export.status).count()
+        self.stdout.write(
+            f"Wrote {count} {export.status} questions from batch {batch.pk} to {output}."
+        )
 
 
 def write_file(path: Path, content: bytes) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from batches import services
+from batches import blueprint, services
 from batches.errors import BatchValidationError, BudgetExhaustedError, QuotaExceededError
 from batches.management.commands._common import get_user
 from batches.management.commands._follow import follow
@@ -22,6 +22,8 @@ from batches.validation import (
     TARGET_COUNT_RANGE,
 )
 from generation.schemas import DEFAULT_DIFFICULTY, DIFFICULTIES
+
+DEFAULT_COUNT = 10
 
 
 class Command(BaseCommand):
@@ -39,8 +41,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--count",
             type=int,
-            default=10,
-            help="number of questions ({}-{})".format(*TARGET_COUNT_RANGE),
+            default=None,
+            help="number of questions ({}-{}); default 10, or the blueprint's total".format(
+                *TARGET_COUNT_RANGE
+            ),
+        )
+        parser.add_argument(
+            "--blueprint",
+            metavar="FILE.csv|FILE.json",
+            default=None,
+            help="exam blueprint: CSV (objective,bloom_level,difficulty,count) or a JSON list "
+            "of rows; see docs/blueprint.md",
         )
         parser.add_argument(
             "--difficulty", default=DEFAULT_DIFFICULTY, help=", ".join(DIFFICULTIES)
@@ -76,6 +87,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         owner = get_user(opts["owner"])
+        if opts.get("blueprint"):
+            try:
+                opts["blueprint_rows"] = blueprint.load_file(opts["blueprint"])
+            except (OSError, UnicodeDecodeError, ValueError) as error:
+                raise CommandError(
+                    f"Cannot read the blueprint {opts['blueprint']}: {error}"
+                ) from None
         try:
             batch, _ = services.create_batch(owner=owner, definition=definition_from(opts))
         except BatchValidationError as error:
@@ -107,11 +125,27 @@ def definition_from(opts: dict[str, Any]) -> dict[str, Any]:
         scope["course"] = opts["course"]
     if opts["objective"]:
         scope["learning_objectives"] = opts["objective"]
-    return {
-        "target_count": opts["count"],
+    body = {
+        "target_count": opts.get("count"),
         "scope": scope,
         "parameters": {"difficulty": opts["difficulty"]},
         "concurrency_limit": opts["concurrency"],
         "max_attempts": opts["max_attempts"],
         "max_revisions": opts["max_revisions"],
     }
+    rows = opts.get("blueprint_rows")
+    if rows is not None:
+        body["blueprint"] = rows
+    if body["target_count"] is None:
+        body["target_count"] = blueprint_total(rows) or DEFAULT_COUNT
+    return body
+
+
+def blueprint_total(rows: Any) -> int | None:
+    """Return the sum of the rows' counts, if every row has a whole count; else None."""
+    if not isinstance(rows, list) or not rows:
+        return None
+    counts = [row.get("count") if isinstance(row, dict) else None for row in rows]
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+        return sum(counts)
+    return None

@@ -78,17 +78,67 @@ def test_safe_cell_leaves_text_without_a_leading_formula_character_alone(value):
 
 def test_json_is_a_list_of_questions_with_index_review_review_status_and_spec():
     spec = {"bloom_level": "apply"}
-    records = json.loads(json_export.render(BatchJob(), [record(0, spec=spec), record(3)]))
+    batch = BatchJob(scope={"topic": "Renal <physiology>"})
+    records = json.loads(json_export.render(batch, [record(0, spec=spec), record(3)]))
     assert [r["index"] for r in records] == [0, 3]
     assert records[0] == {
         "index": 0,
+        "number": 1,
+        "id": f"batchgen-{batch.pk}-i0000",
+        "name": "Renal physiology · 1",
         **question_args(),
+        "tags": ["Renal physiology", "bloom:apply", f"difficulty:{question_args()['difficulty']}"],
+        "objective": None,
+        "bloom_level": "apply",
+        "citation": None,
         "review": review_args(issues=["Lead-in, vague"]),
         "status": "completed",
         "review_status": "approved",
         "edited": True,
         "spec": spec,
     }
+    assert records[1]["number"] == 4
+
+
+CITATION = {
+    "source": 3,
+    "name": "Guyton",
+    "passage": 9,
+    "page": "12",
+    "section": "Renal",
+    "quote": "=1+1",
+}
+
+
+def test_json_and_csv_carry_objective_bloom_level_difficulty_and_citation():
+    spec = {"objective": "Treat hyperkalaemia", "bloom_level": "apply", "difficulty": "hard"}
+    one = Record(**{**record(4, spec=spec).__dict__, "citation": CITATION})
+    [as_json] = json.loads(json_export.render(BatchJob(), [one]))
+    assert (as_json["objective"], as_json["bloom_level"], as_json["difficulty"]) == (
+        "Treat hyperkalaemia",
+        "apply",
+        "hard",
+    )
+    assert as_json["citation"] == CITATION
+    assert as_json["tags"][1:] == [
+        "objective:Treat hyperkalaemia",
+        "bloom:apply",
+        "difficulty:hard",
+    ]
+    [row] = csv_rows(one)
+    assert (row["number"], row["objective"], row["bloom_level"], row["difficulty"]) == (
+        "5",
+        "Treat hyperkalaemia",
+        "apply",
+        "hard",
+    )
+    assert [row[f"citation_{k}"] for k in CITATION] == ["3", "Guyton", "9", "12", "Renal", "'=1+1"]
+
+
+def test_difficulty_falls_back_to_the_question_then_the_batch():
+    bare = Record(**{**record(0).__dict__, "question": {"stem": "s"}, "batch_difficulty": "easy"})
+    assert bare.difficulty == "easy"
+    assert record(0).difficulty == question_args()["difficulty"]
 
 
 def test_json_writes_non_ascii_text_as_is():

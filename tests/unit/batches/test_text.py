@@ -86,3 +86,24 @@ def test_the_decoder_replaces_lone_surrogates_and_keeps_pairs():
     decoded = json.loads(stored, cls=text.SafeJSONDecoder)
     assert decoded == {"t": "a \ufffd b \U0001fac0", "k\ufffd": ["\ufffd"]}
     json.dumps(decoded, ensure_ascii=False).encode()  # encodable as UTF-8
+
+
+@pytest.mark.parametrize("bad", ["\x0b", "\x0c", "\x01", "\x1f", "\ufffe", "\U0001fffe", "\x00"])
+def test_accept_refuses_what_xml_or_unicode_cannot_hold(bad):
+    with pytest.raises(text.TextRuleError):
+        text.accept(f"kidney{bad}")
+
+
+def test_accept_neutralises_bidi_and_counts_visible_characters():
+    assert text.accept("\u202eabc\u2066d\u2069") == "abcd"
+    assert text.accept("line\tone\r\ntwo") == "line\tone\r\ntwo"
+    with pytest.raises(text.TextRuleError):
+        text.accept("\u200b" * 25)
+    assert text.accept("\u200b" * 25, allow_empty=True) == "\u200b" * 25
+    with pytest.raises(text.TextRuleError):
+        text.accept("ab\u200b\u200b", min_visible=3)
+
+
+def test_clean_output_cleans_a_models_json_without_refusing():
+    dirty = {"stem\u202e": ["a\u202eb\ufffe\x0bc\x00", 3], "n": None}
+    assert text.clean_output(dirty) == {"stem": ["ab c\ufffd", 3], "n": None}

@@ -366,3 +366,25 @@ def test_questions_of_one_batch_get_different_prompts_and_demo_questions():
         for number in (1, 2, 3)
     ]
     assert len(set(stems)) == 3
+
+
+def test_model_output_is_stored_under_the_text_rule():
+    rlo, nonchar = "\u202e", "\ufffe"
+    args = question_args(
+        stem=f"{rlo}A 45-year-old man has diarrhoea{nonchar}. What is the cause?\x0b",
+        explanation=f"Volume loss{rlo} reduces renal perfusion; the others need more.",
+    )
+    recorder = Recorder()
+    result = _run(
+        scripted(tool_call("Question", args), tool_call("Review", review_args())),
+        on_checkpoint=recorder,
+    )
+    stored = [result["question"], recorder.checkpoints["generate"]]
+    for question in stored:
+        assert question["stem"] == "A 45-year-old man has diarrhoea. What is the cause? "
+        assert rlo not in question["explanation"]
+
+
+def test_a_model_stem_of_invisible_characters_fails_validation():
+    error = _failure(scripted(tool_call("Question", question_args(stem="\u200b" * 25))))
+    assert (error.code, error.stage) == ("validation_failed", "validate")
