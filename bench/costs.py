@@ -105,10 +105,11 @@ class CpuMeter:
 
 def durable_peers(bench: Any, n: int, limit: int, log: Callable[[str], None]) -> dict:
     """Run the DBOS peer (bench/dbos_peer.py) at each polling interval on the bench's server."""
-    database = bench.postgres.create_database(f"dbos_peer_{uuid.uuid4().hex[:6]}")
     postmaster = postmaster_pid(bench.postgres.datadir)
     peers = {}
     for poll in DBOS_POLLS:
+        # A system database per run: a queue belongs to the application that registered it.
+        database = bench.postgres.create_database(f"dbos_peer_{uuid.uuid4().hex[:6]}")
         topic = f"Bench DBOS peer {poll} [{uuid.uuid4().hex[:8]}]"
         log(f"part 2: DBOS Transact peer, {n} items, queue polled every {poll} s")
         try:
@@ -125,7 +126,7 @@ def durable_peers(bench: Any, n: int, limit: int, log: Callable[[str], None]) ->
                 timeout=900,
             )
         except (RuntimeError, subprocess.TimeoutExpired) as error:
-            log(f"part 2: the DBOS peer failed: {str(error)[:300]}")
+            log(f"part 2: the DBOS peer failed: {str(error)[-800:]}")
             continue
         records = [r for r in bench.stub.records(topic) if r["outcome"] == 200]
         out["calls"] = len(records)
