@@ -25,6 +25,7 @@ from batches import (
     definitions,
     dispatch,
     gate,
+    grounding_plan,
     outages,
     planner,
     services,
@@ -219,6 +220,7 @@ async def _attempt(claim: dispatch.Claim) -> str:
             usage_meter.reporting_to(record_usage),
         ):
             spec = await planner.ensure_spec(claim, item)
+            passage = await db_retry.arun(grounding_plan.passage_of, item, spec)
             # Bounded: each REVISE spends one of the batch's max_revisions.
             while True:
                 result = await pipeline.run_pipeline(
@@ -229,6 +231,7 @@ async def _attempt(claim: dispatch.Claim) -> str:
                     position=(item.index + 1, batch.target_count),
                     spec=spec,
                     revision=checkpoints.get(gate.REVISION),
+                    passage=passage,
                 )
                 outcome = await db_retry.arun(
                     gate.settle, claim, item, result, checkpoints, revisions

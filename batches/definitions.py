@@ -1,9 +1,9 @@
 """What an item's run reads of its batch, read once per process.
 
 A batch's definition (scope, parameters, blueprint, target count, attempts, revisions,
-institution) is fixed when it is created, so a worker's slots read it once and every later item of the batch
-reuses it: one query per batch and process instead of one per item. Anything that changes
-(status, counts, usage) is never read from here.
+institution) is fixed when it is created, so a worker's slots read it once and every later
+item of the batch reuses it: one query per batch and process instead of one per item.
+Anything that changes (status, counts, usage) is never read from here.
 """
 
 from __future__ import annotations

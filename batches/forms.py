@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 
+from batches import material
 from batches.blueprint import parse_table
 from batches.errors import BatchValidationError
 from batches.validation import (
@@ -32,6 +33,7 @@ FORM_FIELD_FOR = {
     "scope.topic": "topic",
     "scope.course": "course",
     "scope.learning_objectives": "learning_objectives",
+    "scope.sources": "sources",
     "parameters.difficulty": "difficulty",
     "concurrency_limit": "concurrency_limit",
     "max_attempts": "max_attempts",
@@ -125,13 +127,27 @@ class BatchForm(forms.Form):
             "a spreadsheet (tab-separated) work too."
         ),
     )
+    # The owner's ready course material (batches.material); choices are set per owner.
+    sources = forms.MultipleChoiceField(
+        required=False,
+        label="Course material",
+        widget=forms.SelectMultiple(attrs={"size": 5}),
+        help_text=(
+            "Write every question from these sources, each citing its page (optional; upload "
+            "material on the Sources page)."
+        ),
+    )
     # Sent back with the form so that a double submit creates one batch, not two.
     idempotency_key = forms.CharField(required=False, widget=forms.HiddenInput)
 
     definition: BatchDefinition | None = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, owner: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["sources"].choices = [
+            (str(source.pk), f"{source.name} ({source.pages} pages)")
+            for source in (material.ready_sources_of(owner) if owner is not None else ())
+        ]
         if not self.is_bound:
             self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
 
@@ -162,6 +178,8 @@ class BatchForm(forms.Form):
             "course": data.get("course") or None,
             "learning_objectives": [line for line in objectives if line],
         }
+        if data.get("sources"):
+            scope["sources"] = list(data["sources"])
         body: dict[str, Any] = {
             "scope": scope,
             "parameters": {"difficulty": data.get("difficulty") or DEFAULT_DIFFICULTY},

@@ -24,8 +24,7 @@ from batches import bank, dispatch
 from batches.errors import LeaseLostError
 from batches.models import BatchItem, BatchJob, QuestionBand
 from batches.states import REVISION_CHECKPOINT, ItemStatus
-from generation import duplicates, quality
-from generation.schemas import Review
+from generation import duplicates, grounding, quality
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +35,8 @@ REVISE = "revise"
 REVISION = REVISION_CHECKPOINT
 REJECTED_BY_CRITIC = "rejected_by_critic"
 DUPLICATE = "duplicate"
+# A grounded question the critic found unsupported by its passage, or whose quote is not in it.
+UNSUPPORTED = grounding.UNSUPPORTED
 
 
 def settle(
@@ -46,7 +47,9 @@ def settle(
     `revisions` is how many the item has had so far. On REVISE, `checkpoints` is rewritten
     in place so the next pipeline run regenerates the question with the refusal's reason.
     """
-    review = Review.model_validate(result["review"])
+    if unsupported := grounding.support_refusal(result):
+        return _refuse(claim, item, result, checkpoints, revisions, UNSUPPORTED, *unsupported)
+    review = grounding.parse_review(result["review"])
     refusal = quality.critic_refusal(review, settings.QUALITY_MIN_SCORE)
     if refusal is not None:
         return _refuse(

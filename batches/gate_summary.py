@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 
 from batches.models import BatchItem
 
-REASON_LABELS = {"rejected_by_critic": "refused by the critic", "duplicate": "near-duplicate"}
+REASON_LABELS = {
+    "rejected_by_critic": "refused by the critic",
+    "duplicate": "near-duplicate",
+    "unsupported": "unsupported by the material",
+}
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from batches import blueprint, dispatch
+from batches import blueprint, dispatch, grounding_plan
 from batches.models import BatchItem, BatchJob, BatchPlanChunk
 from generation import planning
 
@@ -174,6 +174,10 @@ async def _plan(
         )
 
     rows = await sync_to_async(blueprint.chunk_rows)(batch, chunk.first_index, chunk.end_index)
+    # A grounded batch's passages are assigned by code, before and whatever the model plans.
+    material = await sync_to_async(grounding_plan.chunk_material)(
+        batch.scope, batch.target_count, chunk.first_index, chunk.end_index, batch.blueprint, rows
+    )
     outcome = await planning.plan_chunk(
         batch.scope,
         batch.parameters,
@@ -183,19 +187,24 @@ async def _plan(
         avoid=await sync_to_async(_earlier_foci)(batch.pk, chunk.first_index),
         before_call=before_call,
         fixed=blueprint.fixed_by_index(batch, rows),
+        material=material,
     )
     if rows:
         # The blueprint's fields are the caller's: pinned on every item, planned or not.
         outcome.specs = blueprint.pin_chunk(batch, rows, outcome.specs)
     try:
-        await sync_to_async(_store_plan)(batch, chunk, token, outcome)
+        await sync_to_async(_store_plan)(batch, chunk, token, outcome, material)
     finally:
         # Stored, or lost to a takeover: either way the waiters have something new to read.
         _wake_plan_waiters(chunk.pk)
 
 
 def _store_plan(
-    batch: BatchJob, chunk: BatchPlanChunk, token: uuid.UUID, outcome: planning.PlanOutcome
+    batch: BatchJob,
+    chunk: BatchPlanChunk,
+    token: uuid.UUID,
+    outcome: planning.PlanOutcome,
+    material: list[dict | None] | None = None,
 ) -> None:
     """Write the chunk's specs to its items, unless another item took the chunk over."""
     with transaction.atomic():
@@ -214,6 +223,7 @@ def _store_plan(
         # Two queries for the chunk, not one per item. The chunk's lease (checked above, its
         # row now locked) keeps other planners out, so nobody writes these specs meanwhile.
         specs = {chunk.first_index + offset: spec for offset, spec in enumerate(outcome.specs)}
+        grounding_plan.add_sources(specs, chunk.first_index, material)
         unplanned = list(
             BatchItem.objects.filter(
                 batch_id=batch.pk, index__in=list(specs), spec__isnull=True

@@ -27,6 +27,7 @@ from batches.errors import (
 )
 from batches.exports import FORMATS
 from batches.models import BatchItem, BatchJob
+from batches.passage_view import passage_view
 from batches.review import ItemReviewConflictError
 from batches.views import _is_fragment_request, _own_batch, faculty_required
 
@@ -73,6 +74,7 @@ def _context(
         "critique": (item.result or {}).get("review") if item and item.result else None,
         "warnings": workspace.warnings(item) if item else [],
         "spec": workspace.spec(item) if item else None,
+        "passage": passage_view(item),
         "changes": workspace.changes(item) if item else [],
         "progress": workspace.progress(batch),
         "previous_url": workspace_url(batch, name, here.previous_id) if here.previous_id else "",

@@ -275,6 +275,17 @@ def run_on_process_loop(coroutine: Coroutine[Any, Any, _T]) -> _T:
     return asyncio.run_coroutine_threadsafe(coroutine, _process_loop()).result()
 
 
+def run_in_background(coroutine: Coroutine[Any, Any, Any]) -> None:
+    """Start `coroutine` on this process's event loop without waiting for it."""
+    future = asyncio.run_coroutine_threadsafe(coroutine, _process_loop())
+    future.add_done_callback(_log_background_failure)
+
+
+def _log_background_failure(future: Any) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("background work failed", exc_info=future.exception())
+
+
 def serve_slots() -> SlotsReport:
     """Run this worker's slots until the work runs out (the `run_slots` task's body)."""
     slots = Slots(settings.WORKER_SLOTS, settings.RUNNER_LIFETIME_S)

@@ -28,6 +28,7 @@ from batches import (
     definitions,
     dispatch,
     events,
+    material,
     planner,
     scheduler,
 )
@@ -81,6 +82,7 @@ def create_batch(
         existing = BatchJob.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replayed(existing, definition), False
+    material.check_sources(owner, definition.scope.sources)
     try:
         batch = _create_and_start(owner, definition, idempotency_key)
     except IntegrityError:

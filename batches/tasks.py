@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from datetime import datetime
 
 from asgiref.sync import async_to_sync
@@ -59,19 +58,11 @@ def sweep() -> dict[str, int]:
     return summary
 
 
-# A receiver that blips gets a few quick retries here; after that the sweep retries with
-# exponential backoff, so a long outage does not hold a worker.
-INLINE_WEBHOOK_TRIES = 3
-INLINE_WEBHOOK_MAX_WAIT_S = 10.0
-
-
 def deliver_webhook(delivery_id: int, queued_until: datetime | None = None) -> bool:
-    """Deliver one webhook, retrying briefly in place before leaving it to the sweep."""
-    for try_number in range(INLINE_WEBHOOK_TRIES):
-        if webhooks.deliver(delivery_id, queued_until if try_number == 0 else None):
-            return True
-        wait = webhooks.seconds_until_due(delivery_id)
-        if wait is None or wait > INLINE_WEBHOOK_MAX_WAIT_S:
-            return False
-        time.sleep(wait)
-    return False
+    """Hand one webhook delivery to this process's event loop and return at once.
+
+    A hanging receiver then costs no worker time (the items' slots keep every worker), and
+    a process sends at most WEBHOOK_MAX_IN_FLIGHT at a time (batches/webhooks.py).
+    """
+    runner.run_in_background(webhooks.adeliver_soon(delivery_id, queued_until))
+    return True

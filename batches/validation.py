@@ -9,6 +9,7 @@ turns pydantic's errors into the contract's shape: every bad field named by its 
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Annotated, Any, Literal
 
 import annotated_types
@@ -37,6 +38,8 @@ DEFAULT_MAX_REVISIONS = 2
 MAX_COURSE_LENGTH = 100
 MAX_OBJECTIVES = 20
 MAX_OBJECTIVE_LENGTH = 500
+# Course material a batch is grounded in (docs/grounding.md): 1..MAX_SOURCES source ids.
+MAX_SOURCES = 20
 BLOOM_LEVELS: tuple[str, ...] = BloomLevel.__args__  # type: ignore[attr-defined]
 BLUEPRINT_ROWS_RANGE = (1, 200)
 BLUEPRINT_OBJECTIVE_MAX_LENGTH = 300
@@ -71,6 +74,15 @@ class BatchScope(_Closed):
     learning_objectives: (
         list[Annotated[str, Field(min_length=1, max_length=MAX_OBJECTIVE_LENGTH)]] | None
     ) = Field(default=None, max_length=MAX_OBJECTIVES)
+    sources: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_SOURCES,
+        description=(
+            "Ids of the caller's ready sources: every question is written from a passage of "
+            "them and cites it."
+        ),
+    )
 
     # Text a person typed: refuse what cannot be stored or shown (lone surrogates, NUL,
     # non-characters, nothing visible) and drop bidi overrides (batches.text).
@@ -91,6 +103,24 @@ class BatchScope(_Closed):
         if reasons:
             raise ValueError(" ".join(sorted(r for r in reasons if r)))
         return None if value is None else [text.neutralise_bidi(o) for o in value]
+
+    @field_validator("sources")
+    @classmethod
+    def _source_ids(cls, value: list[str] | None) -> list[str] | None:
+        # Stored as canonical UUID strings, each once: ownership and readiness are the
+        # service's to check (batches.material), as they need the database.
+        if value is None:
+            return None
+        ids = []
+        for raw in value:
+            try:
+                canonical = str(uuid.UUID(raw))
+            except ValueError:
+                raise ValueError(f"{raw[:64]!r} is not a source id.") from None
+            if canonical in ids:
+                raise ValueError(f"Source {canonical} is listed twice.")
+            ids.append(canonical)
+        return ids
 
     def as_stored(self) -> dict[str, Any]:
         """Return the scope as the batch stores it: empty optional fields left out."""
@@ -288,6 +318,8 @@ def _message(name: str, problem: dict[str, Any]) -> str:
             f"Must be a list of at most {MAX_OBJECTIVES} non-empty strings "
             f"of at most {MAX_OBJECTIVE_LENGTH} characters."
         )
+    if name == "scope.sources":
+        return f"Must be a list of 1 to {MAX_SOURCES} source ids."
     if kind == "string_type":
         return "Must be a string."
     return str(problem["msg"])

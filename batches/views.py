@@ -114,7 +114,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
 @faculty_required
 def batch_create(request: HttpRequest) -> HttpResponse:
     """Show the create form; on a valid submit create the batch and go to its progress page."""
-    form = BatchForm(request.POST if request.method == "POST" else None)
+    form = BatchForm(request.POST if request.method == "POST" else None, owner=request.user)
     status = 200
     if request.method == "POST" and (wait := create_throttle_wait(request)) is not None:
         # The API's create throttle, counted in the same shared cache for the same user.
@@ -150,7 +150,7 @@ def batch_estimate(request: HttpRequest) -> HttpResponse:
 
     htmx gets the estimate's fragment; without JavaScript the form page comes back with it.
     """
-    form = BatchForm(request.POST)
+    form = BatchForm(request.POST, owner=request.user)
     estimate = estimate_batch(form.definition) if form.is_valid() else None
     context = {"form": form, "estimate": estimate}
     if _is_fragment_request(request):

@@ -10,6 +10,11 @@ replayed forever) is no longer sent: a receiver still checking it must move to t
 Each attempt is bounded as a whole by WEBHOOK_TIMEOUT_S, not per read: a receiver that drips
 one byte at a time used to hold a worker (and the sweep) for as long as it liked. The sweep
 never sends: it claims due deliveries and queues one `deliver_webhook` task each.
+
+Deliveries never hold a worker, so they never take time from the items' slots: the task hands
+the delivery to its process's event loop (`adeliver_soon`) and returns at once; there the POST
+waits on the network beside the items, at most WEBHOOK_MAX_IN_FLIGHT per process. A process
+that dies mid-delivery loses nothing: the claim expires and the sweep queues it again.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import hmac
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
@@ -28,6 +34,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from batches import db_retry
 from batches.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -62,7 +69,7 @@ def signed_headers(message_id: str, body: bytes, secret: str | None) -> dict[str
     return headers
 
 
-def post_within(url: str, body: bytes, headers: dict[str, str], total_s: float) -> int:
+async def apost(url: str, body: bytes, headers: dict[str, str], total_s: float) -> int:
     """POST and return the status code, or raise TimeoutError once `total_s` has passed.
 
     httpx's timeouts are per connect/read/write; asyncio's wait_for bounds the whole request
@@ -74,7 +81,12 @@ def post_within(url: str, body: bytes, headers: dict[str, str], total_s: float) 
             response = await client.post(url, content=body, headers=headers)
             return response.status_code
 
-    return asyncio.run(asyncio.wait_for(post(), total_s))
+    return await asyncio.wait_for(post(), total_s)
+
+
+def post_within(url: str, body: bytes, headers: dict[str, str], total_s: float) -> int:
+    """`apost` for synchronous callers (the admin's redeliver, tests)."""
+    return asyncio.run(apost(url, body, headers, total_s))
 
 
 def _body(delivery: WebhookDelivery) -> bytes:
@@ -106,8 +118,19 @@ def seconds_until_due(delivery_id: int) -> float | None:
     return None if due is None else max(0.0, (due - timezone.now()).total_seconds())
 
 
-def deliver(delivery_id: int, queued_until: datetime | None = None) -> bool:
-    """POST one delivery if it is due and nobody else is sending it; return True on a 2xx.
+@dataclass(frozen=True)
+class Send:
+    """One claimed delivery, ready to POST."""
+
+    delivery_id: int
+    attempt: int
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def claim(delivery_id: int, queued_until: datetime | None = None) -> Send | None:
+    """Claim a delivery if it is due and nobody else is sending it; return what to POST.
 
     `queued_until` is the claim the sweep took when it queued this task (see enqueue_due):
     only the task holding that exact claim may send, so a duplicate task sends nothing.
@@ -126,7 +149,7 @@ def deliver(delivery_id: int, queued_until: datetime | None = None) -> bool:
         next_attempt_at=now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_S + 30),
     )
     if not claimed:
-        return False
+        return None
     delivery = WebhookDelivery.objects.select_related("event").get(pk=delivery_id)
     body = _body(delivery)
     headers = {
@@ -136,29 +159,91 @@ def deliver(delivery_id: int, queued_until: datetime | None = None) -> bool:
         "X-Batchgen-Event-Id": str(delivery.event_id),
         **signed_headers(f"evt_{delivery.event_id}", body, settings.BATCH_WEBHOOK_SECRET),
     }
-    status_code, error = None, ""
+    return Send(delivery_id, delivery.attempts, delivery.url, body, headers)
+
+
+def _timeout_message() -> str:
+    return f"Timeout: no complete answer within {settings.WEBHOOK_TIMEOUT_S:g}s"
+
+
+async def _post(send: Send) -> tuple[int | None, str]:
     try:
-        status_code = post_within(delivery.url, body, headers, settings.WEBHOOK_TIMEOUT_S)
+        return await apost(send.url, send.body, send.headers, settings.WEBHOOK_TIMEOUT_S), ""
     except TimeoutError:
-        error = f"Timeout: no complete answer within {settings.WEBHOOK_TIMEOUT_S:g}s"
+        return None, _timeout_message()
     except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def record(send: Send, status_code: int | None, error: str) -> bool:
+    """Store the outcome of one POST; return True if it was delivered (a 2xx)."""
     if status_code is not None and 200 <= status_code < 300:
-        WebhookDelivery.objects.filter(pk=delivery_id).update(
+        WebhookDelivery.objects.filter(pk=send.delivery_id).update(
             status=WebhookDelivery.Status.DELIVERED,
             delivered_at=timezone.now(),
             last_status_code=status_code,
             last_error="",
         )
         return True
-    WebhookDelivery.objects.filter(pk=delivery_id).update(
+    WebhookDelivery.objects.filter(pk=send.delivery_id).update(
         last_status_code=status_code,
         last_error=error or f"HTTP {status_code}",
-        next_attempt_at=timezone.now() + _backoff(delivery.attempts),
+        next_attempt_at=timezone.now() + _backoff(send.attempt),
     )
     logger.warning(
-        "webhook %s: attempt %s failed (%s)", delivery_id, delivery.attempts, error or status_code
+        "webhook %s: attempt %s failed (%s)", send.delivery_id, send.attempt, error or status_code
     )
+    return False
+
+
+def deliver(delivery_id: int, queued_until: datetime | None = None) -> bool:
+    """POST one delivery if it is due and nobody else is sending it; return True on a 2xx."""
+    send = claim(delivery_id, queued_until)
+    if send is None:
+        return False
+    try:
+        status_code, error = (
+            post_within(send.url, send.body, send.headers, settings.WEBHOOK_TIMEOUT_S),
+            "",
+        )
+    except TimeoutError:
+        status_code, error = None, _timeout_message()
+    except httpx.HTTPError as exc:
+        status_code, error = None, f"{type(exc).__name__}: {exc}"
+    return record(send, status_code, error)
+
+
+async def adeliver(delivery_id: int, queued_until: datetime | None = None) -> bool:
+    """`deliver` as a coroutine: only the database steps use the database thread."""
+    send = await db_retry.arun(claim, delivery_id, queued_until)
+    if send is None:
+        return False
+    status_code, error = await _post(send)
+    return await db_retry.arun(record, send, status_code, error)
+
+
+# A receiver that blips gets a few quick retries in place; after that the sweep retries with
+# exponential backoff.
+INLINE_TRIES = 3
+INLINE_MAX_WAIT_S = 10.0
+_in_flight: dict[tuple[int, int], asyncio.Semaphore] = {}
+
+
+async def adeliver_soon(delivery_id: int, queued_until: datetime | None = None) -> bool:
+    """Deliver on this process's event loop, at most WEBHOOK_MAX_IN_FLIGHT at once, with a
+    few quick retries in place; return True once delivered."""
+    loop = asyncio.get_running_loop()
+    # One semaphore per event loop (a forked worker starts its own loop).
+    limit = settings.WEBHOOK_MAX_IN_FLIGHT
+    gate = _in_flight.setdefault((id(loop), limit), asyncio.Semaphore(limit))
+    async with gate:
+        for try_number in range(INLINE_TRIES):
+            if await adeliver(delivery_id, queued_until if try_number == 0 else None):
+                return True
+            wait = await db_retry.arun(seconds_until_due, delivery_id)
+            if wait is None or wait > INLINE_MAX_WAIT_S:
+                return False
+            await asyncio.sleep(wait)
     return False
 
 

@@ -143,6 +143,9 @@ def warnings(item: BatchItem) -> list[str]:
 
 def spec(item: BatchItem) -> dict | None:
     value = getattr(item, _SPEC, None) if _SPEC else None
+    if isinstance(value, dict):
+        # The passage (spec.source) is shown beside the question, not as a spec line.
+        value = {key: v for key, v in value.items() if key != "source"}
     return value if isinstance(value, dict) and value else None
 
 

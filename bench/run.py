@@ -17,6 +17,8 @@
    (bench/costs.py).
 10. course material: extraction time and memory of a 300-page PDF and a 100-slide PPTX, and
    one retrieval query at 10, 1,000 and 10,000 passages on both backends (bench/sources.py).
+11. grounded batches: tokens per grounded item against an ungrounded one, and the plan's
+   passage assignment per item at 10, 1,000 and 10,000 passages (bench/grounding.py).
 
 Results also go to bench/results/latest.json. `--parts 1,2` runs a subset; `--profile`
 samples the cluster with py-spy during part 2 (bench/results/profile-cluster.txt) and profiles
@@ -831,7 +833,7 @@ class Bench:
             "python": sys.version.split()[0],
             "parts": sorted(self.parts),
         }
-        servers_needed = bool(self.parts - {6})
+        servers_needed = bool(self.parts - {6, 11})
         with self.stack:
             if servers_needed:
                 self.start()
@@ -859,6 +861,12 @@ class Bench:
 
             log("part 6: exam-ready questions")
             self.results["quality"] = quality.measure()
+        if 11 in self.parts:
+            # Offline too, in a Django process with a throwaway database (bench/grounding.py).
+            log("part 11: what course material costs per item")
+            with tempfile.TemporaryDirectory() as scratch:
+                env = {"DEBUG": "1", "DATABASE_URL": sqlite_url(Path(scratch))}
+                self.results["grounding"] = django_job(env, "bench.grounding", timeout=900)
         self.results["meta"]["duration_s"] = time.monotonic() - started
         self.results["targets"] = self.targets()
         return self.results
@@ -867,7 +875,7 @@ class Bench:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--parts", default="1,2,3,4,5,6,7,8,9,10", help="which parts to run, e.g. 1,2"
+        "--parts", default="1,2,3,4,5,6,7,8,9,10,11", help="which parts to run, e.g. 1,2"
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the cluster in part 2")
     args = parser.parse_args(argv)

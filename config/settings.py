@@ -305,6 +305,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 BATCH_WEBHOOK_URL = os.environ.get("BATCH_WEBHOOK_URL") or None
 BATCH_WEBHOOK_SECRET = os.environ.get("BATCH_WEBHOOK_SECRET") or None
 WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0)
+# Webhook POSTs one worker process has in flight at once, on its event loop beside the items
+# (batches/webhooks.py): they never hold a worker.
+WEBHOOK_MAX_IN_FLIGHT = env_int("WEBHOOK_MAX_IN_FLIGHT", 4)
 
 # --- django-q2 ----------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL") or None

@@ -24,6 +24,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
 from generation import demo_cases as cases
+from generation import demo_grounding
 from generation.schemas import DIFFICULTIES, OPTION_LABELS
 
 DEFAULT_LATENCY_S = 0.4
@@ -267,4 +268,5 @@ _ANSWERS: dict[str, Callable[[random.Random, str], dict[str, Any]]] = {
     "Question": _question,
     "Review": _review,
     "QuestionPlan": _plan,
+    "GroundedReview": demo_grounding.grounded(_review),
 }

@@ -23,7 +23,7 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import BaseModel, ValidationError
 
 from batches import text as text_rule
-from generation import quality, ratelimit, tokens, usage_meter
+from generation import grounding, quality, ratelimit, tokens, usage_meter
 from generation.classify import classify
 from generation.errors import GenerationError, NonRetryableError, RateLimitedError, RetryableError
 from generation.llm import get_chat_model
@@ -84,6 +84,8 @@ class Request:
     spec: dict | None = None
     # Why the previous version was refused: {"reason", "feedback", "previous_stem"}.
     revision: dict | None = None
+    # The passage of course material the question is written from (generation.grounding).
+    passage: dict | None = None
 
 
 async def run_pipeline(
@@ -96,6 +98,7 @@ async def run_pipeline(
     position: tuple[int, int] | None = None,
     spec: dict | None = None,
     revision: dict | None = None,
+    passage: dict | None = None,
 ) -> dict:
     """Run the stages not yet done and return `{"question": {...}, "review": {...}}`.
 
@@ -112,10 +115,16 @@ async def run_pipeline(
     `position` is the question's (number, set size) in its batch, so a batch of identical
     requests still asks for different questions. `spec` is the item's planned spec and
     `revision` the quality gate's reason for regenerating; both go into the generate prompt.
-    The result also holds the validator's warnings (`result["warnings"]`).
+    The result also holds the validator's warnings (`result["warnings"]`). With `passage`
+    (course material) both prompts hold it, the critic also judges whether it supports the
+    answer, and the result holds the verified `citation` (None if the quote is not in it).
     """
     request = dataclasses.replace(
-        _request(scope, parameters), position=position, spec=spec, revision=revision
+        _request(scope, parameters),
+        position=position,
+        spec=spec,
+        revision=revision,
+        passage=passage,
     )
     question = _restore_question(checkpoints.get("generate"), request)
     rerun = question is None
@@ -130,17 +139,25 @@ async def run_pipeline(
     if validation is None:
         validation = await _run_stage("validate", validate, question, request)
         await on_checkpoint("validate", validation)
-    review = None if rerun else _restore(Review, checkpoints.get("critique"))
+    review = None if rerun else _restore(_review_schema(request), checkpoints.get("critique"))
     if review is None:
         review = await _run_stage(
             "critique", critique, model or get_chat_model(), question, request
         )
         await on_checkpoint("critique", review.model_dump())
-    return {
+    result = {
         "question": question.model_dump(),
         "review": review.model_dump(),
         "warnings": list(validation.get("warnings", [])),
     }
+    if request.passage is not None:
+        result["citation"] = grounding.citation(request.passage, result["review"])
+    return result
+
+
+def _review_schema(request: Request) -> type[Review]:
+    """Return what the critic fills: with a passage it also judges support and quotes."""
+    return Review if request.passage is None else grounding.GroundedReview
 
 
 async def generate(model: BaseChatModel, request: Request) -> Question:
@@ -169,7 +186,8 @@ def check_question(question: Question, *, topic: str, difficulty: str) -> tuple[
 
 async def critique(model: BaseChatModel, question: Question, request: Request) -> Review:
     """Ask the model to review the question."""
-    return await _ask(model, Review, critique_messages(question, request), "critique")
+    schema = _review_schema(request)
+    return await _ask(model, schema, critique_messages(question, request), "critique")
 
 
 def generation_messages(request: Request) -> list[BaseMessage]:
@@ -184,7 +202,8 @@ def generation_messages(request: Request) -> list[BaseMessage]:
         f"Question type: {request.question_type}\n"
         f"{_position_line(request.position)}"
         f"{_spec_lines(request.spec)}"
-        f"{_revision_lines(request.revision)}\n"
+        f"{_revision_lines(request.revision)}"
+        f"{_passage_lines(request.passage)}\n"
         "Give exactly five distinct options labelled A, B, C, D and E. The `topic` and "
         "`difficulty` fields are filled in from the request; any value will do."
     )
@@ -213,6 +232,10 @@ def _spec_lines(spec: dict | None) -> str:
     )
 
 
+def _passage_lines(passage: dict | None) -> str:
+    return "" if passage is None else grounding.passage_block(passage)
+
+
 def _revision_lines(revision: dict | None) -> str:
     if not revision:
         return ""
@@ -236,6 +259,10 @@ def critique_messages(question: Question, request: Request) -> list[BaseMessage]
         "Score it from 1 to 5, give a verdict (accept, revise or reject) and list its issues.\n"
         f"Checklist: {quality.CRITIC_CHECKLIST}"
     )
+    if request.passage is not None:
+        human += "\n\n" + grounding.passage_block(
+            request.passage, instruction=grounding.CRITIC_INSTRUCTION
+        )
     return [SystemMessage(CRITIQUE_SYSTEM_PROMPT), HumanMessage(human)]
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from generation import quality
+from generation import grounding, quality
 from generation.errors import GenerationError
 from generation.llm import get_chat_model
 from generation.pipeline import Request, _ask, _request, _run_stage
@@ -76,12 +76,15 @@ async def plan_chunk(
     model: BaseChatModel | None = None,
     before_call: Callable[[], Awaitable[None]] | None = None,
     fixed: Mapping[int, dict] | None = None,
+    material: Sequence[dict | None] | None = None,
 ) -> PlanOutcome:
     """Plan items [first, end) of a batch of `total`; never raises for the model's faults.
 
     `before_call` is awaited before each model call (the caller renews its lease there).
     `fixed` maps item indexes to the fields an exam blueprint fixes for them (objective,
     bloom_level, difficulty): the prompt gives them as fixed, and asks only for the rest.
+    `material` holds the passage of each item of a grounded batch (generation.grounding), in
+    item order: the prompt shows a digest of each, so every focus fits its passage.
     """
     request = _request(scope, parameters)
     outcome = PlanOutcome()
@@ -97,7 +100,15 @@ async def plan_chunk(
                 _ask,
                 model or get_chat_model(),
                 QuestionPlan,
-                plan_messages(request, start, end, total, [*avoid, *_foci(outcome.specs)], fixed),
+                plan_messages(
+                    request,
+                    start,
+                    end,
+                    total,
+                    [*avoid, *_foci(outcome.specs)],
+                    fixed,
+                    material=material[start - first :] if material else None,
+                ),
                 STAGE,
             )
         except GenerationError as error:
@@ -126,10 +137,26 @@ def plan_messages(
     total: int,
     avoid: Sequence[str],
     fixed: Mapping[int, dict] | None = None,
+    material: Sequence[dict | None] | None = None,
 ) -> list[BaseMessage]:
-    """Return the prompt asking for the specs of items [start, end) of a batch of `total`."""
+    """Return the prompt asking for the specs of items [start, end) of a batch of `total`.
+
+    With `material` (item start's passage first), the prompt ends with a digest of each
+    item's passage, fenced as reference material.
+    """
     if fixed:
-        return _blueprint_plan_messages(request, start, end, total, avoid, fixed)
+        messages = _blueprint_plan_messages(request, start, end, total, avoid, fixed)
+    else:
+        messages = _plain_plan_messages(request, start, end, total, avoid)
+    if material and any(material):
+        digests = grounding.plan_digests(material[: end - start], start, len(messages[1].text))
+        messages[1] = HumanMessage(messages[1].text + digests)
+    return messages
+
+
+def _plain_plan_messages(
+    request: Request, start: int, end: int, total: int, avoid: Sequence[str]
+) -> list[BaseMessage]:
     count = end - start
     objectives = request.learning_objectives or (request.topic,)
     # Even coverage and spread are decided here, not left to the model: item i serves

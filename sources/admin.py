@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -63,6 +64,16 @@ class SourceAdmin(ReadOnlyAdmin):
         # Passages go with their source: deleting one needs no permission on passages.
         deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
         return deleted, counts, set(), protected
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        # Refuse before Django's view would report a deletion that the service refused.
+        source = self.get_object(request, object_id)
+        if request.method == "POST" and source is not None:
+            live = services.batches_using(source, services.LIVE_BATCH_STATUSES)
+            if live:
+                self.message_user(request, services.in_use_message(live), messages.ERROR)
+                return redirect(reverse("admin:sources_source_change", args=[source.pk]))
+        return super().delete_view(request, object_id, extra_context)
 
     def delete_model(self, request: HttpRequest, obj: Source) -> None:
         try:

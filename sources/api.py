@@ -126,7 +126,7 @@ def _too_large(request: Request) -> bool:
 @extend_schema_view(
     list=extend_schema(
         summary="List your course material, newest first",
-        responses={200: SourceSerializer(many=True), **error_responses(401, 403)},
+        responses={200: SourceSerializer(many=True), **error_responses(401, 403, 404)},
     ),
     create=extend_schema(
         summary="Upload course material (PDF, DOCX, PPTX, Markdown, plain text)",

@@ -451,7 +451,8 @@ def check(data: bytes, media_type: str, max_pages: int) -> None:
     elif media_type == DOCX:
         check_zip(data).close()
     else:
-        pages = math.ceil(len(data) / CHARS_PER_PAGE)
+        characters = len(data.decode("utf-8-sig", errors="surrogatepass"))
+        pages = math.ceil(characters / CHARS_PER_PAGE)
         _check_pages(pages, max_pages, f"{CHARS_PER_PAGE:,}-character sections")
 
 

@@ -8,9 +8,12 @@ interrupted or superseded run is kept. Passages and the move to `ready` commit t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePath
@@ -159,15 +162,46 @@ def extract_source(source_id: uuid.UUID | str) -> str:
         return "skipped"
     source = Source.objects.get(pk=source_id)
     try:
-        with source.file.open("rb") as stored:
+        with _renewing(source_id, token), source.file.open("rb") as stored:
             data = stored.read()
-        document = extract.extract(data, source.media_type, settings.SOURCE_MAX_PAGES)
-        chunks = passages.split(document.sections)
+            document = extract.extract(data, source.media_type, settings.SOURCE_MAX_PAGES)
+            chunks = passages.split(document.sections)
     except extract.ExtractionError as exc:
         return _fail(source_id, token, exc.code, exc.message)
     except FileNotFoundError:
         return _fail(source_id, token, "missing", "The stored file is gone: upload it again.")
     return _finish(source_id, token, document, chunks)
+
+
+def _renew(source_id: uuid.UUID | str, token: uuid.UUID) -> bool:
+    """Extend the lease if this run still holds it; return whether it does."""
+    until = timezone.now() + timedelta(seconds=settings.ITEM_LEASE_S)
+    return bool(Source.objects.filter(pk=source_id, lease_token=token).update(lease_until=until))
+
+
+@contextlib.contextmanager
+def _renewing(source_id: uuid.UUID | str, token: uuid.UUID) -> Iterator[None]:
+    """Renew the lease every third of ITEM_LEASE_S while the block runs.
+
+    A long extraction (a 1,000-page PDF on a busy machine) must not look dead: without this,
+    the sweep would start it again every ITEM_LEASE_S and no run would ever finish.
+    """
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        try:
+            while not stop.wait(settings.ITEM_LEASE_S / 3) and _renew(source_id, token):
+                pass
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=heartbeat, name=f"source-lease-{source_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _still_ours(source_id: uuid.UUID | str, token: uuid.UUID) -> bool:
@@ -263,6 +297,14 @@ def batches_using(source: Source, statuses: tuple[str, ...] | None = None) -> li
     ]
 
 
+def in_use_message(live: list) -> str:
+    """Say which live batches hold a source and what to do."""
+    return (
+        f"The source is used by {len(live)} batch(es) still {live[0].status} "
+        f"(e.g. {live[0].pk}): cancel them or wait until they finish, then delete it."
+    )
+
+
 def delete_source(*, source: Source) -> None:
     """Delete a source, its passages and its stored file; refuse while a live batch uses it.
 
@@ -275,10 +317,7 @@ def delete_source(*, source: Source) -> None:
             return
         live = batches_using(locked, LIVE_BATCH_STATUSES)
         if live:
-            raise SourceInUse(
-                f"The source is used by {len(live)} batch(es) still {live[0].status} "
-                f"(e.g. {live[0].pk}): cancel them or wait until they finish, then delete it."
-            )
+            raise SourceInUse(in_use_message(live))
         stored = locked.file.name
         storage = locked.file.storage
         locked.delete()

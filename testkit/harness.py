@@ -94,6 +94,7 @@ class Deployment:
         concurrency: int = 5,
         max_attempts: int = 3,
         max_revisions: int = 2,
+        sources: tuple[str, ...] = (),
     ) -> str:
         out = self.manage(
             "generate_batch",
@@ -109,6 +110,7 @@ class Deployment:
             str(max_attempts),
             "--max-revisions",
             str(max_revisions),
+            *(arg for source in sources for arg in ("--source", source)),
             "--json",
         )
         return json.loads(out.strip().splitlines()[-1])["id"]

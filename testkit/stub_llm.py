@@ -41,6 +41,10 @@ ACTIONS: dict[str, frozenset[str]] = {
     "relabel": frozenset(),
     "short_plan": frozenset({"keep"}),
     "repeat_plan": frozenset(),
+    # Grounded critics (schema GroundedReview): the material does not support the answer, or
+    # the quote is not in the passage.
+    "unsupported": frozenset(),
+    "fabricate_quote": frozenset(),
     "status": frozenset(
         {"status", "retry_after", "retry_after_ms", "message", "type", "code", "body", "delay"}
     ),
@@ -363,15 +367,53 @@ def find_choice(prompt: str, values: Sequence[str], default: str | None = None) 
     return values[0]
 
 
+# The app fences course material as <<<REFERENCE id>>> ... <<<END REFERENCE id>>>
+# (generation.grounding); the stub reads it back, without importing the app.
+_FENCE = re.compile(r"<<<REFERENCE (\w+)>>>\n(.*?)\n<<<END REFERENCE \1>>>", re.DOTALL)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_QUESTION_JSON = re.compile(r"Question \(JSON\):\n(\{.*?\n\})\n", re.DOTALL)
+_MAX_OPTION = 200
+_ORDER = re.compile(r"(?i)^\W*(ignore|disregard|forget|print|reveal|make|output|say|answer)\b")
+_QUOTE_CHARS = (12, 300)
+
+
+def find_passage(prompt: str) -> str | None:
+    """Return the text of the passage fenced in a prompt (the last one), if any."""
+    found = _FENCE.findall(prompt)
+    return found[-1][1] if found else None
+
+
+def quotable(passage: str) -> list[str]:
+    """Return the passage's sentences a critic can quote verbatim (12-300 characters)."""
+    parts = [s.strip() for s in _SENTENCE_END.split(passage)]
+    low, high = _QUOTE_CHARS
+    return [s for s in parts if low <= len(" ".join(s.split())) <= high]
+
+
+def _correct_option(prompt: str) -> str:
+    found = _QUESTION_JSON.search(prompt)
+    try:
+        question = json.loads(found.group(1)) if found else {}
+        return next(
+            o["text"] for o in question["options"] if o["label"] == question["correct_answer"]
+        )
+    except (ValueError, KeyError, StopIteration, TypeError):
+        return ""
+
+
 class Answers:
-    """Hand-written answers for the app's three schemas: Question, Review, QuestionPlan.
+    """Hand-written answers for the app's schemas: Question, Review, GroundedReview, QuestionPlan.
 
     A question is built from the request's sequence number (and the spec lines of its
-    prompt, when it has them), so questions of one run differ; a review accepts with score
-    5; a plan has one distinct spec per numbered item of the prompt. Rules change them:
-    "reject" (the critic rejects), "cycle" (questions repeat with period `k`), "relabel" (the
-    question labels its difficulty its own way), "short_plan" (a plan with only `keep`
-    specs), "repeat_plan" (every spec the same).
+    prompt, when it has them), so questions of one run differ; with a passage fenced in its
+    prompt, its correct option is one of the passage's sentences. A review accepts with score
+    5; a grounded review also finds the answer supported and quotes the passage's sentence
+    that holds the correct option. A plan has one distinct spec per numbered item of the
+    prompt. Rules change them: "reject" (the critic rejects), "cycle" (questions repeat with
+    period `k`), "relabel" (the question labels its difficulty its own way), "short_plan" (a
+    plan with only `keep` specs), "repeat_plan" (every spec the same), "unsupported" (the
+    grounded critic finds the answer unsupported), "fabricate_quote" (it quotes text that is
+    not in the passage).
     """
 
     def __init__(self) -> None:
@@ -380,6 +422,8 @@ class Answers:
     def answer(self, name: str | None, prompt: str, rule: Rule | None, hit: int = 1) -> dict | None:
         """Return the instance for schema `name`, or None if the schema is not the app's."""
         action = rule.action if rule else None
+        if name == "GroundedReview":
+            return self.grounded_review(prompt, find_passage(prompt) or "", action)
         if name == "Question":
             seq = next(self._seq)
             if action == "cycle":
@@ -387,6 +431,9 @@ class Answers:
                 seq = (hit - 1) % int(rule.params.get("k", 4)) + 1
                 prompt = find_topic(prompt)
                 return self.question(f"Topic: {prompt}\n", seq)
+            passage = find_passage(prompt)
+            if passage is not None:
+                return self.question_from(passage, prompt, seq, relabel=action == "relabel")
             return self.question(prompt, seq, relabel=action == "relabel")
         if name == "Review":
             if action == "reject":
@@ -440,6 +487,46 @@ class Answers:
             "difficulty": _OTHER_DIFFICULTY[asked] if relabel else asked,
             "topic": topic,
         }
+
+    def question_from(self, passage: str, prompt: str, seq: int, *, relabel: bool) -> dict:
+        """Return a question whose correct option is a statement of the passage."""
+        question = self.question(prompt, seq, relabel=relabel)
+        # Like a model that keeps to its instructions, it asks about the material's facts,
+        # never about an order written into the material.
+        statements = [s for s in quotable(passage) if not _ORDER.match(s)]
+        if not statements:
+            return question
+        statement = statements[(seq - 1) % len(statements)]
+        correct = " ".join(statement.split())[:_MAX_OPTION].rstrip(". ")
+        topic = find_topic(prompt)
+        lead_in = f"Which statement about {topic} does the course material make?"
+        question["stem"] = question["stem"].rsplit(". ", 1)[0] + f". {lead_in}"
+        for option in question["options"]:
+            if option["label"] == question["correct_answer"]:
+                option["text"] = correct
+        # The correct option must not be the longest: pad one distractor past it.
+        longest = max(
+            question["options"],
+            key=lambda o: (o["label"] != question["correct_answer"], len(o["text"])),
+        )
+        while len(longest["text"]) <= len(correct):
+            longest["text"] += ", a view the course material does not take"
+        return question
+
+    def grounded_review(self, prompt: str, passage: str, action: str | None) -> dict:
+        """Return a grounded critic's review: supported, quoting the passage's sentence."""
+        review = {"score": 5, "verdict": "accept", "issues": []}
+        if action == "reject":
+            review = {"score": 1, "verdict": "reject", "issues": ["The stem is ambiguous."]}
+        if action == "unsupported":
+            return {**review, "supported": False, "quote": ""}
+        if action == "fabricate_quote":
+            quote = f"{find_topic(prompt)} is explained on a page the student never saw."
+            return {**review, "supported": True, "quote": quote}
+        statements = quotable(passage)
+        correct = _correct_option(prompt)
+        quote = next((s for s in statements if correct and correct in " ".join(s.split())), "")
+        return {**review, "supported": True, "quote": quote or (statements or [""])[0]}
 
     def plan(self, prompt: str, action: str | None, params: dict) -> dict:
         """Return one distinct spec per numbered line of a planning prompt."""
@@ -758,8 +845,10 @@ class StubLLM:
         unless delay is given. Content modes answer normally with altered content: "reject"
         (the critic rejects), "cycle" (k: questions repeat with that period), "relabel" (the
         question's difficulty is not the one asked), "short_plan" (keep: that many specs),
-        "repeat_plan" (one spec repeated). `times=None` applies to every matching request;
-        `schema` restricts the rule to one schema name ("Question", "Review", "QuestionPlan").
+        "repeat_plan" (one spec repeated), "unsupported" / "fabricate_quote" (a grounded
+        critic finds no support / quotes text that is not in the passage). `times=None`
+        applies to every matching request; `schema` restricts the rule to one schema name
+        ("Question", "Review", "GroundedReview", "QuestionPlan").
         """
         rule = make_rule(match, action, times, schema, **kw)
         with self._lock:
@@ -988,7 +1077,10 @@ class StubLLM:
         if schema is not None:
             answer = self.default_responder.answer(name, prompt, rule, record.rule_hit)
             if answer is None:
-                raise ValueError(f"the stub answers Question, Review and QuestionPlan, not {name}")
+                raise ValueError(
+                    "the stub answers Question, Review, GroundedReview and QuestionPlan, "
+                    f"not {name}"
+                )
             return json.dumps(answer)
         if mode == "json_object":
             return json.dumps({"answer": f"A stub answer about {find_topic(prompt)}."})

@@ -40,3 +40,46 @@ def batch_definition(**overrides) -> dict:
     }
     body.update(overrides)
     return body
+
+
+def make_source(
+    owner,
+    *,
+    passages: list[dict] | list[str],
+    name: str = "Lecture notes.pdf",
+    status: str = "ready",
+):
+    """Create a Source and its Passages directly (no extraction): the grounding tests' material.
+
+    `passages` are texts, or dicts of Passage fields (`text`, `page`, `section`).
+    """
+    import hashlib
+    import uuid
+
+    from sources.models import Passage, Source
+
+    rows = [p if isinstance(p, dict) else {"text": p} for p in passages]
+    source = Source.objects.create(
+        owner=owner,
+        name=name,
+        media_type="application/pdf",
+        size_bytes=sum(len(r["text"]) for r in rows),
+        sha256=hashlib.sha256(uuid.uuid4().bytes).hexdigest(),
+        file=f"sources/test/{uuid.uuid4().hex}.pdf",
+        status=status,
+        pages=len(rows),
+        passage_count=len(rows),
+        characters=sum(len(r["text"]) for r in rows),
+    )
+    Passage.objects.bulk_create(
+        Passage(
+            source=source,
+            index=index,
+            page=row.get("page", str(index + 1)),
+            section=row.get("section", ""),
+            text=row["text"],
+            characters=len(row["text"]),
+        )
+        for index, row in enumerate(rows)
+    )
+    return source

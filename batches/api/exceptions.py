@@ -87,7 +87,7 @@ def _as_api_exception(exc: Exception) -> Exception:
     if isinstance(exc, Http404 | BatchJob.DoesNotExist):
         return exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):
-        return exceptions.PermissionDenied()
+        return exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, RequestDataTooBig):
         # Django's DATA_UPLOAD_MAX_MEMORY_SIZE check, met when DRF reads `request.body`.
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE

@@ -69,8 +69,10 @@ RETRY_AFTER = OpenApiParameter(
     response=[429],
     description="Seconds to wait before creating another batch.",
 )
+# 400: a repeated query parameter; 429: retry-failed counts against the per-person rate.
 CONTROL_SCHEMA = extend_schema(
-    request=None, responses={200: ControlSerializer, **error_responses(401, 403, 404, 409)}
+    request=None,
+    responses={200: ControlSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
 )
 
 

@@ -141,6 +141,9 @@ class ScopeSerializer(serializers.Serializer):
     # Not read-only: the schema marks read-only fields required, and these may be absent.
     course = serializers.CharField(required=False)
     learning_objectives = serializers.ListField(child=serializers.CharField(), required=False)
+    sources = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Ids of the sources it uses."
+    )
 
 
 class ParametersSerializer(serializers.Serializer):
@@ -280,12 +283,15 @@ class ItemSerializer(serializers.ModelSerializer):
     result = serializers.JSONField(
         read_only=True,
         help_text="The question (edited, if it was; the generated one is `generated_question`) "
-        "and the critic's review.",
+        "and the critic's review; a grounded question's `citation` "
+        "{source, name, passage, page, section, quote}.",
     )
     review_status = serializers.ChoiceField(choices=ReviewStatus.choices, read_only=True)
     edited = serializers.BooleanField(read_only=True)
     spec = serializers.JSONField(
-        read_only=True, help_text="The batch plan's spec of this question, or null."
+        read_only=True,
+        help_text="The batch plan's spec of this question, or null; with course material "
+        "its passage as `source` {source, passage, page, section}.",
     )
     usage = serializers.SerializerMethodField(
         help_text="Tokens of this item's model calls, over all its attempts and revisions."

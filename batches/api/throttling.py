@@ -29,6 +29,8 @@ from django.db import transaction
 from django.http import HttpRequest
 from rest_framework.throttling import UserRateThrottle
 
+from batches import outages
+
 # Views (API actions) that queue work: each counts against the create rate.
 THROTTLED_ACTIONS = frozenset({"create", "regenerate_item", "retry_failed", "fill_gaps"})
 
@@ -45,7 +47,15 @@ class BatchCreateThrottle(UserRateThrottle):
         if user is None or not user.is_authenticated:
             return True
         self._wait = 0.0
-        count, window_end = self._take(user.pk)
+        try:
+            count, window_end = self._take(user.pk)
+        except Exception as error:
+            if not outages.is_redis_fault(error):
+                raise
+            # The counter lives in Redis and Redis is down: let the request through (the
+            # quota, counted in the database, still holds) rather than refuse everyone.
+            outages.REDIS.failed(error)
+            return True
         if count <= self.num_requests:
             return True
         self._wait = max(0.0, window_end - self.timer())

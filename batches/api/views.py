@@ -140,7 +140,7 @@ class IgnoreAcceptNegotiation(DefaultContentNegotiation):
 @extend_schema_view(
     list=extend_schema(
         summary="List your batches, newest first",
-        responses={200: BatchSerializer(many=True), **error_responses(401, 403, 404)},
+        responses={200: BatchSerializer(many=True), **error_responses(400, 401, 403, 404)},
     ),
     create=extend_schema(
         summary="Create a batch and start it (or, with ?dry_run=1, estimate its usage)",
@@ -163,7 +163,7 @@ class IgnoreAcceptNegotiation(DefaultContentNegotiation):
     ),
     retrieve=extend_schema(
         summary="Get one batch with its progress",
-        responses={200: BatchSerializer, **error_responses(401, 403, 404)},
+        responses={200: BatchSerializer, **error_responses(400, 401, 403, 404)},
     ),
 )
 class BatchViewSet(viewsets.GenericViewSet):
@@ -235,7 +235,7 @@ class BatchViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="List a batch's events, oldest first",
-        responses={200: EventSerializer(many=True), **error_responses(401, 403, 404)},
+        responses={200: EventSerializer(many=True), **error_responses(400, 401, 403, 404)},
     )
     @action(detail=True, methods=["get"], serializer_class=EventSerializer)
     def events(self, request: Request, pk: str | None = None) -> Response:
@@ -387,7 +387,7 @@ class BatchViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Fill the gaps: regenerate per blueprint row what review rejected or failed",
         request=None,
-        responses={200: FillGapsSerializer, **error_responses(401, 403, 404, 409)},
+        responses={200: FillGapsSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
     )
     @action(
         detail=True, methods=["post"], url_path="fill-gaps", serializer_class=FillGapsSerializer

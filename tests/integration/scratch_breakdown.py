@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.usefixtures("stub_engine")
 def test_print_breakdown():
-    counter, batch = run_batch_in_slots(100, 20)
+    counter, batch = run_batch_in_slots(40, 20)
     completed = BatchItem.objects.filter(batch=batch, status=ItemStatus.COMPLETED).count()
     print("\nBREAKDOWN", completed, counter.round_trips / completed)
     for k, v in counter.per_item(completed).items():

@@ -458,7 +458,7 @@ def test_export_batch_csv_to_a_file_round_trips_through_the_csv_module(faculty, 
     with target.open(encoding="utf-8", newline="") as file:
         rows = list(csv.DictReader(file))
     assert [row["stem"] for row in rows] == ["'=1+1, a “quoted” stem with Na⁺"] * 2
-    assert out == f"Wrote 2 questions from batch {batch.pk} to {target}.\n"
+    assert out == f"Wrote 2 completed questions from batch {batch.pk} to {target}.\n"
 
 
 def test_export_batch_writes_utf8(faculty, tmp_path):
@@ -482,7 +482,9 @@ def test_export_batch_rejects_an_unknown_format(faculty):
 
 
 def test_export_batch_rejects_an_id_that_is_not_a_uuid():
-    assert str(fails("export_batch", "42")) == "'42' is not a batch id (a UUID)."
+    assert str(fails("export_batch", "42")) == (
+        "'42' is not a batch id: give the id (a UUID) or at least its first 4 hex digits."
+    )
 
 
 def test_export_batch_rejects_an_unknown_batch():

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from batches import services, tasks, webhooks
+from batches import services, webhooks
 from batches.models import BatchEvent, BatchItem, WebhookDelivery
 from batches.signals import batch_completed
 from batches.states import BatchStatus, ItemStatus
@@ -138,7 +138,7 @@ def test_a_failed_delivery_is_retried_by_the_sweep_until_it_succeeds(
     # A second sweep finds it claimed and queues nothing more.
     assert webhooks.enqueue_due() == 0
     [(delivery_id, queued_until)] = queued_deliveries
-    assert tasks.deliver_webhook(delivery_id, queued_until) is True
+    assert webhooks.deliver(delivery_id, queued_until) is True
     # A duplicate of that task (at-least-once broker) sends nothing.
     assert webhooks.deliver(delivery_id, queued_until) is False
     delivery.refresh_from_db()

@@ -14,6 +14,7 @@ from django.utils import timezone
 from batches import tasks as batch_tasks
 from sources import extract, services, tasks
 from sources.models import Passage, Source
+from testkit.harness import wait_until
 from tests.factories import FacultyFactory
 from tests.integration.test_races import race
 from tests.unit.sources import makers
@@ -163,3 +164,26 @@ def test_the_cli_adds_extracts_and_lists(tmp_path):
     call_command("source", "list", "--owner", "ana", stdout=out)
     assert out.getvalue().split()[:2] == [source_id, "ready"]
     assert out.getvalue().rstrip().endswith("Deck")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_extraction_renews_its_lease_so_nobody_takes_it_over(settings, monkeypatch):
+    settings.ITEM_LEASE_S = 1.5
+    source = uploaded(2)
+    real_extract = extract.extract
+    leases: set[object] = set()
+
+    def renewed_three_times() -> bool:
+        leases.add(Source.objects.get(pk=source.pk).lease_until)
+        # Nobody can claim it meanwhile: the lease never lapses.
+        assert services._claim(source.pk) is None
+        return len(leases) >= 4
+
+    def slow_extract(data: bytes, media_type: str, max_pages: int) -> extract.Document:
+        # Outlast the lease several times over, watching it move on.
+        wait_until(renewed_three_times, 30, "the lease to be renewed three times")
+        return real_extract(data, media_type, max_pages)
+
+    monkeypatch.setattr(extract, "extract", slow_extract)
+    assert tasks.extract_source(str(source.pk)) == "ready"
+    assert len(leases) >= 4

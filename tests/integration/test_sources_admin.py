@@ -66,6 +66,7 @@ def test_deleting_in_the_admin_goes_through_the_service(admin_client, source):
     url = reverse("admin:sources_source_delete", args=[source.pk])
     response = admin_client.post(url, {"post": "yes"}, follow=True)
     assert "cancel them or wait until they finish" in response.content.decode()
+    assert "deleted successfully" not in response.content.decode()
     assert Source.objects.filter(pk=source.pk).exists()
     BatchJob.objects.update(status="completed")
     admin_client.post(url, {"post": "yes"})

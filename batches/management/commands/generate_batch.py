@@ -6,6 +6,7 @@ import json
 import sys
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from batches import blueprint, services
@@ -79,6 +80,12 @@ class Command(BaseCommand):
             "--objective", action="append", default=[], help="a learning objective (repeatable)"
         )
         parser.add_argument(
+            "--source",
+            action="append",
+            default=[],
+            help="id of one of the owner's ready sources to write the questions from (repeatable)",
+        )
+        parser.add_argument(
             "--json",
             action="store_true",
             help='print {"id": ..., "status": ...} on one line; anything else goes to stderr',
@@ -99,6 +106,8 @@ class Command(BaseCommand):
         except BatchValidationError as error:
             lines = [f"  {field}: {' '.join(msgs)}" for field, msgs in error.details.items()]
             raise CommandError("Invalid batch:\n" + "\n".join(lines)) from None
+        except PermissionDenied as error:
+            raise CommandError(str(error) or "Forbidden.") from None
         except QuotaExceededError as error:
             raise CommandError(f"Quota exceeded: {error}") from None
         except BudgetExhaustedError as error:
@@ -125,6 +134,8 @@ def definition_from(opts: dict[str, Any]) -> dict[str, Any]:
         scope["course"] = opts["course"]
     if opts["objective"]:
         scope["learning_objectives"] = opts["objective"]
+    if opts.get("source"):
+        scope["sources"] = opts["source"]
     body = {
         "target_count": opts.get("count"),
         "scope": scope,

@@ -6,6 +6,7 @@ import time
 import tracemalloc
 
 import pytest
+from fpdf import FPDF
 
 from sources import extract
 from tests.unit.sources import makers
@@ -162,3 +163,34 @@ def test_text_past_the_page_limit_is_refused():
     data = ("A zorblat sentence. " * 400).encode()
     with pytest.raises(extract.ExtractionError, match="3,000-character sections"):
         extract.check(data, extract.TEXT, 2)
+
+
+def test_two_columns_are_read_in_turn():
+    writer = FPDF()
+    writer.add_page()
+    writer.set_font("Helvetica", size=10)
+    left = "The quimbel filters first. The quimbel then rests. The left column ends here."
+    right = "The right column starts here. The zorblat reabsorbs last."
+    writer.set_xy(10, 20)
+    writer.multi_cell(90, 5, left)
+    writer.set_xy(110, 20)
+    writer.multi_cell(90, 5, right)
+    text = read(bytes(writer.output())).sections[0].text
+    assert " ".join(text.split()) == f"{left} {right}"
+
+
+def test_the_page_count_of_text_counts_characters_not_bytes():
+    data = ("Ünïcödé zorblat. " * 200).encode()  # 3,400 characters, 4,600 bytes
+    extract.check(data, extract.TEXT, 2)
+    assert read(data).pages == 2
+
+
+def test_a_pdf_with_only_an_owner_password_opens_and_is_read():
+    writer = FPDF()
+    writer.set_encryption(owner_password="owner-only")
+    writer.add_page()
+    writer.set_font("Helvetica", size=11)
+    writer.multi_cell(0, 6, "The zorblat may be printed but not edited.")
+    data = bytes(writer.output())
+    extract.check(data, extract.PDF, MAX_PAGES)
+    assert read(data).sections[0].text == "The zorblat may be printed but not edited."
