@@ -1,4 +1,4 @@
-"""Monthly token budgets per institution (CONTRACT §4 rule 12): what is spent, and stopping.
+"""Monthly token budgets per institution (rules.md rule 12): what is spent, and stopping.
 
 An institution's `monthly_token_budget` (0 = none) caps the tokens, input plus output, that
 the calls of its batches may use in a calendar month (UTC), as the usage ledger records them.

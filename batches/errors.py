@@ -54,7 +54,7 @@ class QuotaExceededError(BatchPipelineError):
 
 
 class BudgetExhaustedError(BatchPipelineError):
-    """The institution's monthly token budget is spent (CONTRACT §4 rule 12)."""
+    """The institution's monthly token budget is spent (rules.md rule 12)."""
 
     def __init__(self, *, institution: str, budget: int, used: int) -> None:
         super().__init__(

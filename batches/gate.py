@@ -2,12 +2,12 @@
 
 A generated, validated and critiqued question is `completed` only if its critic did not
 refuse it and it is not a near-duplicate of a question already completed in its batch, nor
-of an approved question of its institution's earlier batches (`batches.bank`;
-docs/quality-gate.md says how near-duplicates are judged). The duplicate checks and the
-completion happen in one transaction that holds the batch row's lock, so two items finishing
-at once are checked one after the other and cannot both pass. A refused question is
-regenerated at once (no backoff: the model did not fail, the question did) with the reason
-in its prompt, counted in `revisions`; when they run out the item fails with
+of an approved question of its institution's earlier batches (`batches.bank`; rule 11 of
+docs/rules.md; docs/quality-gate.md says how near-duplicates are judged). The duplicate
+checks and the completion happen in one transaction that holds the batch row's lock, so two
+items finishing at once are checked one after the other and cannot both pass. A refused
+question is regenerated at once (no backoff: the model did not fail, the question did) with
+the reason in its prompt, counted in `revisions`; when they run out the item fails with
 `rejected_by_critic` or `duplicate` and keeps its last question and review in `result` for a
 person to judge.
 """

@@ -283,6 +283,13 @@ def clean_feedback(value: Any) -> str:
         raise BatchValidationError({"feedback": [str(error)]}) from None
 
 
+def previous_version(result: Any) -> dict:
+    """Return `{"previous": {question, review}}` of a result that holds a question, else {}."""
+    if not isinstance(result, dict) or not isinstance(result.get("question"), dict):
+        return {}
+    return {"previous": {"question": result["question"], "review": result.get("review")}}
+
+
 def regenerate_item(
     *, item: BatchItem | int, user: AbstractBaseUser | None, feedback: Any = None
 ) -> BatchItem:
@@ -326,7 +333,11 @@ def regenerate_item(
             "feedback": [feedback] if feedback else [],
             "previous_stem": question.get("stem", ""),
         }
-        reasons = [*(current["revision_reasons"] or []), {"code": REVIEWER, "reason": feedback}]
+        reasons = [
+            *(current["revision_reasons"] or []),
+            # The version being replaced is kept, so the workspace can show it and go back.
+            {"code": REVIEWER, "reason": feedback, **previous_version(current["result"])},
+        ]
         if not BatchItem.objects.filter(pk=item_id).regenerate(revision=revision, reasons=reasons):
             now = BatchItem.objects.filter(pk=item_id).values_list("status", flat=True).get()
             raise ItemReviewConflictError(

@@ -1,4 +1,4 @@
-"""The review workspace (CONTRACT §6 `/batches/{id}/review/`): one question at a time.
+"""The review workspace (`/batches/{id}/review/`, docs/architecture.md): one question at a time.
 
 Server-rendered and usable without JavaScript: every control is a form or a link. htmx
 swaps the workspace section in place and pushes the new URL. Changes go through
@@ -29,6 +29,7 @@ from batches.exports import FORMATS
 from batches.models import BatchItem, BatchJob
 from batches.passage_view import passage_view
 from batches.review import ItemReviewConflictError
+from batches.states import BatchStatus
 from batches.views import _is_fragment_request, _own_batch, faculty_required
 
 DONE = {"approve": "approved", "reject": "rejected", "unreview": "marked unreviewed"}
@@ -80,6 +81,10 @@ def _context(
         "previous_url": workspace_url(batch, name, here.previous_id) if here.previous_id else "",
         "next_url": workspace_url(batch, name, here.next_id) if here.next_id else "",
         "form": form,
+        "versions": workspace.previous_versions(item) if item else [],
+        "regenerating": bool(item) and workspace.regenerating(item),
+        "self_url": workspace_url(batch, name, item.pk if item else None),
+        "ask_feedback": False,
         "scores": range(5, 0, -1),
         "exports": [(fmt, EXPORT_LABELS[fmt]) for fmt in EXPORT_LABELS if fmt in FORMATS],
     }
@@ -94,9 +99,11 @@ def _answer(
     notice: tuple[str, str] | None = None,
     form: dict | None = None,
     status: int = 200,
+    ask_feedback: bool = False,
 ) -> HttpResponse:
     """Render the workspace (or, for htmx, its section) showing `item_id` in filter `name`."""
     context = _context(request, batch, name, item_id, form=form)
+    context["ask_feedback"] = ask_feedback
     if _is_fragment_request(request):
         context["notice"] = notice
         response = render(request, "batches/partials/review_workspace.html", context)
@@ -105,7 +112,7 @@ def _answer(
     if notice is not None:
         # A whole page shows notices in base.html's message area (live, polite).
         messages.add_message(request, NOTICE_LEVELS[notice[0]], notice[1])
-    if notice is not None and status == 200:
+    if notice is not None and status == 200 and not ask_feedback:
         # A plain form post that worked: the outcome shows on the page it redirects to.
         return redirect(workspace_url(batch, name, item_id))
     return render(request, "batches/review.html", context, status=status)
@@ -162,8 +169,19 @@ def review_regenerate(request: HttpRequest, pk: uuid.UUID, item_id: int) -> Http
         response = _answer(request, batch, name, item.pk, notice=notice, status=429)
         response["Retry-After"] = str(wait)
         return response
+    feedback = request.POST.get("feedback") or ""
+    asking = batch.status not in (BatchStatus.CANCELLED, BatchStatus.PENDING)
+    if asking and not feedback.strip() and request.POST.get("confirm") != "1":
+        # A new version replaces this one: without feedback, ask first (the old one is kept
+        # among the previous versions either way).
+        notice = (
+            "warning",
+            f"Question {item.number}: say what the new version should change, or press "
+            "Regenerate again (g) to regenerate it without feedback.",
+        )
+        return _answer(request, batch, name, item.pk, notice=notice, ask_feedback=True)
     try:
-        review.regenerate_item(item=item, user=request.user, feedback=request.POST.get("feedback"))
+        review.regenerate_item(item=item, user=request.user, feedback=feedback)
     except (BatchValidationError, InvalidBatchStatusTransitionError) as error:
         notice = ("warning", _message(error))
         return _answer(request, batch, name, item.pk, notice=notice, status=400)
@@ -171,8 +189,31 @@ def review_regenerate(request: HttpRequest, pk: uuid.UUID, item_id: int) -> Http
         notice = ("warning", str(error))
         return _answer(request, batch, name, item.pk, notice=notice, status=409)
     notice = ("info", f"Question {item.number} is being generated again.")
-    # Stay on it (under "all": it left the filter it was in) to watch the new version arrive.
-    return _answer(request, batch, "all", item.pk, notice=notice)
+    # Stay on it, in the same filter, to watch the new version arrive (the page polls).
+    return _answer(request, batch, name, item.pk, notice=notice)
+
+
+@faculty_required
+@require_POST
+def review_restore(request: HttpRequest, pk: uuid.UUID, item_id: int) -> HttpResponse:
+    """Go back to a version a regeneration replaced: it becomes the question (as an edit)."""
+    batch = _own_batch(request, pk)
+    item = _item(batch, item_id)
+    name = workspace.clean_filter(request.POST.get("filter"))
+    versions = {str(v.key): v for v in workspace.previous_versions(item)}
+    version = versions.get(request.POST.get("version", ""))
+    if version is None:
+        notice = ("warning", "There is no such earlier version of this question.")
+        return _answer(request, batch, name, item.pk, notice=notice, status=400)
+    try:
+        fields = ("stem", "options", "correct_answer", "explanation")
+        changes = {k: version.question[k] for k in fields if k in version.question}
+        review.edit_question(item=item, user=request.user, changes=changes)
+    except (BatchValidationError, ItemReviewConflictError) as error:
+        notice = ("warning", _message(error))
+        return _answer(request, batch, name, item.pk, notice=notice, status=409)
+    notice = ("success", f"Question {item.number} is back to version {version.number}.")
+    return _answer(request, batch, name, item.pk, notice=notice)
 
 
 def _form_from(question: dict, item: BatchItem) -> dict:

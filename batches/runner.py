@@ -52,7 +52,7 @@ POLL_S = 0.5
 # A full loop looks this often for queued items nobody claims: the wake-up it handed on may sit
 # in a busy cluster's own prefetch queue while another cluster's workers are idle.
 QUEUE_CHECK_S = 2.0
-# A loop tick longer than this means something blocked the event loop (CONTRACT §2 slots).
+# A loop tick longer than this means something blocked the event loop (docs/deploy.md).
 STALL_WARNING_S = 1.0
 WATCHDOG_TICK_S = 0.25
 # How long a dying loop tries to hand each of its items back before leaving it to its lease.

@@ -25,6 +25,7 @@ from batches import (
     admission,
     blueprint,
     budgets,
+    completion,
     definitions,
     dispatch,
     events,
@@ -407,6 +408,8 @@ def finish_batch(batch_id: uuid.UUID) -> str | None:
                 "cancelledItems": counts[ItemStatus.CANCELLED],
                 "totalItems": sum(counts.values()),
                 "finishedAt": now.isoformat(),
+                # 1 the first time; a re-completion (after a regenerate) says which it is.
+                **completion.completion_fields(batch_id),
             },
         )
         return str(new_status)

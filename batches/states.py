@@ -1,4 +1,4 @@
-"""Statuses and the actions allowed in each, as data (CONTRACT §4 and §5)."""
+"""Statuses and the actions allowed in each, as data (docs/rules.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Faculty pages (CONTRACT §6)."""
+"""Faculty pages (docs/rules.md)."""
 
 from django.urls import path
 
@@ -34,6 +34,11 @@ urlpatterns = [
         "batches/<uuid:pk>/review/items/<int:item_id>/regenerate/",
         review_views.review_regenerate,
         name="review-regenerate",
+    ),
+    path(
+        "batches/<uuid:pk>/review/items/<int:item_id>/restore/",
+        review_views.review_restore,
+        name="review-restore",
     ),
     path(
         "batches/<uuid:pk>/review/approve/", review_views.review_bulk_approve, name="review-approve"

@@ -1,4 +1,4 @@
-"""The batch definition (CONTRACT §5): one typed model that every face validates against.
+"""The batch definition (docs/rules.md): one typed model that every face validates against.
 
 The service, the API (and its OpenAPI schema), the create form and the CLI all use
 `BatchDefinition`, so a limit written here is the limit everywhere. `validate_batch_definition`

@@ -42,6 +42,8 @@ from batches.models import BatchJob
 from batches.presentation import ACTION_WORDING
 from batches.progress import CountedPaginator, batch_pace, measured_since, still_changing
 from batches.queries import batch_summaries, batch_summary
+from batches.review_counts import NONE as NO_REVIEWS
+from batches.review_counts import review_counts
 from batches.states import Action, ItemStatus, allowed_actions, is_terminal
 from tenants.membership import institution_of
 
@@ -103,7 +105,13 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(batches, BATCHES_PER_PAGE).get_page(request.GET.get("page"))
     rows = batch_summaries(list(page.object_list))
     active = any(still_changing(row) for row in rows)
-    context = {"page": page, "rows": rows, "active": active, "poll_url": request.get_full_path()}
+    reviews = review_counts([row.batch.pk for row in rows])
+    context = {
+        "page": page,
+        "rows": [(row, reviews.get(row.batch.pk, NO_REVIEWS)) for row in rows],
+        "active": active,
+        "poll_url": request.get_full_path(),
+    }
     if _is_fragment_request(request):
         response = render(request, "batches/partials/batch_table.html", context)
         return response if active else HttpResponseStopPolling(response.content)

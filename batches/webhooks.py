@@ -1,6 +1,6 @@
 """Signed delivery of the completion event to BATCH_WEBHOOK_URL, retried until a 2xx.
 
-Signatures follow Standard Webhooks (https://www.standardwebhooks.com/, CONTRACT §2):
+Signatures follow Standard Webhooks (https://www.standardwebhooks.com/, README):
 `webhook-id` (the event's id, the same on every retry, so receivers can drop duplicates),
 `webhook-timestamp` (seconds, at sending: receivers refuse old ones, so a captured request
 cannot be replayed later) and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`.

@@ -14,8 +14,8 @@ from batches import coverage
 from batches.models import BatchItem, BatchJob
 from batches.states import ItemStatus, ReviewStatus
 
-# A score at or below this is "low": the critic found real problems (CONTRACT's default
-# quality bar is 3, so a 3 passed only just).
+# A score at or below this is "low": the critic found real problems (the default quality
+# bar, QUALITY_MIN_SCORE, is 3, so a 3 passed only just).
 LOW_SCORE = 3
 HOLDS_QUESTION = Q(result__has_key="question")
 # Warnings of an edited question are re-computed into result.warnings; a generated one's are
@@ -181,3 +181,32 @@ def changes(item: BatchItem) -> list[dict[str, str]]:
                 }
             )
     return rows
+
+
+@dataclass(frozen=True)
+class Version:
+    """A question the item held before a reviewer had it regenerated."""
+
+    number: int  # 1 = the first version
+    key: int  # its place in the item's revision reasons (what "go back" names)
+    question: dict
+    review: dict | None
+    feedback: str
+
+
+def previous_versions(item: BatchItem) -> list[Version]:
+    """Return the versions this item's regenerations replaced, newest first."""
+    found = []
+    for key, reason in enumerate(item.revision_reasons or []):
+        previous = reason.get("previous") if isinstance(reason, dict) else None
+        if isinstance(previous, dict) and isinstance(previous.get("question"), dict):
+            found.append((key, previous, str(reason.get("reason") or "")))
+    return [
+        Version(number, key, previous["question"], previous.get("review"), feedback)
+        for number, (key, previous, feedback) in reversed(list(enumerate(found, start=1)))
+    ]
+
+
+def regenerating(item: BatchItem) -> bool:
+    """Return whether a new version of the item is on its way (the page polls meanwhile)."""
+    return item.status not in (ItemStatus.COMPLETED, ItemStatus.FAILED, ItemStatus.CANCELLED)

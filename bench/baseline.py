@@ -7,7 +7,7 @@ MODE `batch` is the LangChain baseline: a `RunnableLambda` that makes both calls
 `.batch(inputs, config={"max_concurrency": LIMIT})` (a thread pool). MODE `abatch` is the
 same runnable on asyncio: `ainvoke` of both calls, `.abatch(...)` with the same
 max_concurrency, in one event loop, as batchgen's slots run them. MODE `planned` does the
-work batchgen does (CONTRACT rule 10, plan first): one planning call per plan chunk of the
+work batchgen does (docs/rules.md rule 10, plan first): one planning call per plan chunk of the
 batch (the app's chunks, prompts and `QuestionPlan` schema), all sent at once within the
 limit, then `.batch` over the items with their specs. MODE `chunked` is the old
 plan: chunks of LIMIT items, each awaited whole before the next starts. All use the real

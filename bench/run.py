@@ -680,7 +680,7 @@ class Bench:
                     "<= 1.03",
                     ratios["vs_baseline"] <= 1.03,
                 )
-                # Not in the issue: the same work as batchgen's (plan first, CONTRACT rule 10),
+                # Not in the issue: the same work as batchgen's (plan first, docs/rules.md rule 10),
                 # which the plan-less baseline above does not do (bench/baseline.py, `planned`).
                 add(
                     f"makespan / LangChain with the same plan step, {where}",

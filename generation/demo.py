@@ -1,4 +1,5 @@
-"""The offline demo chat model: plausible questions and reviews, deterministic per prompt."""
+"""The offline demo chat model: believable questions from a case bank (generation/demo_cases.py),
+chosen by the plan's spec and the topic, and reviews; deterministic per prompt."""
 
 from __future__ import annotations
 
@@ -36,41 +37,17 @@ _TOPIC = re.compile(r"^Topic: (.*?)\nCourse: ", re.MULTILINE | re.DOTALL)
 _DIFFICULTY = re.compile(rf"^Difficulty: ({'|'.join(DIFFICULTIES)})$", re.MULTILINE)
 # The pipeline's spec lines and the planner's numbered list (see generation.planning).
 _SPEC_FOCUS = re.compile(r"^- Focus: (.*)$", re.MULTILINE)
-_SPEC_SCENARIO = re.compile(r"^- Scenario: (.*)$", re.MULTILINE)
-_PLAN_ITEM = re.compile(r"^(\d+)\. objective: (.*); bloom_level: (\w+)$", re.MULTILINE)
+_SPEC_BLOOM = re.compile(r"^- Bloom level: (\w+)", re.MULTILINE)
+_PLAN_ITEM = re.compile(r"^(\d+)\. objective: (.*?); bloom_level: (\w+)", re.MULTILINE)
 _NUMBER = re.compile(r"This is question (\d+) of \d+")
-_FOCI = (
-    "the first-line investigation",
-    "the underlying mechanism",
-    "the most likely diagnosis",
-    "the immediate management",
-    "the expected laboratory pattern",
-    "the commonest complication",
-    "the drug of choice and its adverse effects",
-    "the key examination finding",
-    "the prognostic factor that matters most",
-    "the physiological compensation",
-    "the contraindicated intervention",
-    "the referral threshold",
+# A revision's reason, the reviewer's feedback lines under it, and the stem it replaces.
+_REVISION = re.compile(
+    r"^Revision: an earlier version was refused because .*?\.\n"
+    r"((?:- .*\n)*)Earlier stem: (.*)$",
+    re.MULTILINE,
 )
-_AGE_WORDS = (
-    "newborn",
-    "toddler",
-    "school-age child",
-    "teenager",
-    "young adult",
-    "middle-aged adult",
-    "older adult",
-    "very elderly adult",
-    "pregnant woman",
-)
+_VARIANT = re.compile(r" \(variant \d+\)$")
 
-_DISTRACTOR_REASONS = (
-    "does not account for the presentation as a whole",
-    "would delay the step that changes management",
-    "rests on a finding the vignette does not contain",
-    "exposes the patient to risk without a clear indication",
-)
 _REVIEW_ISSUES = (
     "The lead-in could be phrased more precisely.",
     "One distractor is noticeably longer than the others and may cue the answer.",
@@ -176,56 +153,204 @@ def _with_usage(message: AIMessage, prompt: str) -> AIMessage:
 
 
 def _question(rng: random.Random, prompt: str) -> dict[str, Any]:
-    """Return the arguments of a single-best-answer question on the prompt's topic."""
+    """Return the arguments of a single-best-answer question built from the prompt: its
+    spec's focus (or its number in the batch) picks a case of the bank that suits the topic,
+    the difficulty and Bloom level decide what the vignette gives away and how close the
+    distractors are, and a revision answers its feedback with another case."""
     topic = _match(_TOPIC, prompt) or FALLBACK_TOPIC
     difficulty = _match(_DIFFICULTY, prompt) or "medium"
+    bloom = _match(_SPEC_BLOOM, prompt) or ""
+    seed = _seed(topic)
     number = _match(_NUMBER, prompt)
-    # The question's number in its batch picks its parts, so one batch's questions differ;
-    # a prompt without one (or a revision) draws them at random.
-    n = int(number) - 1 if number and "Revision:" not in prompt else rng.randrange(10**6)
-    focus, scenario = _match(_SPEC_FOCUS, prompt), _match(_SPEC_SCENARIO, prompt)
-    opening = (
-        f"A {cases.AGES[n % 23]}-year-old {cases.PATIENTS[n % 7]} presents to the "
-        f"{cases.SETTINGS[n % 11]} with {cases.COMPLAINTS[n % 13]}."
-    )
-    if scenario:
-        # A planned question: its own scenario makes it unlike its neighbours.
-        opening = f"{scenario[0].upper()}{scenario[1:].rstrip('.')}."
-    sentences = [opening, cases.EXAMINATION[n % 17]]
-    if difficulty != "easy":
-        sentences.append(cases.RESULTS[n % 19])
-    lead_in = cases.LEAD_INS[n % 10].format(topic=topic)
-    if focus:
-        sentences.append(f"The question tests {focus}.")
-    correct = cases.ANSWERS[n % 9]
-    texts = [correct, *(cases.DISTRACTORS[(n + k) % 8] for k in range(4))]
+    n = int(number) - 1 if number else rng.randrange(10**6)
+    case, ask = _planned(_match(_SPEC_FOCUS, prompt)) or _nth(cases_for(topic), n)
+    note = ""
+    revision = _REVISION.search(prompt)
+    if revision:
+        lines, previous = revision.groups()
+        feedback = [line[2:].strip() for line in lines.splitlines() if line.strip()]
+        case, ask, difficulty, young = _revise(rng, topic, feedback, previous, difficulty)
+        seed += 1 + rng.randrange(97)
+        if feedback:
+            note = (
+                f" This version answers the reviewer's feedback: \u201c{'; '.join(feedback)}\u201d."
+            )
+    else:
+        young = False
+    person = _person(case, n + seed, young=young)
+    sentences = [
+        case.opening.format(person=person, setting=case.setting),
+        *_findings(case, ask, difficulty, bloom),
+    ]
+    lead_in = ask.lead_in
+    if difficulty == "hard" and bloom in ("analyze", "evaluate", "create"):
+        lead_in = "Weighing all the findings, " + lead_in[0].lower() + lead_in[1:]
+    distractors = _distractors(rng, ask, difficulty)
+    texts = [ask.key, *distractors]
     rng.shuffle(texts)
     options = [
         {"label": label, "text": text} for label, text in zip(OPTION_LABELS, texts, strict=True)
     ]
-    answer = OPTION_LABELS[texts.index(correct)]
+    answer = OPTION_LABELS[texts.index(ask.key)]
     return {
         "stem": " ".join([*sentences, lead_in]),
         "options": options,
         "correct_answer": answer,
-        "explanation": _explanation(
-            topic, "it is the one mechanism that accounts for every finding", options, answer
-        ),
+        "explanation": _explanation(ask, options, answer) + note,
         "difficulty": difficulty,
         "topic": topic,
     }
 
 
-def _explanation(topic: str, rationale: str, options: list[dict[str, str]], correct: str) -> str:
-    """Return why the correct option is best and why each distractor is not."""
-    distractors = [option["label"] for option in options if option["label"] != correct]
-    others = "; ".join(
-        f"{label} {reason}" for label, reason in zip(distractors, _DISTRACTOR_REASONS, strict=True)
+def _findings(case: cases.Case, ask: cases.Ask, difficulty: str, bloom: str) -> list[str]:
+    """Return the findings the vignette gives after its opening.
+
+    A case's first question: easy gives the finding that settles it; medium adds a result
+    (not for recall); hard withholds it, so the answer takes two steps, from the subtler
+    finding and the result, past a finding that tempts toward a close distractor. A case's
+    second question (a batch that outgrows the bank) tells the case with the other findings,
+    so the two read as different questions to the duplicate check as well as to a student.
+    """
+    data_first = bloom in ("analyze", "evaluate", "create")
+    if ask is not case.asks[0]:
+        return [case.clue] if difficulty == "hard" else [case.subtle, case.confounder]
+    if difficulty == "hard":
+        return [case.subtle, case.data, case.confounder]
+    if difficulty == "medium":
+        return [case.clue] if bloom == "remember" else [case.clue, case.data]
+    return [case.clue, case.data] if data_first else [case.clue]
+
+
+def cases_for(topic: str) -> list[tuple[cases.Case, cases.Ask]]:
+    """Return the bank's questions in the order a batch on `topic` uses them: every case
+    once (the topic's own discipline and subject first), then their second questions.
+
+    A batch's questions each come from a different case until the bank runs out, so the
+    quality gate sees no near-duplicates; the order differs from topic to topic."""
+    seed = _seed(topic)
+    relevance = _relevance(_words(topic))
+    ranked = sorted(
+        cases.CASES,
+        key=lambda case: (-relevance[case.scenario], _seed(f"{seed}:{case.scenario}")),
     )
-    return (
-        f"The correct answer is {correct}. In {topic}, {rationale}. "
-        f"The other options are less appropriate: {others}."
-    )
+    rounds = max(len(case.asks) for case in ranked)
+    return [(case, case.asks[r]) for r in range(rounds) for case in ranked if r < len(case.asks)]
+
+
+def _nth(pool: list[tuple[cases.Case, cases.Ask]], n: int) -> tuple[cases.Case, cases.Ask]:
+    return pool[n % len(pool)]
+
+
+def _planned(focus: str | None) -> tuple[cases.Case, cases.Ask] | None:
+    """Return the case and question a demo plan's focus names, if it names one."""
+    return _BY_FOCUS.get(_VARIANT.sub("", focus or ""))
+
+
+def _revise(
+    rng: random.Random, topic: str, feedback: list[str], previous: str, difficulty: str
+) -> tuple[cases.Case, cases.Ask, str, bool]:
+    """Return another case for a refused question, one that answers the feedback's aspects
+    (a child, an older patient, a drug, a mechanism, harder, easier…) where the bank can."""
+    wanted = " ".join(feedback).casefold()
+    pool = [
+        (case, ask)
+        for case, ask in cases_for(topic)
+        if case.clue not in previous and case.subtle not in previous
+    ]
+    fits = pool
+    for pattern, keep in _ASPECTS:
+        if re.search(pattern, wanted):
+            fits = [pair for pair in fits if keep(*pair)] or fits
+    if re.search(r"harder|more difficult|too easy|challeng", wanted):
+        difficulty = "hard"
+        # A case's first question is the one a hard version withholds the give-away of.
+        fits = [(case, ask) for case, ask in fits if ask is case.asks[0]] or fits
+    elif re.search(r"easier|simpler|too hard|too difficult", wanted):
+        difficulty = "easy"
+    young = bool(re.search(r"child|paediatric|pediatric|infant|young", wanted))
+    # The first few of the topic's order, so a revision stays on topic where it can.
+    case, ask = rng.choice(fits[: max(3, len(fits) // 4)])
+    return case, ask, difficulty, young
+
+
+_ASPECTS: tuple[tuple[str, Callable[[cases.Case, cases.Ask], bool]], ...] = (
+    (r"child|paediatric|pediatric|infant", lambda case, ask: case.ages[0] <= 14),
+    (r"older|elderly|geriatric", lambda case, ask: case.ages[1] >= 65),
+    (r"pregnan|obstetric", lambda case, ask: "pregnancy" in case.tags),
+    (r"drug|pharmac|medication", lambda case, ask: ask.kind == "drug"),
+    (r"mechanism|physiolog", lambda case, ask: ask.kind == "mechanism"),
+    (r"diagnos", lambda case, ask: ask.kind == "diagnosis"),
+    (r"manag|next step|treat", lambda case, ask: ask.kind in ("management", "drug")),
+    (r"investigat|test", lambda case, ask: ask.kind == "investigation"),
+    (r"organism|microb|infect|bacteri|virus", lambda case, ask: ask.kind == "organism"),
+    (r"enzyme|biochem|metabol", lambda case, ask: case.discipline == "biochemistry"),
+    (r"patholog|histolog", lambda case, ask: case.discipline == "pathology"),
+)
+
+
+def _person(case: cases.Case, k: int, *, young: bool = False) -> str:
+    low, high = case.ages
+    if young and low <= 14:
+        high = min(high, 14)
+    age = low + (k * 7) % (high - low + 1)
+    sex = case.sexes[k % len(case.sexes)]
+    noun = ("boy", "girl") if age < 18 else ("man", "woman")
+    return f"A {age}-year-old {noun[0] if sex == 'm' else noun[1]}"
+
+
+def _distractors(rng: random.Random, ask: cases.Ask, difficulty: str) -> list[str]:
+    """Return four distractors: all close ones for a hard question, more far ones if easy."""
+    close_count = {"hard": 4, "medium": 3, "easy": 2}[difficulty]
+    chosen = rng.sample(ask.close, close_count) + rng.sample(ask.far, 4 - close_count)
+    # Test-wise students pick the longest option: keep one distractor at least as long.
+    if all(len(text) < len(ask.key) for text in chosen):
+        spare = [t for t in (*ask.close, *ask.far) if t not in chosen and len(t) >= len(ask.key)]
+        if spare:
+            chosen[-1] = max(spare, key=len)
+    return chosen
+
+
+def _words(text: str) -> set[str]:
+    return {word[:5] for word in re.findall(r"[a-z]{4,}", text.casefold())}
+
+
+def _relevance(words: set[str]) -> dict[str, float]:
+    """Return each case's relevance to a topic's words: a word counts for the cases it names,
+    more the fewer they are ("microbiology" says more than "clinical")."""
+    named = {word: [case for case in cases.CASES if word in _case_words(case)] for word in words}
+    score = dict.fromkeys((case.scenario for case in cases.CASES), 0.0)
+    for matching in named.values():
+        for case in matching:
+            score[case.scenario] += 1 / len(matching)
+    return score
+
+
+def _case_words(case: cases.Case) -> set[str]:
+    return _words(" ".join((case.discipline, *case.tags)))
+
+
+def _seed(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+
+
+def _explanation(ask: cases.Ask, options: list[dict[str, str]], correct: str) -> str:
+    """Return why the key is best and, grouped, why the distractors are not."""
+    key = next(option["text"] for option in options if option["label"] == correct)
+    others = [option for option in options if option["label"] != correct]
+    close = [o["label"] for o in others if o["text"] in ask.close]
+    far = [o["label"] for o in others if o["text"] not in ask.close]
+    parts = []
+    if close:
+        verb = "fits" if len(close) == 1 else "fit"
+        parts.append(f"{_labels(close)} {verb} part of the picture but not the decisive finding")
+    if far:
+        verb = "does" if len(far) == 1 else "do"
+        parts.append(f"{_labels(far)} {verb} not fit the findings")
+    return f"The correct answer is {correct}, {key}: {ask.why}. " + "; ".join(parts) + "."
+
+
+def _labels(labels: list[str]) -> str:
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
 
 
 def _review(rng: random.Random, prompt: str) -> dict[str, Any]:
@@ -240,20 +365,22 @@ def _review(rng: random.Random, prompt: str) -> dict[str, Any]:
 
 
 def _plan(rng: random.Random, prompt: str) -> dict[str, Any]:
-    """Return a plan: one spec per numbered item of the prompt, distinct by construction."""
+    """Return a plan: one spec per numbered item, each a different case of the bank in the
+    topic's order (so the questions' focus names the case they are written from)."""
     topic = _match(_TOPIC, prompt) or FALLBACK_TOPIC
+    pool = cases_for(topic)
     specs = []
     for number, objective, bloom in _PLAN_ITEM.findall(prompt):
         n = int(number) - 1
-        # Mixed radices: consecutive numbers differ in every part, and no two repeat.
-        focus = f"{_FOCI[n % len(_FOCI)]} of {topic} (case {n + 1})"
-        patient = _AGE_WORDS[n % len(_AGE_WORDS)]
-        scenario = (
-            f"a {patient} seen in the {cases.SETTINGS[(n * 4) % 11]} with "
-            f"{cases.COMPLAINTS[(n * 2) % 13]}"
-        )
+        case, ask = _nth(pool, n)
+        lap = n // len(pool)
         specs.append(
-            {"focus": focus, "objective": objective, "bloom_level": bloom, "scenario": scenario}
+            {
+                "focus": ask.focus + (f" (variant {lap + 1})" if lap else ""),
+                "objective": objective,
+                "bloom_level": bloom,
+                "scenario": case.scenario,
+            }
         )
     return {"specs": specs}
 
@@ -263,6 +390,8 @@ def _match(pattern: re.Pattern[str], text: str) -> str | None:
     found = pattern.search(text)
     return found.group(1) if found else None
 
+
+_BY_FOCUS = {ask.focus: (case, ask) for case in cases.CASES for ask in case.asks}
 
 _ANSWERS: dict[str, Callable[[random.Random, str], dict[str, Any]]] = {
     "Question": _question,

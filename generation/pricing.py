@@ -1,4 +1,4 @@
-"""What model calls cost: USD per million tokens, per model (CONTRACT §2 `GENERATION_PRICES`).
+"""What model calls cost: USD per million tokens, per model (README `GENERATION_PRICES`).
 
 Owns the price table and its parsing. `GENERATION_PRICES` (JSON, read once in
 `config/settings.py`) is merged over DEFAULT_PRICES, so an operator names only the models

@@ -1,4 +1,4 @@
-"""A token bucket shared by every worker process on every machine (CONTRACT §4 rule 2).
+"""A token bucket shared by every worker process on every machine (rules.md rule 2).
 
 The state lives in the database (`RateBucket` rows, the default) or in Redis when
 `settings.REDIS_URL` is set. Each try refills the bucket by the elapsed time and either takes a
@@ -15,7 +15,7 @@ Starting full, the grants in any window of length T are at most B + rate * T, so
 0..1 s later than its grant (the jitter), so any 60 s window measured at the provider sees
 grants from at most 61 s of ours: never more than `limit`. (B + 60 * rate < limit.)
 
-Token reservations (TPM, CONTRACT §4 rule 12): a call `reserve`s its estimated tokens
+Token reservations (TPM, rules.md rule 12): a call `reserve`s its estimated tokens
 (prompt + output cap) before it is sent and `settle`s with the reported usage after. Tokens
 are then counted when they are granted, not after the answer, so calls in flight cannot
 overshoot. A token bucket admits a call of n tokens exactly only if its burst B holds n: a

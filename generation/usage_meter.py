@@ -1,4 +1,4 @@
-"""What one model call used, read from LangChain's answer (CONTRACT §4 rule 12).
+"""What one model call used, read from LangChain's answer (rules.md rule 12).
 
 Owns turning `usage_metadata` into a `CallUsage`. A provider that reports no usage still
 used tokens: the call is then counted by `generation.tokens` and marked `estimated`, never

@@ -1,8 +1,8 @@
 """Course material: a faculty member's uploaded file (Source) and its passages.
 
-A Source belongs to the faculty member who uploaded it (CONTRACT §3). Its text is split into
+A Source belongs to the faculty member who uploaded it (docs/rules.md). Its text is split into
 Passages that each make sense alone; a grounded batch's plan gives each item one passage
-(CONTRACT §4 rule 13). This app knows nothing of batches.
+(rules.md rule 13). This app knows nothing of batches.
 """
 
 from __future__ import annotations

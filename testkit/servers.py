@@ -574,7 +574,7 @@ class ManagedProcess:
 
 
 class QCluster(ManagedProcess):
-    """`manage.py qcluster` as a subprocess, stopped the way django-q2 needs (DESIGN §2a)."""
+    """`manage.py qcluster` as a subprocess, stopped as django-q2 needs (docs/architecture.md)."""
 
     def __init__(self, env: Env | None = None, log_path: Path | None = None) -> None:
         super().__init__([sys.executable, str(MANAGE_PY), "qcluster"], env, log_path)

@@ -247,7 +247,7 @@ def test_malformed_tool_arguments_parse_to_none(stub: StubLLM) -> None:
     stub.add_rule(None, "malformed", times=2)
     runnable = chat(stub).with_structured_output(Question, method="function_calling")
 
-    # LangChain silently returns None for tool arguments that are not JSON (DESIGN §3).
+    # LangChain silently returns None for tool arguments that are not JSON (docs/architecture.md).
     assert runnable.invoke(PROMPT) is None
 
 

@@ -12,9 +12,10 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from batches import fill_gaps
 from batches.admin.common import (
@@ -38,10 +39,28 @@ from batches.presentation import (
     format_duration,
     format_tokens,
     format_usd,
-    run_time,
 )
 from batches.queries import BatchSummary, batch_summaries
+from batches.review_counts import NONE as NO_REVIEWS
+from batches.review_counts import ReviewCounts, review_counts
 from batches.states import IN_PROGRESS_ITEM_STATUSES, Action, ItemStatus, allowed_actions
+from batches.timing import timing, timings
+
+# The change page's buttons: (action, admin action name, label).
+CONTROL_BUTTONS = (
+    (Action.PAUSE, "pause_batches", "Pause"),
+    (Action.RESUME, "resume_batches", "Resume"),
+    (Action.CANCEL, "cancel_batches", "Cancel…"),
+    (Action.RETRY_FAILED, "retry_failed_batches", "Retry failed"),
+)
+
+
+def reviews_of(batch: BatchJob) -> ReviewCounts:
+    """Return the batch's review counts: attached by the change list, else read once."""
+    counts = getattr(batch, "_admin_reviews", None)
+    if counts is None:
+        counts = batch._admin_reviews = review_counts([batch.pk]).get(batch.pk, NO_REVIEWS)
+    return counts
 
 
 def summary_of(batch: BatchJob) -> BatchSummary:
@@ -60,6 +79,11 @@ class BatchChangeList(ChangeList):
         page = list(self.result_list)
         for summary in batch_summaries(page):
             summary.batch._admin_summary = summary
+        reviews = review_counts([batch.pk for batch in page])
+        times = timings(page)
+        for batch in page:
+            batch._admin_reviews = reviews.get(batch.pk, NO_REVIEWS)
+            batch._admin_timing = times[batch.pk]
         self.result_list = page
 
 
@@ -85,18 +109,16 @@ class BatchEventInline(admin.TabularInline):
 @admin.register(BatchJob)
 class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
     batch_id_lookup = "pk"
+    # Fits 1280 px: owner and institution, tokens and cost, share a column each.
     list_display = (
         "short_id",
         "topic",
-        "owner",
-        "institution",
+        "owner_display",
         "status_display",
         "progress",
         "item_counts",
-        "concurrency_limit",
-        "tokens",
-        "cost",
-        "created_at",
+        "review_display",
+        "usage_short",
         "duration",
     )
     list_display_links = ("short_id", "topic")
@@ -142,6 +164,7 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
                 "fields": (
                     "progress",
                     "item_links",
+                    "review_display",
                     "target_count",
                     "concurrency_limit",
                     "max_attempts",
@@ -162,9 +185,37 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return BatchChangeList
 
-    @admin.display(description="id", ordering="id")
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ):
+        """One batch, with buttons for the control actions its status allows.
+
+        Each button posts the changelist's own action for this one batch, so the page adds
+        no second way to pause or cancel (cancel still asks on its confirmation page).
+        """
+        batch = self.get_object(request, object_id)
+        controls = []
+        if batch is not None and self.has_control_permission(request):
+            allowed = allowed_actions(batch.status)
+            controls = [
+                (name, label) for action, name, label in CONTROL_BUTTONS if action in allowed
+            ]
+        context = {
+            **(extra_context or {}),
+            "batch_controls": controls,
+            "changelist_url": reverse("admin:batches_batchjob_changelist"),
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    @admin.display(description="id · created", ordering="-created_at")
     def short_id(self, batch: BatchJob) -> SafeString:
-        return format_html('<span title="{}">{}</span>', batch.pk, str(batch.pk)[:8])
+        # The creation time shares the id's column: the list fits 1280 px.
+        return format_html(
+            '<span title="{}">{}</span><br><span class="batchgen-muted">{}</span>',
+            batch.pk,
+            str(batch.pk)[:8],
+            timezone.localtime(batch.created_at).strftime("%d %b %H:%M"),
+        )
 
     @admin.display(description="topic", ordering="scope__topic")
     def topic(self, batch: BatchJob) -> str:
@@ -195,10 +246,51 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
     def progress(self, batch: BatchJob) -> SafeString:
         return progress_bar(summary_of(batch))
 
-    @admin.display(description="completed / failed / cancelled / total")
+    @admin.display(description="done / failed / cxl / all")
     def item_counts(self, batch: BatchJob) -> str:
         s = summary_of(batch)
         return f"{s.completed_items} / {s.failed_items} / {s.cancelled_items} / {s.total_items}"
+
+    @admin.display(description="owner", ordering="owner__username")
+    def owner_display(self, batch: BatchJob) -> SafeString:
+        return format_html(
+            '{}<br><span class="batchgen-muted">{}</span>',
+            batch.owner.get_username(),
+            batch.institution.slug if batch.institution_id else EMPTY,
+        )
+
+    @admin.display(description="review")
+    def review_display(self, batch: BatchJob) -> SafeString | str:
+        """Approved, rejected and unreviewed questions, each linking to those items."""
+        counts = reviews_of(batch)
+        if not counts.questions:
+            return EMPTY
+        url = reverse("admin:batches_batchitem_changelist")
+        return format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}?{}">{} {}</a>',
+            (
+                (url, urlencode({"batch": batch.pk, "review_status__exact": key}), count, key)
+                for key, count in (
+                    ("approved", counts.approved),
+                    ("rejected", counts.rejected),
+                    ("unreviewed", counts.unreviewed),
+                )
+            ),
+        )
+
+    @admin.display(description="usage")
+    def usage_short(self, batch: BatchJob) -> SafeString:
+        used = summary_of(batch).usage
+        return format_html(
+            '{}<br><span class="batchgen-muted">{}</span>',
+            format_tokens(used.total_tokens),
+            format_usd(used.cost_usd),
+        )
+
+    @admin.display(description="created", ordering="created_at")
+    def created_short(self, batch: BatchJob) -> str:
+        return timezone.localtime(batch.created_at).strftime("%d %b %H:%M")
 
     @admin.display(description="tokens")
     def tokens(self, batch: BatchJob) -> str:
@@ -233,10 +325,16 @@ class BatchJobAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
         projected = summary_of(batch).projected_usage
         return EMPTY if projected is None else describe_usage(projected)
 
-    @admin.display(description="duration")
-    def duration(self, batch: BatchJob) -> str:
-        elapsed = run_time(batch)
-        return EMPTY if elapsed is None else format_duration(elapsed)
+    @admin.display(description="run time · last activity")
+    def duration(self, batch: BatchJob) -> SafeString:
+        # The runs added up (a batch regenerated later did not run in between), and when it
+        # last did anything.
+        found = getattr(batch, "_admin_timing", None) or timing(batch)
+        return format_html(
+            '{}<br><span class="batchgen-muted">{}</span>',
+            EMPTY if found.run_time is None else format_duration(found.run_time),
+            timezone.localtime(found.last_activity).strftime("%d %b %H:%M"),
+        )
 
     @admin.display(description="items")
     def item_links(self, batch: BatchJob) -> SafeString:

@@ -197,8 +197,13 @@ class BatchItemAdmin(ByBatchIdSearchMixin, ReadOnlyAdmin):
         return item.edited
 
     def has_review_permission(self, request: HttpRequest) -> bool:
-        """Return whether the user may approve, reject or unreview questions."""
-        return self.may(request, "change", BatchItem)
+        """Return whether the user may approve, reject or unreview questions.
+
+        Operators may: whoever controls batches (change_batchjob) may review their questions.
+        Nobody edits a question here (the item admin is read-only); faculty edit in the
+        workspace.
+        """
+        return self.may(request, "change", BatchItem) or self.may(request, "change", BatchJob)
 
     def _decide(self, request: HttpRequest, queryset: QuerySet, decision: str) -> None:
         report = ActionReport(ACTION_DONE_FOR_DECISION[decision])

@@ -1,4 +1,4 @@
-"""The {data, error} envelope every JSON response under /api/v1/ is sent in (CONTRACT §5)."""
+"""The {data, error} envelope every JSON response under /api/v1/ is sent in (docs/rules.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HTTP errors of the API: every failure becomes a {data: null, error} envelope (CONTRACT §5).
+"""HTTP errors of the API: every failure becomes a {data: null, error} envelope (docs/rules.md).
 
 Workflow errors raised by the services (batches/errors.py) are translated here, so views stay
 thin and never build error responses themselves.
@@ -37,7 +37,7 @@ QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
 BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"
 IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
 
-# CONTRACT §5's table, plus the codes of the HTTP errors DRF raises by itself.
+# docs/rules.md's table, plus the codes of the HTTP errors DRF raises by itself.
 ERROR_CODES = {
     status.HTTP_400_BAD_REQUEST: VALIDATION_ERROR,
     status.HTTP_401_UNAUTHORIZED: "UNAUTHORIZED",

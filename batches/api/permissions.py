@@ -1,4 +1,4 @@
-"""Who may use the API: faculty only, and only on their own batches (CONTRACT §3)."""
+"""Who may use the API: faculty only, and only on their own batches (docs/rules.md)."""
 
 from __future__ import annotations
 

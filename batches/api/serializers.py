@@ -1,4 +1,4 @@
-"""Shapes of the API's bodies (CONTRACT §5).
+"""Shapes of the API's bodies (docs/rules.md).
 
 Output serializers render batches, items and events. The create body is
 `batches.validation.BatchDefinition`, the one typed definition that the pages, the CLI and the

@@ -1,4 +1,4 @@
-"""API routes under /api/v1/ (CONTRACT §5); every path works with and without its final slash."""
+"""API routes under /api/v1/ (docs/rules.md); every path works with and without its final slash."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The HTTP API (CONTRACT §5): thin views over `batches.services` and `batches.queries`.
+"""The HTTP API (docs/rules.md): thin views over `batches.services` and `batches.queries`.
 
 Each view finds the object, calls one service and serializes the answer; statuses, rules and
 error bodies live elsewhere (services, validation, exceptions.py, envelope.py).

@@ -1,4 +1,4 @@
-"""Who may call what (CONTRACT §3): 401 without credentials, 403 outside faculty or on someone
+"""Who may call what (docs/rules.md): 401 without credentials, 403 outside faculty or on someone
 else's batch, 404 for an unknown batch whoever asks; faculty see only their own batches."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""pause / resume / cancel / retry-failed: every action in every status (CONTRACT §5)."""
+"""pause / resume / cancel / retry-failed: every action in every status (docs/rules.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tests.api.support import CONTROL_FIELDS, batch_url, data, error
 
 pytestmark = pytest.mark.django_db
 
-# CONTRACT §5, "Allowed actions", and where each leads.
+# docs/rules.md, "Allowed actions", and where each leads.
 ALLOWED = {
     "running": {"pause": "paused", "cancel": "cancelled"},
     "paused": {"resume": "running", "cancel": "cancelled"},

@@ -1,4 +1,4 @@
-"""Every error is an envelope with the contract's code: one test per row of CONTRACT §5's
+"""Every error is an envelope with the contract's code: one test per row of docs/rules.md's
 table, then DRF's own errors (405, 406, 415, parse errors, unknown paths) and a server error."""
 
 from __future__ import annotations

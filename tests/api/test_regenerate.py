@@ -44,7 +44,10 @@ def test_regenerate_puts_the_feedback_in_the_next_prompt_and_runs_the_batch_agai
     assert revision["previous_stem"] == before
     # Only the revision is kept: the next run writes a new question, not the old one again.
     assert set(stored.checkpoints) == {REVISION_CHECKPOINT}
-    assert stored.revision_reasons[-1] == {"code": "reviewer", "reason": "Use a child"}
+    reason = stored.revision_reasons[-1]
+    assert (reason["code"], reason["reason"]) == ("reviewer", "Use a child")
+    # The replaced version is kept, for the workspace to show and go back to.
+    assert reason["previous"]["question"]["stem"] == before
     batch.refresh_from_db()
     assert (batch.status, batch.finished_at) == (BatchStatus.RUNNING, None)
     retried = BatchEvent.objects.filter(batch=batch, name="generation/batch.retried").get()

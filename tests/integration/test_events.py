@@ -1,4 +1,4 @@
-"""The completion event (CONTRACT §4 rule 8): signal, outbox row and webhook, once each."""
+"""The completion event (rules.md rule 8): signal, outbox row and webhook, once each."""
 
 from __future__ import annotations
 

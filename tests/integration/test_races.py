@@ -172,7 +172,7 @@ def test_concurrent_creates_cannot_both_pass_the_active_item_cap(settings):
 
 
 def test_a_claim_holding_queued_items_as_a_pause_begins_starts_them_before_the_pause_time():
-    """CONTRACT rule 5 at its sharpest: a worker's claim has locked queued items (it saw the
+    """docs/rules.md rule 5 at its sharpest: a worker's claim has locked queued items (it saw the
     batch running) when a pause commits its transition. The pause's release of queued items
     waits for that claim, so the time the pause reports must follow those items' start."""
     batch = new_batch(target_count=6, concurrency_limit=3)

@@ -1,4 +1,4 @@
-"""SIGKILL at any moment loses nothing and generates nothing twice (CONTRACT §4 rule 7)."""
+"""SIGKILL at any moment loses nothing and generates nothing twice (rules.md rule 7)."""
 
 from __future__ import annotations
 

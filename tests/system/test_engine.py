@@ -1,4 +1,4 @@
-"""The engine's rules (CONTRACT §4) on real clusters, real databases and the real OpenAI client."""
+"""The engine's rules (docs/rules.md) on real clusters, databases and the real OpenAI client."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Plan first, act on the critic, refuse duplicates (CONTRACT §4 rules 10-11), on real clusters.
+"""Plan first, act on the critic, refuse duplicates (rules.md rules 10-11), on real clusters.
 
 Every call goes through the real LangChain OpenAI client to the stub, whose content modes
 play a critic that rejects, a model that repeats itself and one that labels difficulty its

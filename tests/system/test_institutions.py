@@ -1,4 +1,4 @@
-"""Institution limits and the fair share on real clusters, measured at the stub (CONTRACT §4.1).
+"""Institution limits and the fair share on real clusters, measured at the stub (docs/rules.md).
 
 Each batch has a topic of its own, and every model call's prompt holds it, so the stub's
 request records say which batch had how many calls in flight at every instant.

@@ -1,4 +1,4 @@
-"""`make run` (CONTRACT §1): migrate, demo account, web server and cluster, Ctrl-C stops both."""
+"""`make run` (README): migrate, demo account, web server and cluster, Ctrl-C stops both."""
 
 from __future__ import annotations
 

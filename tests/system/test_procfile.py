@@ -1,8 +1,8 @@
 """The Procfile runs the web tier (gunicorn) and a worker cluster under honcho, and stops cleanly.
 
 Stopping matters most: honcho sends SIGTERM to each Procfile line's whole process group, and
-django-q2 workers die on SIGTERM mid-task (DESIGN §2a). The worker line must shield them, so
-that only the cluster's main process is signalled and it lets running items finish.
+django-q2 workers die on SIGTERM mid-task (docs/architecture.md). The worker line must shield
+them, so that only the cluster's main process is signalled and it lets running items finish.
 """
 
 from __future__ import annotations

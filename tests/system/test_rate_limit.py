@@ -1,4 +1,4 @@
-"""The request budget holds across clusters sharing one Redis (CONTRACT §4 rule 2).
+"""The request budget holds across clusters sharing one Redis (rules.md rule 2).
 
 The budget window is shortened to 6 s (GENERATION_RATE_PERIOD_S) so the test shows several
 windows in seconds; the limiter code and its arithmetic are the same as for 60 s.

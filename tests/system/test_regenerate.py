@@ -1,4 +1,4 @@
-"""A reviewer's regenerate runs a finished batch again for one item (issue 13, CONTRACT §5)."""
+"""A reviewer's regenerate runs a finished batch again for one item (issue 13, docs/rules.md)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Real `qcluster` processes on a throwaway PostgreSQL + Redis (their own database and Redis db
 number): the sliding window, the request budget and the leases must hold across processes
-that share nothing but the database and the broker (CONTRACT §4 rules 1, 2, 4 and 7).
+that share nothing but the database and the broker (rules.md rules 1, 2, 4 and 7).
 """
 
 from __future__ import annotations

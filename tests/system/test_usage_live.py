@@ -1,6 +1,6 @@
 """Usage and token-aware admission, live: real clusters, the real OpenAI client, the stub.
 
-What the stub reports for each request is what the ledger must hold (CONTRACT §4 rule 12),
+What the stub reports for each request is what the ledger must hold (rules.md rule 12),
 and with GENERATION_TPM set no window at the stub sees more tokens than the budget, however
 many calls are in flight (rule 2). The budget window is shortened, as in test_rate_limit.py.
 """

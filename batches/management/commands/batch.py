@@ -27,10 +27,12 @@ from batches.presentation import (
     format_duration,
     format_tokens,
     format_usd,
-    run_time,
 )
 from batches.queries import BatchSummary, batch_summaries, batch_summary
+from batches.review_counts import NONE as NO_REVIEWS
+from batches.review_counts import review_counts
 from batches.states import Action, BatchStatus, ItemStatus
+from batches.timing import timing
 
 EMPTY = "-"
 
@@ -107,6 +109,7 @@ class Command(BaseCommand):
 
     def _show(self, batch: BatchJob, *, as_json: bool) -> None:
         s = batch_summary(batch)
+        reviews = review_counts([batch.pk]).get(batch.pk, NO_REVIEWS)
         if as_json:
             self.stdout.write(json.dumps(show_figures(s)))
             return
@@ -121,7 +124,8 @@ class Command(BaseCommand):
             ("created", when(batch.created_at)),
             ("started", when(batch.started_at)),
             ("finished", when(batch.finished_at)),
-            ("duration", duration(batch)),
+            ("run time", duration(batch)),
+            ("last activity", when(timing(batch).last_activity)),
             ("", ""),
             ("completed", str(s.completed_items)),
             ("failed", str(s.failed_items)),
@@ -130,6 +134,11 @@ class Command(BaseCommand):
             ("pending", str(s.pending_items)),
             ("total", str(s.total_items)),
             ("progress", f"{s.progress:.1%}"),
+            ("", ""),
+            ("approved", str(reviews.approved)),
+            ("rejected", str(reviews.rejected)),
+            ("unreviewed", str(reviews.unreviewed)),
+            ("review", f"/batches/{batch.pk}/review/ or manage.py review {short_id(batch)} …"),
             ("", ""),
             ("input tokens", format_tokens(s.usage.input_tokens)),
             ("output tokens", format_tokens(s.usage.output_tokens)),
@@ -186,6 +195,11 @@ def show_figures(s: BatchSummary) -> dict[str, Any]:
     }
 
 
+def short_id(batch: BatchJob) -> str:
+    """Return the first 8 hex digits of the id, which the commands accept (a unique prefix)."""
+    return str(batch.pk)[:8]
+
+
 def cost_text(s: BatchSummary) -> str:
     """Return the batch's cost so far, naming the models that have no price."""
     text = format_usd(s.usage.cost_usd)
@@ -210,5 +224,6 @@ def when(moment: datetime | None) -> str:
 
 
 def duration(batch: BatchJob) -> str:
-    elapsed = run_time(batch)
+    """Return the batch's runs added up (not the span from its start to its last finish)."""
+    elapsed = timing(batch).run_time
     return EMPTY if elapsed is None else format_duration(elapsed)

@@ -296,6 +296,8 @@ def test_the_workspace_offers_no_regenerate_in_a_cancelled_batch(client, batch):
     first = items(batch)[0]
     page = client.get(url(batch) + f"?filter=all&item={first.pk}").content.decode()
     assert 'data-testid="regenerate-button"' not in page
-    response = client.post(url(batch, "review-regenerate", item_id=first.pk), {}, **HTMX)
+    response = client.post(
+        url(batch, "review-regenerate", item_id=first.pk), {"confirm": "1"}, **HTMX
+    )
     assert "Cannot regenerate an item of a batch that is cancelled." in response.content.decode()
     assert BatchItem.objects.get(pk=first.pk).status == "completed"

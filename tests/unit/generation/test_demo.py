@@ -30,11 +30,12 @@ def _question(request: Request) -> Question:
     return model.with_structured_output(Question).invoke(generation_messages(request))
 
 
-def test_demo_question_holds_the_topic_verbatim():
+def test_demo_question_keeps_the_topic_verbatim_and_writes_a_case_not_the_topic():
     question = _question(_request())
 
     assert question.topic == ODD_TOPIC
-    assert ODD_TOPIC in question.stem
+    # A real question does not name its course topic; the topic picks the case instead.
+    assert ODD_TOPIC not in question.stem
 
 
 @pytest.mark.parametrize("difficulty", ["easy", "medium", "hard"])
