@@ -37,6 +37,10 @@ from batches.timing import timing
 EMPTY = "-"
 
 
+# What a control action or fill-gaps may answer instead of acting: said in one line.
+REFUSALS = (InvalidBatchStatusTransitionError, BudgetExhaustedError, QuotaExceededError)
+
+
 class Command(BaseCommand):
     help = (
         "Pause, resume, cancel or retry the failed items of a batch; show one batch's status "
@@ -86,11 +90,7 @@ class Command(BaseCommand):
     def _control(self, batch: BatchJob, action: Action) -> None:
         try:
             result = services.apply_action(action, batch=batch)
-        except (
-            InvalidBatchStatusTransitionError,
-            BudgetExhaustedError,
-            QuotaExceededError,
-        ) as error:
+        except REFUSALS as error:
             raise CommandError(str(error)) from None
         except BatchJob.DoesNotExist:
             raise CommandError(f"No batch {batch.pk}.") from None
@@ -99,11 +99,7 @@ class Command(BaseCommand):
     def _fill_gaps(self, batch: BatchJob) -> None:
         try:
             queued = fill_gaps.fill_gaps(batch=batch)
-        except (
-            InvalidBatchStatusTransitionError,
-            BudgetExhaustedError,
-            QuotaExceededError,
-        ) as error:
+        except REFUSALS as error:
             raise CommandError(str(error)) from None
         self.stdout.write(f"Batch {batch.pk}: {queued} new questions queued to fill the gaps.")
 
