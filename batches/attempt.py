@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import uuid
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -22,7 +20,6 @@ from django.utils import timezone
 from batches import (
     blueprint,
     db_retry,
-    definitions,
     dispatch,
     gate,
     grounding_plan,
@@ -42,7 +39,6 @@ logger = logging.getLogger(__name__)
 COMPLETED = gate.COMPLETED
 FAILED = gate.FAILED
 RETRY_WAIT = "retry_wait"
-CRITIQUE = "critique"
 LEASE_LOST = "lease_lost"
 # An item whose coroutine raised something the engine does not know: a bug or an outage.
 INTERNAL_ERROR = "internal_error"
@@ -63,7 +59,6 @@ async def run_claimed(claim: dispatch.Claim) -> str:
         outcome = await _attempt(claim)
     except LeaseLostError:
         logger.warning("item %s: taken over by another worker; stopping", claim.item_id)
-        await _record_unwritten_usage(claim)
         return LEASE_LOST
     except Exception as error:
         if outages.is_platform_fault(error):
@@ -74,25 +69,10 @@ async def run_claimed(claim: dispatch.Claim) -> str:
             # One item's fault (a bug) must not end its neighbours' slots.
             logger.exception("item %s: unexpected error", claim.item_id)
             outcome = await db_retry.arun(_fail_unexpectedly, claim)
-    await _record_unwritten_usage(claim)
     if outcome == RETRY_WAIT:
         await _wait_then_requeue(claim)
-    await _advance_coalesced(claim)
+    await db_retry.arun(_advance, claim)
     return outcome
-
-
-async def _record_unwritten_usage(claim: dispatch.Claim) -> None:
-    """Write the ledger rows no write of the item carried (a lost lease, an error)."""
-    rows = claim.take_usage()
-    if not rows:
-        return
-    try:
-        await db_retry.arun(usage.record_rows, rows)
-    except Exception:
-        # The question matters more than its line in the ledger: never lose it for that.
-        logger.exception(
-            "item %s: could not record the usage of %s calls", claim.item_id, len(rows)
-        )
 
 
 def give_back(claim: dispatch.Claim) -> str:
@@ -109,47 +89,6 @@ def give_back(claim: dispatch.Claim) -> str:
 def _advance(claim: dispatch.Claim) -> None:
     dispatch.reclaim_expired_leases_now_and_then()
     services.advance_batch(claim.batch_id)
-
-
-# --- one advance for the items of a batch that ended meanwhile ---------------------------------
-# An advance (refill, budget check, finish check) reads the batch's state after an item ended;
-# a run that starts after several items of the batch ended serves them all. The slots' database
-# work runs on one thread, so while it serves one advance, other items end and queue behind
-# it: they wait for the next run instead of each running their own (a handful of statements
-# saved per item, most when the database thread is busiest).
-
-
-@dataclass
-class _Advances:
-    lock: asyncio.Lock
-    requested: int = 0
-    done: int = 0
-    waiters: int = 0
-
-
-_advances: dict[tuple[int, uuid.UUID], _Advances] = {}
-
-
-async def _advance_coalesced(claim: dispatch.Claim) -> None:
-    """Advance the claim's batch by a run that starts after this item ended (maybe another's)."""
-    key = (id(asyncio.get_running_loop()), claim.batch_id)
-    state = _advances.get(key)
-    if state is None:
-        state = _advances[key] = _Advances(lock=asyncio.Lock())
-    state.requested += 1
-    wanted = state.requested
-    state.waiters += 1
-    try:
-        async with state.lock:
-            if state.done >= wanted:
-                return  # a run that started after this item ended has served it
-            covers = state.requested
-            await db_retry.arun(_advance, claim)
-            state.done = covers
-    finally:
-        state.waiters -= 1
-        if not state.waiters:
-            _advances.pop(key, None)
 
 
 def _fail_unexpectedly(claim: dispatch.Claim) -> str:
@@ -183,35 +122,28 @@ def _load(item_id: int) -> BatchItem:
 
 
 async def _attempt(claim: dispatch.Claim) -> str:
-    # The slots' claim returned the item's row, and the batch's definition is read once per
-    # process: an item usually starts without a query of its own.
-    if claim.item is not None:
-        item = claim.item
-        item.batch = definitions.cached(claim.batch_id) or await db_retry.arun(
-            definitions.load, claim.batch_id
-        )
-    else:
-        item = await db_retry.arun(_load, claim.item_id)
+    item = await db_retry.arun(_load, claim.item_id)
     batch = item.batch
     # A corrupted checkpoint column is treated as no checkpoints, never as a crash loop.
     checkpoints = dict(item.checkpoints) if isinstance(item.checkpoints, dict) else {}
 
     async def on_checkpoint(stage: str, output: dict) -> None:
         checkpoints[stage] = output
-        # A write per question, not per stage: a local stage costs no call to redo, and the
-        # critique's checkpoint goes with the quality gate's write that follows it at once
-        # (the completion, a revision or a failure), so only a kill in between asks the
-        # critic again. The question itself is stored as soon as it is generated.
-        if stage not in pipeline.LOCAL_STAGES and stage != CRITIQUE:
+        # A write per model call, not per stage: a kill before the next write only redoes
+        # a local stage, which costs no call.
+        if stage not in pipeline.LOCAL_STAGES:
             await db_retry.arun(dispatch.save_checkpoints, claim, checkpoints)
 
     async def record_usage(stage: str, call: usage_meter.CallUsage) -> None:
         # A planning call plans the whole chunk: it is the batch's, not this item's.
         item_id = None if stage == planning.STAGE else claim.item_id
-        # Written with the item's next write (dispatch), or at the attempt's end.
-        claim.usage.append(
-            usage.row(batch_id=claim.batch_id, item_id=item_id, stage=stage, call=call)
-        )
+        try:
+            await usage.arecord_call(
+                batch_id=claim.batch_id, item_id=item_id, stage=stage, call=call
+            )
+        except Exception:
+            # The question matters more than its line in the ledger: never lose it for that.
+            logger.exception("item %s: could not record the usage of a %s call", item_id, stage)
 
     revisions = item.revisions
     try:
