@@ -284,6 +284,15 @@ _LABS = (  # 19
     "Troponin is raised and rising on a repeat sample.",
     "Blood cultures grow Gram-negative rods.",
 )
+_STRAIN_SYLLABLES = ("ka", "lo", "mi", "ren", "tu", "vo", "sa", "bel", "dor", "fi", "gan", "hu")
+
+
+def _strain(seq: int) -> str:
+    """Return a made-up word of its own for question `seq` (three syllables, 1,728 of them)."""
+    n = len(_STRAIN_SYLLABLES)
+    return "".join(_STRAIN_SYLLABLES[(seq // n**k) % n] for k in range(3)).capitalize()
+
+
 _LEAD_INS = (
     "Which of the following best explains these findings in {topic}?",
     "What is the most appropriate next step in management, given {topic}?",
@@ -461,8 +470,14 @@ class Answers:
         )
         if "Scenario" in spec:
             opening = f"{spec['Scenario'].rstrip('.')} (case {seq})."
+        # The sentences here repeat with short periods, and the quality gate rightly calls two
+        # questions that differ only in their numbers the same question: a word of its own
+        # (a variant named after seq) makes each question ask something of its own, as a real
+        # model's would. The "cycle" rule repeats seq, so its repeats stay repeats.
+        strain = _strain(seq)
         stem = (
-            f"{opening} {_EXAM[n % len(_EXAM)]} {_LABS[n % len(_LABS)]} "
+            f"{opening} Genotyping shows the {strain} variant. "
+            f"{_EXAM[n % len(_EXAM)]} {_LABS[n % len(_LABS)]} "
             + (f"Considering {spec['Focus']}: " if "Focus" in spec else "")
             + _LEAD_INS[n % len(_LEAD_INS)].format(topic=topic)
         )
@@ -470,7 +485,7 @@ class Answers:
         distractors = [_DISTRACTORS[(n + k) % len(_DISTRACTORS)] for k in range(4)]
         # The answer must not be the longest option: test-wise students pick that one.
         texts = iter(distractors)
-        correct_text = _ANSWER_TEXTS[n % len(_ANSWER_TEXTS)]
+        correct_text = f"{_ANSWER_TEXTS[n % len(_ANSWER_TEXTS)]} ({strain} variant)"
         options = []
         for label in "ABCDE":
             text = correct_text if label == correct_label else next(texts)
