@@ -279,3 +279,17 @@ def duplicate_pairs(prints: Sequence[Fingerprint]) -> list[tuple[int, int, float
             ):
                 found.append((i, j, score))
     return found
+
+
+def warm_up() -> None:
+    """Import scikit-learn and load the stemmer and stop words now, before workers fork.
+
+    The first near-duplicate check of a process would otherwise pay about a second of CPU
+    for them in the middle of a batch, on the slots' database thread, and the worker's CPU
+    gauge would stop it claiming items meanwhile.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: F401
+    from sklearn.metrics.pairwise import linear_kernel  # noqa: F401
+
+    _stop_words()
+    _stemmer()

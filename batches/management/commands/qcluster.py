@@ -16,7 +16,7 @@ from django_q.cluster import Cluster
 from django_q.management.commands import qcluster
 
 from batches import recovery, runner
-from generation import llm
+from generation import duplicates, llm
 
 
 class SlotsAwareCluster(Cluster):
@@ -37,6 +37,7 @@ class Command(qcluster.Command):
         runner.prepare_for_cluster()
         recovery.prepare_for_cluster()
         llm.warm_up()
+        duplicates.warm_up()
         cluster = SlotsAwareCluster()
         cluster.start()
         if options.get("run_once", False):
