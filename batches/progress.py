@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.paginator import Paginator
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from batches import events
 from batches.models import BatchItem, BatchJob
@@ -18,6 +20,18 @@ THROUGHPUT_WINDOW = timedelta(minutes=5)
 # Below this much observed time a rate is noise, not a measurement.
 MIN_SAMPLE = timedelta(seconds=5)
 FINISHED_ITEM_STATUSES = (ItemStatus.COMPLETED, ItemStatus.FAILED)
+
+
+class CountedPaginator(Paginator):
+    """A paginator told its count (the summary counted the items already): one query less."""
+
+    def __init__(self, object_list, per_page, *, count: int, **kwargs) -> None:
+        super().__init__(object_list, per_page, **kwargs)
+        self._known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self._known_count
 
 
 @dataclass(frozen=True)
@@ -47,9 +61,13 @@ def still_changing(summary: BatchSummary) -> bool:
     return not is_terminal(summary.batch.status) or summary.in_progress_items > 0
 
 
-def _measured_since(batch: BatchJob, now: datetime) -> datetime | None:
-    """Return when the current run of the batch began, at most one window ago."""
-    if batch.started_at is None:
+def measured_since(batch: BatchJob, now: datetime | None = None) -> datetime | None:
+    """Return when the current run of the batch began, at most one window ago.
+
+    None when there is no pace to measure (the batch is not running, or never started).
+    """
+    now = now or timezone.now()
+    if batch.started_at is None or batch.status != BatchStatus.RUNNING:
         return None
     # A pause is not slowness: measure from the last resume or retry, not across the gap.
     restarted = (
@@ -74,12 +92,15 @@ def batch_pace(summary: BatchSummary, *, now: datetime | None = None) -> Pace:
         return Pace(rate, None, took)
     if batch.status != BatchStatus.RUNNING:
         return Pace(None, None, None)
-    since = _measured_since(batch, now)
+    # Counted with the summary (`batch_summary(finished_since=...)`) when the caller asked.
+    finished = summary.finished_since
+    since = summary.measured_from if finished is not None else measured_since(batch, now)
     if since is None or now - since < MIN_SAMPLE:
         return Pace(None, None, None)
-    finished = BatchItem.objects.filter(
-        batch=batch, status__in=FINISHED_ITEM_STATUSES, finished_at__gte=since
-    ).count()
+    if finished is None:
+        finished = BatchItem.objects.filter(
+            batch=batch, status__in=FINISHED_ITEM_STATUSES, finished_at__gte=since
+        ).count()
     if not finished:
         return Pace(0.0, None, now - since)
     rate = finished * 60 / (now - since).total_seconds()

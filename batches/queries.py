@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from batches import usage as ledger
 from batches.models import BatchItem, BatchJob
@@ -23,6 +25,12 @@ class BatchSummary:
     approved_items: int = 0
     # Summed from the usage ledger (batches.usage), priced.
     usage: ledger.Usage = ledger.EMPTY
+    # Completed or failed items that finished at or after the `finished_since` asked for
+    # (the progress page's pace); None when it was not asked.
+    finished_since: int | None = None
+    measured_from: datetime | None = None
+    # {item status: count}, as counted.
+    counts: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def finished_items(self) -> int:
@@ -54,6 +62,8 @@ def _summary(
     counts: dict[str, int],
     approved: int = 0,
     usage: ledger.Usage = ledger.EMPTY,
+    finished_since: int | None = None,
+    measured_from: datetime | None = None,
 ) -> BatchSummary:
     return BatchSummary(
         batch=batch,
@@ -65,6 +75,9 @@ def _summary(
         in_progress_items=sum(counts.get(s, 0) for s in IN_PROGRESS_ITEM_STATUSES),
         approved_items=approved,
         usage=usage,
+        finished_since=finished_since,
+        measured_from=measured_from,
+        counts=dict(counts),
     )
 
 
@@ -82,13 +95,52 @@ def status_counts(batch_ids: list) -> dict:
     return counts
 
 
-def batch_summaries(batches: list[BatchJob]) -> list[BatchSummary]:
-    """Return a summary per batch using one grouped query for all of them (per figure)."""
+FINISHED_ITEM_STATUSES = (ItemStatus.COMPLETED, ItemStatus.FAILED)
+
+
+def batch_summaries(
+    batches: list[BatchJob], *, finished_since: datetime | None = None
+) -> list[BatchSummary]:
+    """Return a summary per batch: one aggregate over the items, one over the usage ledger.
+
+    The item counts by status, the approved ones and (with `finished_since`) the ones that
+    finished since then are conditional counts of the same grouped scan.
+    """
     ids = [b.pk for b in batches]
-    counts = status_counts(ids)
-    approved = approved_counts(ids)
+    counts: dict = {batch_id: {} for batch_id in ids}
+    approved: dict = defaultdict(int)
+    finished: dict = defaultdict(int)
+    aggregates = {
+        "n": Count("id"),
+        "approved": Count("id", filter=Q(review_status=ReviewStatus.APPROVED)),
+    }
+    if finished_since is not None:
+        aggregates["finished"] = Count(
+            "id",
+            filter=Q(status__in=FINISHED_ITEM_STATUSES, finished_at__gte=finished_since),
+        )
+    rows = (
+        BatchItem.objects.filter(batch_id__in=ids)
+        .values("batch_id", "status")
+        .annotate(**aggregates)
+        .order_by()
+    )
+    for row in rows:
+        counts[row["batch_id"]][row["status"]] = row["n"]
+        approved[row["batch_id"]] += row["approved"]
+        finished[row["batch_id"]] += row.get("finished", 0)
     usages = ledger.batch_usages(ids)
-    return [_summary(b, counts[b.pk], approved.get(b.pk, 0), usages[b.pk]) for b in batches]
+    return [
+        _summary(
+            b,
+            counts[b.pk],
+            approved[b.pk],
+            usages[b.pk],
+            finished[b.pk] if finished_since is not None else None,
+            finished_since,
+        )
+        for b in batches
+    ]
 
 
 def approved_counts(batch_ids: list) -> dict:
@@ -102,5 +154,5 @@ def approved_counts(batch_ids: list) -> dict:
     return {row["batch_id"]: row["n"] for row in rows}
 
 
-def batch_summary(batch: BatchJob) -> BatchSummary:
-    return batch_summaries([batch])[0]
+def batch_summary(batch: BatchJob, *, finished_since: datetime | None = None) -> BatchSummary:
+    return batch_summaries([batch], finished_since=finished_since)[0]

@@ -11,14 +11,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotModified,
+)
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from batches import budgets, services
+from batches import budgets, progress_cache, services
 from batches.access import is_faculty
 from batches.api.throttling import create_throttle_wait
 from batches.errors import (
@@ -35,7 +41,7 @@ from batches.forms import BatchForm
 from batches.gate_summary import gate_summary
 from batches.models import BatchJob
 from batches.presentation import ACTION_WORDING
-from batches.progress import batch_pace, still_changing
+from batches.progress import CountedPaginator, batch_pace, measured_since, still_changing
 from batches.queries import batch_summaries, batch_summary
 from batches.review_counts import NONE as NO_REVIEWS
 from batches.review_counts import review_counts
@@ -162,14 +168,17 @@ def batch_estimate(request: HttpRequest) -> HttpResponse:
 
 
 def _progress_context(request: HttpRequest, batch: BatchJob) -> dict:
-    summary = batch_summary(batch)
+    # One aggregate over the items: counts by status, approved, finished since the pace's
+    # window opened; the page of items reuses the counts instead of counting again.
+    summary = batch_summary(batch, finished_since=measured_since(batch))
     status_filter = request.GET.get("status", "")
     if status_filter not in ItemStatus.values:
         status_filter = ""
     items = batch.items.only(*ITEM_FIELDS).order_by("index")
     if status_filter:
         items = items.filter(status=status_filter)
-    page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    counted = summary.counts.get(status_filter, 0) if status_filter else summary.total_items
+    page = CountedPaginator(items, ITEMS_PER_PAGE, count=counted).get_page(request.GET.get("page"))
     query = {k: v for k, v in (("status", status_filter), ("page", page.number)) if v}
     # The poll says which status it last showed, so a change can be announced once.
     poll_query = urlencode({**query, "seen": batch.status})
@@ -198,14 +207,42 @@ def _render_progress(
     status: int = 200,
 ) -> HttpResponse:
     """Render the live progress fragment, with a notice for the page's message area."""
-    context = _progress_context(request, batch)
-    if notice is None and request.GET.get("seen") not in (None, batch.status):
+    seen = request.GET.get("seen")
+    if notice is None and seen not in (None, batch.status):
         notice = ("info", f"This batch is now {batch.get_status_display().lower()}.")
-    context["notice"] = notice
-    response = render(request, "batches/partials/batch_progress.html", context, status=status)
-    if request.method == "GET" and not context["live"]:
+
+    def render_fragment(*, shared: bool = True) -> tuple[bytes, bool]:
+        context = _progress_context(request, batch)
+        context["notice"] = notice
+        if shared:
+            # A kept fragment serves other sessions: their CSRF token goes in when served.
+            context["csrf_token"] = progress_cache.CSRF_PLACEHOLDER
+        content = render(request, "batches/partials/batch_progress.html", context).content
+        return content, context["live"]
+
+    if request.method != "GET" or status != 200:
+        # A control's answer shows its own effect: never a kept fragment.
+        return HttpResponse(render_fragment(shared=False)[0], status=status)
+    key = (
+        batch.pk,
+        batch.status,
+        batch.updated_at,
+        request.GET.get("status", ""),
+        request.GET.get("page", ""),
+        notice,
+    )
+    fragment = progress_cache.fragment(key, render_fragment)
+    content = progress_cache.with_csrf_token(fragment.content, get_token(request))
+    if not fragment.live:
         # htmx swaps in this last state, then stops polling.
-        return HttpResponseStopPolling(response.content)
+        return HttpResponseStopPolling(content)
+    if progress_cache.matches(request.headers.get("If-None-Match"), fragment.etag):
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(content)
+    response["ETag"] = fragment.etag
+    # The browser may keep it, but asks again each time (If-None-Match) before using it.
+    response["Cache-Control"] = "private, no-cache"
     return response
 
 

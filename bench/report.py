@@ -180,6 +180,9 @@ def _overhead(o: dict) -> list[str]:
             f"  one item alone, in one process: wall {p['wall_ms_per_item']:.1f} ms, "
             f"CPU {p['cpu_ms_per_item']:.1f} ms, {p['queries_per_item']:.1f} SQL queries"
         )
+    from bench.costs import durable_rows
+
+    out += durable_rows(o)
     return [*out, ""]
 
 

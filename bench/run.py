@@ -41,6 +41,7 @@ import tempfile
 import time
 import traceback
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -341,7 +342,9 @@ class Bench:
             log(f"part 2: batchgen on {deployment.name}, {OVERHEAD_N} items at zero latency")
             profile = self.profile and name == "postgres"
             profiler = self.start_profiler(deployment) if profile else None
+            cpu = costs.CpuMeter(self, deployment)
             runs[name] = self.zero_latency_run(deployment, workers)
+            runs[name]["cpu_s"] = cpu.read()
             runs[name]["profiled"] = profiler is not None
             if profiler is not None:
                 self.stop_profiler(profiler)
@@ -378,7 +381,9 @@ class Bench:
             log(f"part 2: the one-item profile failed: {str(error)[:200]}")
             per_item = {}
         infra.flush_broker(pg)
+        durable = costs.durable_peers(self, OVERHEAD_N, OVERHEAD_LIMIT, log)
         self.results["overhead"] = {
+            "durable_peers": durable,
             "n": OVERHEAD_N,
             "limit": OVERHEAD_LIMIT,
             "peers": peers,
@@ -408,6 +413,7 @@ class Bench:
             "error_codes": run["error_codes"],
             "items_per_s": OVERHEAD_N / run["makespan_s"],
             "calls_per_item": len(records) / OVERHEAD_N,
+            "calls_by_schema": dict(Counter(r["schema"] for r in records)),
             "max_in_flight": max_overlap((r["start"], r["end"]) for r in records),
             "slots_processes": len(infra.slot_pids(deployment.clusters[0])),
             "refill_stub_ms": {"p50": percentile(stub_gaps, 50), "p95": percentile(stub_gaps, 95)},
@@ -810,6 +816,8 @@ class Bench:
                     "0",
                     b["near_duplicate_pairs"] == 0,
                 )
+        if "overhead" in r:
+            targets += costs.durable_targets(r["overhead"])
         if "costs" in r:
             targets += costs.targets(r["costs"])
         return targets

@@ -271,6 +271,8 @@ GENERATION_TPM = env_int("GENERATION_TPM", 0) or None
 GENERATION_RATE_PERIOD_S = env_float("GENERATION_RATE_PERIOD_S", 60.0)
 # Seconds the offline demo model "thinks" per call, so progress is visible in `make run`.
 DEMO_LATENCY_S = env_float("DEMO_LATENCY_S", 0.4)
+# How long a rendered progress fragment serves the polls of one batch (batches/progress_cache.py).
+PROGRESS_CACHE_S = env_float("PROGRESS_CACHE_S", 1.0)
 ITEM_LEASE_S = env_float("ITEM_LEASE_S", GENERATION_TIMEOUT_S * 2 + 30)
 # A queued task whose worker never claimed it (the Redis broker drops a killed worker's
 # task silently) is dispatched again after this long.
