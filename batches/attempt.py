@@ -20,6 +20,7 @@ from django.utils import timezone
 from batches import (
     blueprint,
     db_retry,
+    definitions,
     dispatch,
     gate,
     grounding_plan,
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 COMPLETED = gate.COMPLETED
 FAILED = gate.FAILED
 RETRY_WAIT = "retry_wait"
+CRITIQUE = "critique"
 LEASE_LOST = "lease_lost"
 # An item whose coroutine raised something the engine does not know: a bug or an outage.
 INTERNAL_ERROR = "internal_error"
@@ -59,6 +61,7 @@ async def run_claimed(claim: dispatch.Claim) -> str:
         outcome = await _attempt(claim)
     except LeaseLostError:
         logger.warning("item %s: taken over by another worker; stopping", claim.item_id)
+        await _record_unwritten_usage(claim)
         return LEASE_LOST
     except Exception as error:
         if outages.is_platform_fault(error):
@@ -69,10 +72,25 @@ async def run_claimed(claim: dispatch.Claim) -> str:
             # One item's fault (a bug) must not end its neighbours' slots.
             logger.exception("item %s: unexpected error", claim.item_id)
             outcome = await db_retry.arun(_fail_unexpectedly, claim)
+    await _record_unwritten_usage(claim)
     if outcome == RETRY_WAIT:
         await _wait_then_requeue(claim)
     await db_retry.arun(_advance, claim)
     return outcome
+
+
+async def _record_unwritten_usage(claim: dispatch.Claim) -> None:
+    """Write the ledger rows no write of the item carried (a lost lease, an error)."""
+    rows = claim.take_usage()
+    if not rows:
+        return
+    try:
+        await db_retry.arun(usage.record_rows, rows)
+    except Exception:
+        # The question matters more than its line in the ledger: never lose it for that.
+        logger.exception(
+            "item %s: could not record the usage of %s calls", claim.item_id, len(rows)
+        )
 
 
 def give_back(claim: dispatch.Claim) -> str:
@@ -122,28 +140,35 @@ def _load(item_id: int) -> BatchItem:
 
 
 async def _attempt(claim: dispatch.Claim) -> str:
-    item = await db_retry.arun(_load, claim.item_id)
+    # The slots' claim returned the item's row, and the batch's definition is read once per
+    # process: an item usually starts without a query of its own.
+    if claim.item is not None:
+        item = claim.item
+        item.batch = definitions.cached(claim.batch_id) or await db_retry.arun(
+            definitions.load, claim.batch_id
+        )
+    else:
+        item = await db_retry.arun(_load, claim.item_id)
     batch = item.batch
     # A corrupted checkpoint column is treated as no checkpoints, never as a crash loop.
     checkpoints = dict(item.checkpoints) if isinstance(item.checkpoints, dict) else {}
 
     async def on_checkpoint(stage: str, output: dict) -> None:
         checkpoints[stage] = output
-        # A write per model call, not per stage: a kill before the next write only redoes
-        # a local stage, which costs no call.
-        if stage not in pipeline.LOCAL_STAGES:
+        # A write per question, not per stage: a local stage costs no call to redo, and the
+        # critique's checkpoint goes with the quality gate's write that follows it at once
+        # (the completion, a revision or a failure), so only a kill in between asks the
+        # critic again. The question itself is stored as soon as it is generated.
+        if stage not in pipeline.LOCAL_STAGES and stage != CRITIQUE:
             await db_retry.arun(dispatch.save_checkpoints, claim, checkpoints)
 
     async def record_usage(stage: str, call: usage_meter.CallUsage) -> None:
         # A planning call plans the whole chunk: it is the batch's, not this item's.
         item_id = None if stage == planning.STAGE else claim.item_id
-        try:
-            await usage.arecord_call(
-                batch_id=claim.batch_id, item_id=item_id, stage=stage, call=call
-            )
-        except Exception:
-            # The question matters more than its line in the ledger: never lose it for that.
-            logger.exception("item %s: could not record the usage of a %s call", item_id, stage)
+        # Written with the item's next write (dispatch), or at the attempt's end.
+        claim.usage.append(
+            usage.row(batch_id=claim.batch_id, item_id=item_id, stage=stage, call=call)
+        )
 
     revisions = item.revisions
     try:

@@ -14,7 +14,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -22,10 +22,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from batches import outages
+from batches import outages, usage
 from batches.errors import LeaseLostError
 from batches.models import BatchItem, BatchJob
-from batches.states import BatchStatus, ItemStatus
+from batches.states import ITEM_TRANSITIONS, BatchStatus, ItemMove, ItemStatus
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,20 @@ class Claim:
     batch_id: uuid.UUID
     token: uuid.UUID
     attempt: int
+    # The item's row as the claim left it (the slots' claim returns it): its run needs no
+    # read of its own. None where the claim did not return it (`claim_item`).
+    item: BatchItem | None = field(default=None, compare=False, repr=False)
+    # Ledger rows of this attempt's model calls not written yet: they ride with the item's
+    # next write (`usage.riding_along`). Appended on the event loop, taken on the database
+    # thread: list.append and list.pop are atomic.
+    usage: list[dict] = field(default_factory=list, compare=False, repr=False)
+
+    def take_usage(self) -> list[dict]:
+        """Return and forget the ledger rows not written yet."""
+        rows = []
+        while self.usage:
+            rows.append(self.usage.pop(0))
+        return rows
 
 
 def lease_delta() -> timedelta:
@@ -168,39 +182,106 @@ def claim_item(item_id: int) -> Claim | None:
 
 
 def claim_queued(limit: int) -> list[Claim]:
-    """Take up to `limit` queued items of running batches, oldest first, for this worker."""
+    """Take up to `limit` queued items of running batches, oldest first, for this worker.
+
+    One statement: an UPDATE of the items a subquery picks, returning their rows. SKIP
+    LOCKED: workers claiming at the same moment take different rows instead of queueing
+    behind one. Only item rows are locked (never the batch's), so a pause or a cancel, which
+    lock the batch and then its queued items, cannot deadlock with us: an item they moved
+    first no longer matches `queued` when we re-check it, and one we locked first is running
+    by the time their UPDATE reaches it, so it finishes. SQLite runs the one statement under
+    its write lock (it has no row locks to skip).
+    """
     if limit <= 0:
         return []
-    with transaction.atomic():
-        # SKIP LOCKED: workers claiming at the same moment take different rows instead of
-        # queueing behind one. Only item rows are locked (never the batch's), so a pause or a
-        # cancel, which lock the batch and then its queued items, cannot deadlock with us:
-        # an item they moved first no longer matches `queued` when we re-check it, and one
-        # we locked first is running by the time their UPDATE reaches it, so it finishes.
-        # SQLite runs this under its IMMEDIATE write lock (select_for_update is a no-op).
-        candidates = (
-            BatchItem.objects.filter(status=ItemStatus.QUEUED, batch__status=BatchStatus.RUNNING)
-            .order_by("queued_at", "id")
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("id", flat=True)[:limit]
+    now = timezone.now()
+    token = uuid.uuid4()
+    claimed = list(BatchItem.objects.raw(*_claim_sql(limit, token, now)))
+    # One token for the claim: an item's lease is (its id, this token), and any later claim
+    # of the same item draws a new one.
+    claimed.sort(key=lambda item: (item.queued_at or now, item.pk))
+    return [
+        Claim(
+            item_id=item.pk, batch_id=item.batch_id, token=token, attempt=item.attempts, item=item
         )
-        item_ids = list(candidates)
-        if not item_ids:
-            return []
-        now = timezone.now()
-        token = uuid.uuid4()
-        BatchItem.objects.filter(pk__in=item_ids).claim(
-            token=token, lease_until=now + lease_delta(), now=now
+        for item in claimed
+    ]
+
+
+def _claim_sql(limit: int, token: uuid.UUID, now) -> tuple[str, list]:
+    """Return the claim's UPDATE ... RETURNING and its parameters (`BatchItemQuerySet.claim`)."""
+    items, batches = BatchItem._meta.db_table, BatchJob._meta.db_table
+    lock = "FOR UPDATE OF i SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    prep = _prep_value
+    # The pick is a CTE, not an IN (subquery): PostgreSQL may run a subquery once per outer
+    # row, and with SKIP LOCKED each run may pick other rows (more than `limit` in all). A CTE
+    # that locks rows runs exactly once.
+    sql = f"""
+        WITH picked AS (
+            SELECT i.id FROM {items} i INNER JOIN {batches} b ON b.id = i.batch_id
+            WHERE i.status = %s AND b.status = %s
+            ORDER BY i.queued_at, i.id
+            LIMIT %s {lock}
         )
-        # One token for the claim: an item's lease is (its id, this token), and any later
-        # claim of the same item draws a new one.
-        rows = BatchItem.objects.filter(pk__in=item_ids, lease_token=token).values_list(
-            "id", "batch_id", "attempts"
+        UPDATE {items} SET
+            status = %s, attempts = attempts + 1, lease_token = %s, lease_until = %s,
+            started_at = COALESCE(started_at, %s), next_attempt_at = NULL
+        WHERE status = %s AND id IN (SELECT id FROM picked)
+        RETURNING *
+    """  # noqa: S608 - the table names are ours; every value is a parameter
+    sources, target = ITEM_TRANSITIONS[ItemMove.CLAIM]
+    (source,) = sources
+    params = [
+        source.value,
+        BatchStatus.RUNNING.value,
+        limit,
+        target.value,
+        prep("lease_token", token),
+        prep("lease_until", now + lease_delta()),
+        prep("started_at", now),
+        source.value,
+    ]
+    return sql, params
+
+
+def queue_pending(batch_id: uuid.UUID, count: int) -> list[int]:
+    """Queue the batch's next `count` pending items in index order; return their ids.
+
+    One UPDATE ... RETURNING (`BatchItemQuerySet.to_queued`), not a read of the ids and then
+    an update: the caller (the scheduler's fill) holds the batch's row lock, so no other
+    fill picks the same items meanwhile.
+    """
+    if count <= 0:
+        return []
+    items = BatchItem._meta.db_table
+    (source,), target = ITEM_TRANSITIONS[ItemMove.QUEUE]
+    sql = f"""
+        UPDATE {items} SET
+            status = %s, queued_at = %s, lease_token = NULL, lease_until = NULL,
+            next_attempt_at = NULL
+        WHERE status = %s AND id IN (
+            SELECT id FROM {items} WHERE batch_id = %s AND status = %s
+            ORDER BY "index" LIMIT %s
         )
-        return [
-            Claim(item_id=item_id, batch_id=batch_id, token=token, attempt=attempt)
-            for item_id, batch_id, attempt in rows
-        ]
+        RETURNING id, "index"
+    """  # noqa: S608 - the table name is ours; every value is a parameter
+    params = [
+        target.value,
+        _prep_value("queued_at", timezone.now()),
+        source.value,
+        _prep_value("batch", batch_id),
+        source.value,
+        count,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    # RETURNING gives no order: the worker takes them oldest first, by index.
+    return [item_id for item_id, _ in sorted(rows, key=lambda row: row[1])]
+
+
+def _prep_value(name: str, value):
+    return BatchItem._meta.get_field(name).get_db_prep_save(value, connection)
 
 
 def queued_waiting(older_than_s: float) -> int:
@@ -218,8 +299,14 @@ def _held(claim: Claim):
 
 
 def renew_lease(claim: Claim, **fields) -> None:
-    """Extend the lease (saving `fields` with it), or raise LeaseLostError if it was taken over."""
-    if not _held(claim).update(lease_until=timezone.now() + lease_delta(), **fields):
+    """Extend the lease (saving `fields` with it), or raise LeaseLostError if it was taken over.
+
+    A write of the item's work (`fields`) carries the ledger rows of its calls.
+    """
+    rows = claim.take_usage() if fields else []
+    with usage.riding_along(rows):
+        renewed = _held(claim).update(lease_until=timezone.now() + lease_delta(), **fields)
+    if not renewed:
         raise LeaseLostError(claim.item_id)
 
 
@@ -241,9 +328,10 @@ def save_checkpoints(claim: Claim, checkpoints: dict) -> None:
 
 def complete_item(claim: Claim, result: dict, checkpoints: dict, **fields) -> bool:
     """Store the item's result (and `fields`); return False if another worker owns it now."""
-    done = _held(claim).complete(
-        result=result, checkpoints=checkpoints, now=timezone.now(), **fields
-    )
+    with usage.riding_along(claim.take_usage()):
+        done = _held(claim).complete(
+            result=result, checkpoints=checkpoints, now=timezone.now(), **fields
+        )
     if not done:
         logger.warning("item %s: lease lost before completion; result dropped", claim.item_id)
     return bool(done)
@@ -251,15 +339,15 @@ def complete_item(claim: Claim, result: dict, checkpoints: dict, **fields) -> bo
 
 def fail_item(claim: Claim, *, code: str, message: str, retryable: bool, checkpoints: dict) -> bool:
     """Mark the item failed for good."""
-    return bool(
-        _held(claim).fail(
+    with usage.riding_along(claim.take_usage()):
+        failed = _held(claim).fail(
             code=code,
             message=message,
             retryable=retryable,
             checkpoints=checkpoints,
             now=timezone.now(),
         )
-    )
+    return bool(failed)
 
 
 def schedule_retry(
@@ -273,8 +361,8 @@ def schedule_retry(
 ) -> bool:
     """Park the item in retry_wait for `delay_s`; it keeps its slot while it waits."""
     wake = timezone.now() + timedelta(seconds=delay_s)
-    return bool(
-        _held(claim).to_retry_wait(
+    with usage.riding_along(claim.take_usage()):
+        waiting = _held(claim).to_retry_wait(
             wake_at=wake,
             lease_until=wake + lease_delta(),
             rate_limited=rate_limited,
@@ -282,7 +370,7 @@ def schedule_retry(
             error_message=message,
             checkpoints=checkpoints,
         )
-    )
+    return bool(waiting)
 
 
 def requeue_after_wait(item_id: int, token: uuid.UUID | None) -> bool:

@@ -112,27 +112,25 @@ def _nearest(
     batch_id, item_id: int, fingerprint: duplicates.Fingerprint, keys: list[str]
 ) -> bank.Repeat | None:
     """Return the completed question of the batch that `fingerprint` repeats, if any."""
-    completed = BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.COMPLETED).exclude(
-        fingerprint=""
+    completed = (
+        BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.COMPLETED)
+        .exclude(fingerprint="")
+        .exclude(pk=item_id)
+        # Unordered: the items' default ordering would join the batch table to sort the scan.
+        .order_by()
     )
-    # Unordered: the items' default ordering would join the batch table to sort the scan.
-    reference = None
-    if completed.count() > quality.FULL_SCAN_LIMIT:
+    # One read answers both "is the batch small enough to compare with all of it" and, when
+    # it is, gives all of it (a count first would be a statement more per completion).
+    texts = list(completed.values_list("pk", "fingerprint")[: quality.FULL_SCAN_LIMIT + 1])
+    if len(texts) > quality.FULL_SCAN_LIMIT:
         # Blocking: only questions sharing a key can be near-duplicates. The document
-        # frequencies then come from a sample of the batch besides them.
+        # frequencies still come from a sample of the batch besides them.
+        reference = [duplicates.Fingerprint.parse(t) for _, t in texts[: duplicates.REFERENCE]]
         candidates = QuestionBand.objects.filter(batch_id=batch_id, band__in=keys).values("item_id")
-        reference = [
-            duplicates.Fingerprint.parse(text)
-            for text in completed.order_by().values_list("fingerprint", flat=True)[
-                : duplicates.REFERENCE
-            ]
-        ]
-        completed = completed.filter(pk__in=candidates)
-    rows = [
-        (pk, duplicates.Fingerprint.parse(text))
-        for pk, text in completed.exclude(pk=item_id).order_by().values_list("pk", "fingerprint")
-    ]
-    if reference is None:
+        texts = list(completed.filter(pk__in=candidates).values_list("pk", "fingerprint"))
+        rows = [(pk, duplicates.Fingerprint.parse(text)) for pk, text in texts]
+    else:
+        rows = [(pk, duplicates.Fingerprint.parse(text)) for pk, text in texts]
         reference = [fp for _, fp in rows[: duplicates.REFERENCE]]
     match = duplicates.nearest_duplicate(fingerprint, rows, reference)
     if match is None:

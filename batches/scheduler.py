@@ -147,8 +147,31 @@ def fill_for_batch(batch_id: uuid.UUID) -> list[int]:
     return fill_institution(institution_id)
 
 
+@dataclass
+class Fill:
+    """What one fill saw and did, for the caller that ended an item (`services.advance_batch`)."""
+
+    queued: list[int] = field(default_factory=list)
+    # The monthly token budget of each institution it locked (read under the lock).
+    budgets: dict[int, int] = field(default_factory=dict)
+    # Items holding a slot per batch, counted under the lock after the fill's queueing; a
+    # batch absent from it was not counted (the fill returned before counting).
+    held: dict[uuid.UUID, int] | None = None
+
+
 def fill_institution(institution_id: int) -> list[int]:
     """Queue pending items of the institution's running batches under the three limits."""
+    return fill(institution_id).queued
+
+
+def fill(institution_id: int) -> Fill:
+    """`fill_institution`, reporting what the fill saw as well as what it queued."""
+    report = Fill()
+    report.queued = _fill(institution_id, report)
+    return report
+
+
+def _fill(institution_id: int, report: Fill) -> list[int]:
     cap = settings.GENERATION_MAX_IN_FLIGHT
     with transaction.atomic():
         if cap > 0:
@@ -162,11 +185,14 @@ def fill_institution(institution_id: int) -> list[int]:
         # A spent monthly budget stops the institution here, under its row lock: what is
         # already in flight finishes, nothing more is queued (batches.budgets).
         budget_of = {pk: row["monthly_token_budget"] for pk, row in institutions.items()}
+        report.budgets = budget_of
         for pk in budgets.exhausted_among(budget_of):
             del institutions[pk]
         if not institutions:
             return []
         held_by_batch, held_by_institution = _slots_held(list(institutions))
+        # Only what the fill queues adds to these (below), under the lock we hold.
+        report.held = held_by_batch
         if all(
             row["concurrency_limit"] <= held_by_institution.get(pk, 0)
             for pk, row in institutions.items()
@@ -205,7 +231,7 @@ def fill_institution(institution_id: int) -> list[int]:
         stored = [p.last_served_at for p in pools.values()]
         stored += [b.last_served_at for p in pools.values() for b in p.batches]
         latest = max((s for s in stored if s is not None), default=None)
-        return _queue_shares(pools, global_free, stamps_after(latest))
+        return _queue_shares(pools, global_free, stamps_after(latest), held_by_batch)
 
 
 def _lock_global() -> None:
@@ -254,9 +280,15 @@ def _slots_held(institution_ids: list[int]) -> tuple[dict[uuid.UUID, int], dict[
 
 
 def _queue_shares(
-    pools: dict[int, Pool], global_free: int | None, clock: Callable[[], datetime]
+    pools: dict[int, Pool],
+    global_free: int | None,
+    clock: Callable[[], datetime],
+    held_by_batch: dict[uuid.UUID, int] | None = None,
 ) -> list[int]:
-    """Share the free slots out, queue each batch's next items in index order, stamp turns."""
+    """Share the free slots out, queue each batch's next items in index order, stamp turns.
+
+    `held_by_batch` (the fill's count) is raised by what each batch gets.
+    """
     contenders = {b.key: (b, pool) for pool in pools.values() for b in pool.batches}
     queued: list[int] = []
     served: set[Hashable] = set()
@@ -267,14 +299,11 @@ def _queue_shares(
         served.update(granted)
         given_back = 0
         for batch_id, count in granted.items():
-            item_ids = list(
-                BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.PENDING)
-                .order_by("index")
-                .values_list("id", flat=True)[:count]
-            )
+            item_ids = dispatch.queue_pending(batch_id, count)
             if item_ids:
-                BatchItem.objects.filter(id__in=item_ids).to_queued(now=timezone.now())
                 queued.extend(item_ids)
+                if held_by_batch is not None:
+                    held_by_batch[batch_id] = held_by_batch.get(batch_id, 0) + len(item_ids)
             if len(item_ids) < count:
                 # Fewer pending items than slots granted: the rest go back to the others.
                 batch, pool = contenders[batch_id]

@@ -26,6 +26,7 @@ from batches import (
     blueprint,
     budgets,
     completion,
+    definitions,
     dispatch,
     events,
     material,
@@ -315,13 +316,25 @@ def reopen_batch(batch_id: uuid.UUID, *, user: AbstractBaseUser | None, reason: 
 
 def advance_batch(batch_id: uuid.UUID) -> None:
     """Refill the window of the batch's institution, then finish the batch if it is done."""
-    # Every item's end comes here: one read serves the refill and the budget check both.
-    row = _institution_of(batch_id)
-    if row is not None:
-        # The refill may queue other batches' items (the fair share), so what it returns says
-        # nothing of this batch: finish_batch looks for work left itself (one indexed query).
-        scheduler.fill_institution(row["institution_id"])
-        _pause_if_spent(row)
+    # Every item's end comes here. The batch's institution never changes (a read per batch
+    # and process); its budget comes from the fill's own locked read of the institution.
+    institution_id = definitions.institution_id(batch_id)
+    if institution_id is None:
+        finish_batch(batch_id)
+        return
+    # The refill may queue other batches' items (the fair share), so what it queued says
+    # nothing of this batch; what it counted does.
+    fill = scheduler.fill(institution_id)
+    budget = fill.budgets.get(institution_id)
+    if budget:
+        _pause_if_spent(
+            {"institution_id": institution_id, "institution__monthly_token_budget": budget}
+        )
+    if fill.held is not None and fill.held.get(batch_id, 0) > 0:
+        # Items of the batch held slots after this one ended (counted under the
+        # institution's lock, after this item's end committed): the last of them to end
+        # finishes the batch. Its fill runs after ours and counts this item as ended.
+        return
     finish_batch(batch_id)
 
 

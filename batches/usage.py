@@ -22,19 +22,22 @@ How the pipeline feeds it (one model call):
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from asgiref.sync import sync_to_async
+from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
+from django.utils import timezone
 
 from batches import db_retry, outages
-from batches.models import UsageRecord
+from batches.models import BatchItem, UsageRecord
 from generation import pricing
 from generation.usage_meter import CallUsage
 
@@ -124,6 +127,94 @@ def flush_pending() -> int:
 def pending_count() -> int:
     """Return how many usage records wait for the database in this process."""
     return len(_pending)
+
+
+def row(*, batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: CallUsage) -> dict:
+    """Return the ledger row of one call, to be written later (`record_rows`, `riding_along`)."""
+    return {**_row(batch_id, item_id, stage, call), "created_at": timezone.now()}
+
+
+def record_rows(rows: list[dict]) -> None:
+    """Add rows made by `row` to the ledger (one INSERT, after any that wait); while the
+    database cannot be reached they wait in this process, like `record_or_buffer`'s."""
+    if not rows:
+        return
+    try:
+        flush_pending()
+        UsageRecord.objects.bulk_create(UsageRecord(**fields) for fields in rows)
+    except Exception as error:
+        if not outages.is_database_fault(error):
+            raise
+        with _pending_lock:
+            _pending.extend(rows)
+        outages.DATABASE.failed(error)
+        db_retry.drop_broken_connection()
+
+
+@contextlib.contextmanager
+def riding_along(rows: list[dict]) -> Iterator[None]:
+    """Write `rows` to the ledger with the block's next UPDATE of an item, in its statement.
+
+    An item's worker writes the item after each model call anyway (a checkpoint, the
+    completion, a retry); its calls' ledger rows ride with that write instead of costing a
+    round trip each. On PostgreSQL they become a data-modifying CTE of the UPDATE, which runs
+    exactly once whatever the UPDATE matches: a call is recorded even when the item's lease
+    was lost, as before (it was billed). Elsewhere, and if the block issues no such UPDATE,
+    they are inserted on their own (and wait in this process while the database is down:
+    none is dropped).
+    """
+    if not rows:
+        yield
+        return
+    if connection.vendor != "postgresql":
+        record_rows(rows)
+        yield
+        return
+    pending = list(rows)
+    target = f'UPDATE "{BatchItem._meta.db_table}"'
+
+    def wrapper(execute, sql, params, many, context):
+        if not pending or many or not sql.lstrip().startswith(target):
+            return execute(sql, params, many, context)
+        prefix, prefix_params = _insert_cte(pending)
+        result = execute(prefix + sql, [*prefix_params, *(params or ())], many, context)
+        pending.clear()
+        return result
+
+    try:
+        with connection.execute_wrapper(wrapper):
+            yield
+    finally:
+        if pending:
+            record_rows(pending)
+
+
+_LEDGER_COLUMNS = (
+    "batch_id",
+    "item_id",
+    "stage",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "estimated",
+    "created_at",
+)
+
+
+def _insert_cte(rows: list[dict]) -> tuple[str, list]:
+    fields = [UsageRecord._meta.get_field(name) for name in _LEDGER_COLUMNS]
+    columns = ", ".join(f'"{field.column}"' for field in fields)
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [
+        field.get_db_prep_save(fields_row[name], connection)
+        for fields_row in rows
+        for name, field in zip(_LEDGER_COLUMNS, fields, strict=True)
+    ]
+    table = UsageRecord._meta.db_table
+    values = ", ".join([one] * len(rows))
+    sql = f'WITH ledger AS (INSERT INTO "{table}" ({columns}) VALUES {values}) '  # noqa: S608 - names are ours, values parameters
+    return sql, params
 
 
 def _row(batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: CallUsage) -> dict:

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from batches import dispatch, services
 from batches.errors import InvalidBatchStatusTransitionError, QuotaExceededError
@@ -171,9 +171,7 @@ def test_concurrent_creates_cannot_both_pass_the_active_item_cap(settings):
     assert BatchItem.objects.filter(batch__owner=owner).count() == 6
 
 
-def test_a_claim_holding_queued_items_as_a_pause_begins_starts_them_before_the_pause_time(
-    monkeypatch,
-):
+def test_a_claim_holding_queued_items_as_a_pause_begins_starts_them_before_the_pause_time():
     """docs/rules.md rule 5 at its sharpest: a worker's claim has locked queued items (it saw the
     batch running) when a pause commits its transition. The pause's release of queued items
     waits for that claim, so the time the pause reports must follow those items' start."""
@@ -181,19 +179,16 @@ def test_a_claim_holding_queued_items_as_a_pause_begins_starts_them_before_the_p
     queued = set(batch.items.filter(status=ItemStatus.QUEUED).values_list("id", flat=True))
     assert len(queued) == 3
     locked, release = threading.Event(), threading.Event()
-    real_now = dispatch.timezone.now
 
-    class ClaimHeldAfterLocking:
-        """The claim's clock: the claimer stops at its first reading, its rows locked."""
+    def claim_and_hold() -> list[dispatch.Claim]:
+        # The claim is one statement: in a transaction of the test's, the rows it locked stay
+        # locked until the test lets the claimer commit.
+        with transaction.atomic():
+            claims = dispatch.claim_queued(10)
+            locked.set()
+            release.wait(30)
+        return claims
 
-        @staticmethod
-        def now():
-            if threading.current_thread().name == "claimer" and not locked.is_set():
-                locked.set()
-                release.wait(30)
-            return real_now()
-
-    monkeypatch.setattr(dispatch, "timezone", ClaimHeldAfterLocking)
     outcome: dict[str, object] = {}
 
     def in_thread(name: str, work: Callable[[], object]) -> threading.Thread:
@@ -209,7 +204,7 @@ def test_a_claim_holding_queued_items_as_a_pause_begins_starts_them_before_the_p
         thread.start()
         return thread
 
-    claimer = in_thread("claimer", lambda: dispatch.claim_queued(10))
+    claimer = in_thread("claimer", claim_and_hold)
     assert locked.wait(30), "the claim never locked its rows"
     pauser = in_thread("pauser", lambda: services.pause_batch(batch=batch.pk))
     deadline = time.monotonic() + 30
