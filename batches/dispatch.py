@@ -194,9 +194,17 @@ def claim_queued(limit: int) -> list[Claim]:
     """
     if limit <= 0:
         return []
-    now = timezone.now()
     token = uuid.uuid4()
-    claimed = list(BatchItem.objects.raw(*_claim_sql(limit, token, now)))
+    if connection.vendor == "postgresql":
+        now = timezone.now()
+        claimed = list(BatchItem.objects.raw(*_claim_sql(limit, token, now)))
+    else:
+        # BEGIN IMMEDIATE takes SQLite's write lock before the start is stamped: the UPDATE
+        # alone may wait for the lock while another process ends an item and queues this
+        # one, and a start stamped before that end would overlap the slot's previous item.
+        with transaction.atomic():
+            now = timezone.now()
+            claimed = list(BatchItem.objects.raw(*_claim_sql(limit, token, now)))
     # One token for the claim: an item's lease is (its id, this token), and any later claim
     # of the same item draws a new one.
     claimed.sort(key=lambda item: (item.queued_at or now, item.pk))
@@ -211,7 +219,12 @@ def claim_queued(limit: int) -> list[Claim]:
 def _claim_sql(limit: int, token: uuid.UUID, now) -> tuple[str, list]:
     """Return the claim's UPDATE ... RETURNING and its parameters (`BatchItemQuerySet.claim`)."""
     items, batches = BatchItem._meta.db_table, BatchJob._meta.db_table
-    lock = "FOR UPDATE OF i SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    postgres = connection.vendor == "postgresql"
+    lock = "FOR UPDATE OF i SKIP LOCKED" if postgres else ""
+    # PostgreSQL stamps the start itself, after the statement's snapshot saw the item queued:
+    # `now` was read before the statement began, possibly before the previous holder of the
+    # slot ended (the same clock as the workers' on one machine; the pace is all it feeds).
+    started = "clock_timestamp()" if postgres else "%s"
     prep = _prep_value
     # The pick is a CTE, not an IN (subquery): PostgreSQL may run a subquery once per outer
     # row, and with SKIP LOCKED each run may pick other rows (more than `limit` in all). A CTE
@@ -225,7 +238,7 @@ def _claim_sql(limit: int, token: uuid.UUID, now) -> tuple[str, list]:
         )
         UPDATE {items} SET
             status = %s, attempts = attempts + 1, lease_token = %s, lease_until = %s,
-            started_at = COALESCE(started_at, %s), next_attempt_at = NULL
+            started_at = COALESCE(started_at, {started}), next_attempt_at = NULL
         WHERE status = %s AND id IN (SELECT id FROM picked)
         RETURNING *
     """  # noqa: S608 - the table names are ours; every value is a parameter
@@ -238,7 +251,7 @@ def _claim_sql(limit: int, token: uuid.UUID, now) -> tuple[str, list]:
         target.value,
         prep("lease_token", token),
         prep("lease_until", now + lease_delta()),
-        prep("started_at", now),
+        *([] if postgres else [prep("started_at", now)]),
         source.value,
     ]
     return sql, params
