@@ -143,16 +143,5 @@ def batch_summaries(
     ]
 
 
-def approved_counts(batch_ids: list) -> dict:
-    """Return {batch id: approved items} for the batches, in one grouped query."""
-    rows = (
-        BatchItem.objects.filter(batch_id__in=batch_ids, review_status=ReviewStatus.APPROVED)
-        .values("batch_id")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    return {row["batch_id"]: row["n"] for row in rows}
-
-
 def batch_summary(batch: BatchJob, *, finished_since: datetime | None = None) -> BatchSummary:
     return batch_summaries([batch], finished_since=finished_since)[0]

@@ -30,7 +30,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from asgiref.sync import sync_to_async
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
@@ -79,35 +78,11 @@ def record_call(
     return UsageRecord.objects.create(**_row(batch_id, item_id, stage, call))
 
 
-async def arecord_call(
-    *, batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: CallUsage
-) -> UsageRecord | None:
-    """`record_call` for the async pipeline, never dropped: while the database cannot be
-    reached the record waits in this process (`flush_pending` writes it); return the record
-    written, or None if it waits."""
-    return await sync_to_async(record_or_buffer)(_row(batch_id, item_id, stage, call))
-
-
 # Usage records of calls that ended while the database was unreachable, oldest first: the
 # budget must count every call the provider charged, so none is ever dropped. Touched only
 # on the database thread, but guarded anyway: the check is cheap.
 _pending: list[dict] = []
 _pending_lock = threading.Lock()
-
-
-def record_or_buffer(row: dict) -> UsageRecord | None:
-    """Write one ledger row (after any that wait); keep it for later if the database is down."""
-    try:
-        flush_pending()
-        return UsageRecord.objects.create(**row)
-    except Exception as error:
-        if not outages.is_database_fault(error):
-            raise
-        with _pending_lock:
-            _pending.append(row)
-        outages.DATABASE.failed(error)
-        db_retry.drop_broken_connection()
-        return None
 
 
 def flush_pending() -> int:
@@ -136,7 +111,7 @@ def row(*, batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: Cal
 
 def record_rows(rows: list[dict]) -> None:
     """Add rows made by `row` to the ledger (one INSERT, after any that wait); while the
-    database cannot be reached they wait in this process, like `record_or_buffer`'s."""
+    database cannot be reached they wait in this process (`flush_pending` writes them)."""
     if not rows:
         return
     try:

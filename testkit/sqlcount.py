@@ -37,7 +37,6 @@ KINDS: dict[tuple[str, str], str] = {
     ("dispatch", "write_tick"): "tick write",
     ("gate", "settle"): "completion",
     ("gate", "_refuse"): "revision",
-    ("usage", "arecord_call"): "usage record",
     ("usage", "record_call"): "usage record",
     ("usage", "record_calls"): "usage record",
     ("attempt", "_attempt"): "item read",

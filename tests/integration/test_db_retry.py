@@ -66,20 +66,11 @@ def test_usage_recorded_while_the_connection_is_lost_waits_and_is_written_after(
 ):
     batch, _ = services.create_batch(owner=FacultyFactory(), definition=batch_definition())
     call = CallUsage(model="demo", input_tokens=120, output_tokens=30)
-    row = {
-        "batch_id": batch.pk,
-        "item_id": None,
-        "stage": "generate",
-        "model": "demo",
-        "input_tokens": call.input_tokens,
-        "output_tokens": call.output_tokens,
-        "cached_input_tokens": None,
-        "estimated": False,
-    }
+    row = usage.row(batch_id=batch.pk, item_id=None, stage="generate", call=call)
     cut_connection()
-    assert usage.record_or_buffer(row) is None
+    usage.record_rows([row])
     assert usage.pending_count() == 1 and database_outage.down
     # The next record writes the waiting one first; nothing is lost or written twice.
-    assert usage.record_or_buffer(row) is not None
+    usage.record_rows([dict(row)])
     assert usage.pending_count() == 0
     assert UsageRecord.objects.filter(batch=batch).count() == 2

@@ -1,24 +1,25 @@
 """The usage ledger: one row per model call, summed per batch, item and owner-month, priced.
 
-The pipeline does not feed the ledger yet (issue 14's worker half): these tests call
-`record_call` as it will, with `CallUsage` built from the demo model's own answers.
+The tests call `record_call`, or make the rows the worker makes (`usage.row`) and write them
+as it does, riding with the item's next UPDATE (`usage.riding_along`).
 """
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from langchain_core.messages import HumanMessage
 
 from batches import services, usage
-from batches.models import UsageRecord
+from batches.models import BatchItem, UsageRecord
 from generation import pricing
 from generation.demo import DemoChatModel
 from generation.schemas import Question
 from generation.usage_meter import CallUsage
-from tests.aio import run_coroutine
 from tests.factories import FacultyFactory, batch_definition
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued")]
@@ -125,16 +126,34 @@ def test_the_demo_models_reported_usage_goes_into_the_ledger_unchanged(batch):
     assert not row.estimated
 
 
-@pytest.mark.django_db(transaction=True)
-def test_arecord_call_is_the_async_pipelines_record_call(queued):
-    batch, _ = services.create_batch(owner=FacultyFactory(), definition=batch_definition())
+def test_a_calls_ledger_row_rides_in_the_items_next_update(batch):
+    item = batch.items.order_by("index").first()
+    rows = [
+        usage.row(batch_id=batch.pk, item_id=item.pk, stage=stage, call=call())
+        for stage in ("generate", "critique")
+    ]
+    with CaptureQueriesContext(connection) as captured, usage.riding_along(rows):
+        BatchItem.objects.filter(pk=item.pk).update(revisions=1)
+    # One statement: the INSERT is a CTE of the item's UPDATE.
+    assert len(captured) == 1 and "INSERT INTO" in captured[0]["sql"]
+    assert UsageRecord.objects.filter(item=item).count() == 2
 
-    async def record_then_close() -> None:
-        await usage.arecord_call(batch_id=batch.pk, item_id=None, stage="plan", call=call())
-        await sync_to_async(connections.close_all, thread_sensitive=True)()
 
-    run_coroutine(record_then_close())
-    assert usage.batch_usage(batch.pk).calls == 1
+def test_ledger_rows_are_written_even_when_the_update_matches_nothing_or_never_comes(batch):
+    item = batch.items.order_by("index").first()
+    lost = usage.row(batch_id=batch.pk, item_id=item.pk, stage="generate", call=call())
+    with usage.riding_along([lost]):
+        # A lease lost: the item's UPDATE matches no row, but the call was billed.
+        assert (
+            BatchItem.objects.filter(pk=item.pk, lease_token=uuid.uuid4()).update(revisions=1) == 0
+        )
+    unwritten = usage.row(batch_id=batch.pk, item_id=item.pk, stage="critique", call=call())
+    with usage.riding_along([unwritten]):
+        pass  # no write of the item: the row is inserted on its own at the end
+    assert sorted(UsageRecord.objects.filter(item=item).values_list("stage", flat=True)) == [
+        "critique",
+        "generate",
+    ]
 
 
 def test_projection_scales_usage_so_far_to_the_whole_batch():
