@@ -164,27 +164,16 @@ def riding_along(rows: list[dict]) -> Iterator[None]:
             record_rows(pending)
 
 
-_LEDGER_COLUMNS = (
-    "batch_id",
-    "item_id",
-    "stage",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "estimated",
-    "created_at",
-)
-
-
 def _insert_cte(rows: list[dict]) -> tuple[str, list]:
-    fields = [UsageRecord._meta.get_field(name) for name in _LEDGER_COLUMNS]
+    # The columns are the keys `row` gives every ledger row (the same for all of them).
+    names = list(rows[0])
+    fields = [UsageRecord._meta.get_field(name) for name in names]
     columns = ", ".join(f'"{field.column}"' for field in fields)
     one = "(" + ", ".join(["%s"] * len(fields)) + ")"
     params = [
         field.get_db_prep_save(fields_row[name], connection)
         for fields_row in rows
-        for name, field in zip(_LEDGER_COLUMNS, fields, strict=True)
+        for name, field in zip(names, fields, strict=True)
     ]
     table = UsageRecord._meta.db_table
     values = ", ".join([one] * len(rows))
