@@ -6,7 +6,7 @@ diagnosis?"), so a ratio over all words calls distinct questions repeats. Here a
 reduced to its content: the stem's and the correct answer's words less English stop words,
 the house-style words every vignette uses (TEMPLATE_WORDS) and bare numbers (ages and vital
 signs change between tellings of one question). Two questions are compared by the cosine of
-their TF-IDF vectors over word unigrams and bigrams (scikit-learn's TfidfVectorizer), with
+their TF-IDF vectors over word unigrams and bigrams (scikit-learn's TfidfVectorizer weights), with
 document frequencies taken from the questions around them (the batch, the bank's
 candidates): a word most questions of the batch share weighs little. The answer counts on its
 own (ANSWER rule): two questions with different correct answers are duplicates only when
@@ -23,10 +23,12 @@ questions for the document frequencies; so a check is a few milliseconds at 10,0
 from __future__ import annotations
 
 import hashlib
+import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from itertools import pairwise
 from typing import Any
 
@@ -47,6 +49,8 @@ REFERENCE = 200
 # weighed as if their content words were rare in a batch, which they are, rather than as
 # if two documents were a whole batch (where every shared word would weigh less).
 MIN_CORPUS = 50
+# Fingerprints whose feature counts a process keeps (a few KiB each at most).
+FEATURE_CACHE = 4096
 
 # Words of the house style rather than of the question: who, where, the history's and vital
 # signs' scaffolding, and the lead-in. Stop words of English are dropped as well.
@@ -170,14 +174,57 @@ def _features(fp: Fingerprint | None) -> list[str]:
     return words + [f"{a} {b}" for a, b in pairwise(words)]
 
 
+@lru_cache(maxsize=FEATURE_CACHE)
+def _term_counts(fp: Fingerprint) -> dict[str, int]:
+    """Return how often each feature occurs in `fp` (kept: a batch's questions recur as
+    candidates and reference in every later check of the process)."""
+    return dict(Counter(_features(fp)))
+
+
 def similarities(
     probe: Fingerprint, others: Sequence[Fingerprint], reference: Sequence[Fingerprint] = ()
 ) -> list[float]:
     """Return the TF-IDF cosine of `probe` with each of `others` (0..1).
 
     Document frequencies come from the probe, the others and `reference` (more questions of
-    the batch and bank), so words many of them share weigh little.
+    the batch and bank), so words many of them share weigh little. The weights are
+    scikit-learn's TfidfVectorizer(sublinear_tf=True) with its defaults (smooth idf, l2
+    norm), computed here for the few vectors the cosines need instead of a matrix of every
+    document: the check runs at each completion, on the engine's database thread, and the
+    vectorizer's fit cost more CPU than the item's model calls. `tfidf_matrix_similarities`
+    is the vectorizer itself; a test holds the two equal on the labelled set.
     """
+    if not others:
+        return []
+    documents = [probe, *others, *reference]
+    frequency: Counter[str] = Counter()
+    for document in documents:
+        frequency.update(_term_counts(document).keys())
+    if not frequency:  # no content words at all
+        return [0.0] * len(others)
+    # Padded to MIN_CORPUS documents (empty ones): they count in the idf's document total.
+    total = max(len(documents), MIN_CORPUS)
+
+    def unit_vector(fp: Fingerprint) -> dict[str, float]:
+        weights = {
+            term: (1.0 + math.log(count)) * (math.log((1 + total) / (1 + frequency[term])) + 1.0)
+            for term, count in _term_counts(fp).items()
+        }
+        norm = math.sqrt(sum(w * w for w in weights.values()))
+        return {term: w / norm for term, w in weights.items()} if norm else {}
+
+    probe_vector = unit_vector(probe)
+    scores = []
+    for other in others:
+        vector = unit_vector(other)
+        scores.append(sum(w * vector.get(term, 0.0) for term, w in probe_vector.items()))
+    return scores
+
+
+def tfidf_matrix_similarities(
+    probe: Fingerprint, others: Sequence[Fingerprint], reference: Sequence[Fingerprint] = ()
+) -> list[float]:
+    """`similarities` by scikit-learn's TfidfVectorizer over every document (the reference)."""
     if not others:
         return []
     from sklearn.feature_extraction.text import TfidfVectorizer

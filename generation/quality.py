@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 from rapidfuzz import fuzz, process
 
 from generation import flaws
@@ -209,6 +210,8 @@ _HASHES = [
     )
     for i in range(MINHASH_BANDS * MINHASH_ROWS)
 ]
+_HASH_A = np.array([a for a, _ in _HASHES], dtype=np.uint64)
+_HASH_B = np.array([b for _, b in _HASHES], dtype=np.uint64)
 
 
 def bands(text: str) -> list[str]:
@@ -217,10 +220,45 @@ def bands(text: str) -> list[str]:
     hashed = [
         int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "big") for s in shingles
     ]
-    signature = [min((a * h + b) % _PRIME for h in hashed) for a, b in _HASHES]
+    signature = minhash_signature(hashed)
     keys = []
     for band in range(MINHASH_BANDS):
         rows = signature[band * MINHASH_ROWS : (band + 1) * MINHASH_ROWS]
         digest = hashlib.blake2b(repr(rows).encode(), digest_size=6).hexdigest()
         keys.append(f"{band:02d}{digest}")
     return keys
+
+
+def minhash_signature(hashed: list[int]) -> list[int]:
+    """Return min((a * h + b) mod _PRIME over `hashed`) for each (a, b) of _HASHES.
+
+    Exact, in numpy's 64-bit integers: the band keys are stored (QuestionBand, the bank's
+    too), so they must stay those of the arbitrary-precision formula, which cost a few
+    milliseconds of Python per completion (60 hashes x ~100 shingles of 120-bit products).
+    The product is split in 32-bit halves and folded with 2^61 = 1 (mod _PRIME).
+    """
+
+    values = np.array(hashed, dtype=np.uint64)
+    x = _mod_prime(values)[np.newaxis, :]  # h mod p: (a*h + b) mod p is unchanged
+    a, b = _HASH_A[:, np.newaxis], _HASH_B[:, np.newaxis]
+    low32 = np.uint64(0xFFFFFFFF)
+    a0, a1 = a & low32, a >> np.uint64(32)
+    x0, x1 = x & low32, x >> np.uint64(32)
+    # a*x = hi*2^64 + mid*2^32 + lo, with hi < 2^53, mid < 2^62, lo < 2^64.
+    hi, mid, lo = a1 * x1, a1 * x0 + a0 * x1, a0 * x0
+    # 2^64 = 8 (mod p); mid*2^32 = (mid >> 29)*2^61 + (mid mod 2^29)*2^32 = the two terms.
+    folded = (
+        (hi << np.uint64(3))
+        + (mid >> np.uint64(29))
+        + ((mid & np.uint64((1 << 29) - 1)) << np.uint64(32))
+        + _mod_prime(lo)
+    )
+    return [int(v) for v in _mod_prime(_mod_prime(folded) + b).min(axis=1)]
+
+
+def _mod_prime(values):
+    """Return values mod _PRIME for 64-bit values (< 2^64): one fold, then one subtraction."""
+
+    prime = np.uint64(_PRIME)
+    folded = (values & prime) + (values >> np.uint64(61))
+    return np.where(folded >= prime, folded - prime, folded)

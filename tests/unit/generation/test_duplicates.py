@@ -112,3 +112,29 @@ def test_the_most_similar_of_several_candidates_is_reported():
     match = duplicates.nearest_duplicate(probe, others)
 
     assert match is not None and match.key == "twin" and match.same_answer
+
+
+def test_the_cosines_are_scikit_learns_tfidf_on_the_labelled_set():
+    # The gate computes only the vectors it compares; the weights must stay the vectorizer's
+    # (sublinear tf, smooth idf, l2), which the thresholds were calibrated with.
+    import random
+
+    prints = [
+        duplicates.fingerprint(question)
+        for pair in labelled_pairs()
+        for question in (pair.first, pair.second)
+    ]
+    rng = random.Random(7)
+    for _ in range(120):
+        probe = rng.choice(prints)
+        others = rng.sample(prints, rng.randint(1, duplicates.PREFILTER))
+        reference = rng.sample(prints, rng.randint(0, duplicates.REFERENCE))
+        fast = duplicates.similarities(probe, others, reference)
+        matrix = duplicates.tfidf_matrix_similarities(probe, others, reference)
+        assert fast == pytest.approx(matrix, abs=1e-9)
+
+
+def test_a_question_without_content_words_is_like_nothing():
+    empty = duplicates.Fingerprint(stem="", answer="")
+    assert duplicates.similarities(empty, [empty]) == [0.0]
+    assert duplicates.tfidf_matrix_similarities(empty, [empty]) == [0.0]

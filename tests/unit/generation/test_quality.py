@@ -167,3 +167,26 @@ def test_the_nearest_of_several_completed_questions_is_reported():
     completed.append(("twin", _fingerprint(NEAR_PAIRS[0][1])))
 
     assert quality.nearest_duplicate(target, completed).key == "twin"
+
+
+def test_the_minhash_signature_is_the_exact_modular_formula():
+    # The band keys are stored (the bank's too): the 64-bit arithmetic must give exactly
+    # min((a * h + b) mod p) of arbitrary-precision integers, edge values included.
+    import random
+
+    prime = quality._PRIME
+    rng = random.Random(11)
+    for case in range(400):
+        hashed = [rng.getrandbits(64) for _ in range(rng.randint(1, 150))]
+        if case % 5 == 0:
+            hashed += [0, 1, prime - 1, prime, prime + 1, 2**61, 2**63, 2**64 - 1]
+        exact = [min((a * h + b) % prime for h in hashed) for a, b in quality._HASHES]
+        assert quality.minhash_signature(hashed) == exact
+
+
+def test_band_keys_are_the_ones_stored_before():
+    # Keys of one fingerprint as the arbitrary-precision code wrote them (QuestionBand rows
+    # of earlier batches and the bank must still be found).
+    keys = quality.bands("acut chest pain radiat left arm myocardi infarct")
+    assert keys[:4] == ["0008752aece4e7", "01331736839b04", "0235d8ec44610f", "03ad2f5c268daf"]
+    assert keys[-1] == "190091861043a5"
