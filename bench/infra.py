@@ -310,12 +310,15 @@ def item_spans(deployment: Deployment, batch_id: str) -> list[tuple[datetime, da
 
 
 def start_web(env: Env) -> tuple[ManagedProcess, str, str]:
-    """Serve the app with gunicorn (a project dependency); return it, its URL and its kind."""
+    """Serve the app with gunicorn as the Procfile's web line does, with its defaults
+    (WEB_CONCURRENCY=2 workers x WEB_THREADS=4 threads, access log on); return it, its URL
+    and its kind."""
     port = free_port()
     args = [str(VENV_BIN / "gunicorn"), "config.wsgi"]
-    args += ["--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8"]
+    args += ["--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"]
+    args += ["--access-logfile", "-", "--graceful-timeout", "20"]
     server = ManagedProcess(args, env).start()
-    kind = "gunicorn, 2 workers x 8 threads"
+    kind = "gunicorn as in the Procfile, 2 workers x 4 threads"
     url = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:

@@ -116,6 +116,9 @@ def _makespan(m: dict) -> list[str]:
             f"/ chunked {fmt(ratios['vs_chunked'], '.3f')}, "
             f"/ ideal {fmt(ratios['vs_ideal'], '.3f')}"
         )
+    from bench.window import render as render_window
+
+    out += render_window(m)
     return [*out, ""]
 
 
@@ -229,7 +232,12 @@ def _capacity(c: dict) -> list[str]:
                 ]
             )
     out += table(rows)
+    from bench.capacity import render as render_capacity
+
+    out += render_capacity(c)
     for b in c["backends"].values():
+        if not b["levels"]:
+            continue
         per_process = b["idle_pss_kib"] / max(1, b["idle_processes"])
         lo, hi = b.get("kib_per_call_between") or ("?", "?")
         active = b.get("active_process_pss_kib")
@@ -265,33 +273,9 @@ def _scale(s: dict) -> list[str]:
 
 
 def _reads(r: dict) -> list[str]:
-    out = [
-        f"4. Reads: {r['pollers']} pollers x {r['seconds']:.0f}s while a {r['batch_items']}-item "
-        f"batch runs (limit {r['batch_limit']}); server {r['server']}",
-        f"   measured: {', '.join(r['measured']) or 'none'}; probes: "
-        + ", ".join(f"{k} {v}" for k, v in r["probes"].items()),
-    ]
-    for phase in r["phases"]:
-        out.append(f"   {phase['label']}")
-        rows = [["endpoint", "requests", "req/s", "p50", "p95", "max", "errors"]]
-        for name, f in phase["summary"].items():
-            rows.append(
-                [
-                    name,
-                    str(f["requests"]),
-                    fmt(f["per_s"], ".1f"),
-                    fmt(f["p50_ms"], ".1f", " ms"),
-                    fmt(f["p95_ms"], ".1f", " ms"),
-                    fmt(f["max_ms"], ".1f", " ms"),
-                    str(f["errors"]),
-                ]
-            )
-        out += table(rows, indent="    ")
-    web = r.get("web_memory") or {}
-    if web:
-        rss = ", ".join(f"{m['rss'] / 1024:.0f}" for m in web.values())
-        pss = ", ".join(f"{m['pss'] / 1024:.0f}" for m in web.values())
-        out.append(f"   web processes (master first) RSS MiB: {rss}; PSS MiB: {pss}")
+    from bench.pollers import render as render_pollers
+
+    out = render_pollers(r)
     q = r.get("queries")
     if q:
         out.append(f"   SQL queries per read (and in-process median time), {q['vendor']}:")

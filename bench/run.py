@@ -1,16 +1,22 @@
 """`make bench`: start everything on loopback, run the five measurements, print one table.
 
 1. makespan against the LangChain baseline, the same with the plan step first, and the
-   chunked pattern (N=60, limit 6);
+   chunked pattern (N=60, limit 6); the plan-first peer and batchgen run `--runs` times (3)
+   for issue 30's medians (makespan / the same-work peer, window fill while items wait), and
+   four batches at limit 5 run side by side on each backend (bench/window.py);
 2. overhead at zero latency (N=500, limit 20) on both backends against the in-process
    LangChain peer (`.batch` threads and `.abatch` asyncio) and raw django-q2, refill gaps;
 3. scale-out over 1, 2, 3 clusters, with the per-batch in-flight maximum;
-4. progress reads under 20 concurrent pollers, and SQL queries per read by batch size;
+4. progress reads under 20 concurrent pollers (half fragment, half JSON) on both backends,
+   and the running batch's items/s with and without them (bench/pollers.py); SQL queries
+   per read by batch size;
 5. creation time of a 10,000-item batch on PostgreSQL and SQLite;
 6. exam-ready questions: variety with and without the plan, the quality gate's extra calls,
    the near-duplicate check's cost at 1,000 and 10,000 completed questions (bench/quality.py);
 7. capacity of one default cluster (Q_WORKERS=8 x WORKER_SLOTS=50) on both backends: calls in
-   flight at the stub and the cluster's total PSS for 50, 100, 200, 400 asked-for slots.
+   flight at the stub and the cluster's total PSS for 50, 100, 200, 400 asked-for slots, and
+   issue 30's run: ten batches x 100 items at limit 20, U(2.5, 3.5) s calls, the mean in
+   flight and the peak PSS (bench/capacity.py).
 8. the fair share: Jain's index over competing batches of one institution, and the cost of
    one fill at 1, 10 and 100 running batches (bench/fairness.py).
 9. the engine's cost per item: SQL round trips per item by kind, on both backends
@@ -19,6 +25,13 @@
    one retrieval query at 10, 1,000 and 10,000 passages on both backends (bench/sources.py).
 11. grounded batches: tokens per grounded item against an ungrounded one, and the plan's
    passage assignment per item at 10, 1,000 and 10,000 passages (bench/grounding.py).
+
+Smoke runs shrink through the environment (defaults in brackets, issue 30's sizes):
+BENCH_MAKESPAN_N (60), BENCH_LATENCY ("0.5-1.5"), BENCH_WINDOW4_N (60); BENCH_READ_ITEMS
+(2000), BENCH_POLL_S (20), BENCH_READ_BACKENDS ("postgres,sqlite"); BENCH_CAPACITY_ASKED
+("50,100,200,400"; blank skips the levels), BENCH_CAPACITY_BATCHES (10), BENCH_CAPACITY_ITEMS
+(100), BENCH_CAPACITY_LIMIT (20), BENCH_CAPACITY_LATENCY ("2.5-3.5"). Rows name the sizes
+they ran at. `--runs 1` skips part 1's repeats.
 
 Results also go to bench/results/latest.json. `--parts 1,2` runs a subset; `--profile`
 samples the cluster with py-spy during part 2 (bench/results/profile-cluster.txt) and profiles
@@ -46,25 +59,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import costs, fairness, infra, reads, report
+from bench import capacity as capacity_bench
+from bench import costs, fairness, infra, knobs, pollers, report, window
 from bench import sources as sources_bench
 from bench.infra import Stub, deployment_env, django_job, start_clusters
-from bench.stats import busy_share, dispatch_gaps, ideal_makespan, percentile
-from testkit.harness import OWNER, Deployment, sqlite_url, wait_until
+from bench.stats import dispatch_gaps, ideal_makespan, percentile
+from testkit.harness import Deployment, sqlite_url, wait_until
 from testkit.servers import PostgresServer, RedisServer
 from testkit.stub_llm import max_overlap
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-MAKESPAN_N, MAKESPAN_LIMIT, LATENCY, SEED = 60, 6, (0.5, 1.5), 1
+# BENCH_MAKESPAN_N and BENCH_LATENCY shrink part 1 for a smoke run (issue 30: N=60, C=6).
+MAKESPAN_N, MAKESPAN_LIMIT, SEED = knobs.integer("BENCH_MAKESPAN_N", 60), 6, 1
+LATENCY = knobs.span("BENCH_LATENCY", (0.5, 1.5))
 OVERHEAD_N, OVERHEAD_LIMIT, OVERHEAD_WORKERS = 500, 20, 8
 SCALE_LIMITS, SCALE_COUNT, SCALE_WORKERS = (4, 8, 12), 120, 8
-READ_ITEMS, READ_LIMIT, POLLERS, POLL_S = 2000, 20, 20, 20.0
 CREATE_COUNT, CREATE_REPEAT, QUERY_SIZES = 10_000, 3, "10,1000,10000"
 SQLITE_WORKERS = 8
 FILL_SIZES = "1,10,100"
 # Part 7: asked-for slots (batch limits summing to each), ~3 s calls, the default cluster.
-CAPACITY_ASKED, CAPACITY_LATENCY_S, CAPACITY_ROUNDS = (50, 100, 200, 400), 3.0, 2
+# BENCH_CAPACITY_ASKED="" skips these levels (issue 30's run is bench/capacity.py's).
+CAPACITY_ASKED = knobs.integers("BENCH_CAPACITY_ASKED", (50, 100, 200, 400))
+CAPACITY_LATENCY_S, CAPACITY_ROUNDS = 3.0, 2
 DEFAULT_WORKERS, DEFAULT_SLOTS, PSS_SAMPLE_S = 8, 50, 0.5
 
 
@@ -116,9 +133,10 @@ def log(message: str) -> None:
 
 
 class Bench:
-    def __init__(self, parts: set[int], profile: bool) -> None:
+    def __init__(self, parts: set[int], profile: bool, runs: int = 3) -> None:
         self.parts = parts
         self.profile = profile
+        self.runs = runs
         self.results: dict[str, Any] = {}
         self.tmp = Path(tempfile.mkdtemp(prefix="batchgen-bench-"))
         self.stack = contextlib.ExitStack()
@@ -194,10 +212,16 @@ class Bench:
         }
         runs: dict[str, dict] = {}
         topics = {name: f"Bench makespan {name} [{nonce()}]" for name in labels}
-        for topic in topics.values():
+        # Issue 30 judges the makespan on the median of 3 runs: runs 2.. of the same-work peer
+        # and of batchgen, each with the same latency sequence as the first.
+        again = {
+            name: [f"Bench makespan {name} run {k} [{nonce()}]" for k in range(2, self.runs + 1)]
+            for name in ("planned", "sqlite", "postgres")
+        }
+        for topic in (topics["baseline"], topics["planned"], topics["chunked"], *again["planned"]):
             self.stub.fix_latencies(topic, latencies)
 
-        log("part 1: LangChain baseline and chunked pattern")
+        log(f"part 1: LangChain baseline and chunked pattern, the planned peer x {self.runs}")
         self.stub.client.add_rule("Bench baseline warm-up", "latency", None, seconds=0)
         sqlite = self.sqlite_deployment()
         out = django_job(
@@ -209,23 +233,41 @@ class Bench:
             f"batch:{topics['baseline']}",
             f"planned:{topics['planned']}",
             f"chunked:{topics['chunked']}",
+            *(f"planned#{k}:{t}" for k, t in enumerate(again["planned"], 2)),
+            timeout=300 + 150 * self.runs,
         )
         runs["baseline"], runs["planned"] = out["batch"], out["planned"]
         runs["chunked"] = out["chunked"]
+        repeats = {
+            "planned": [out["planned"]] + [out[f"planned#{k}"] for k in range(2, self.runs + 1)]
+        }
+        for run, topic in zip(
+            repeats["planned"], [topics["planned"], *again["planned"]], strict=True
+        ):
+            run["fill_waiting"] = window.fill_while_waiting(
+                self.stub.records(topic), None, MAKESPAN_LIMIT
+            )
+        four: dict[str, dict] = {}
 
-        log("part 1: batchgen on SQLite + ORM")
+        log(f"part 1: batchgen on SQLite + ORM, {self.runs} runs and four batches")
         start_clusters(sqlite, 1)
         self.warm_up(sqlite, SQLITE_WORKERS)
-        runs["sqlite"] = self.run_batch(sqlite, topics["sqlite"], MAKESPAN_N, MAKESPAN_LIMIT)
+        runs["sqlite"], repeats["sqlite"] = self.makespan_runs(
+            sqlite, topics["sqlite"], again["sqlite"], latencies
+        )
+        four["sqlite"] = window.four_batches(sqlite, self.stub)
         # The SQLite deployment is done: its database serves part 5 with no cluster on it.
         sqlite.stop_clusters()
 
-        log("part 1: batchgen on PostgreSQL + Redis")
+        log(f"part 1: batchgen on PostgreSQL + Redis, {self.runs} runs and four batches")
         pg = self.pg_deployment()
         start_clusters(pg, 1)
         self.warm_up(pg, OVERHEAD_WORKERS)
         self.results["memory"] = self.memory(pg)
-        runs["postgres"] = self.run_batch(pg, topics["postgres"], MAKESPAN_N, MAKESPAN_LIMIT)
+        runs["postgres"], repeats["postgres"] = self.makespan_runs(
+            pg, topics["postgres"], again["postgres"], latencies
+        )
+        four["postgres"] = window.four_batches(pg, self.stub)
 
         bounds = {}
         for name, run in runs.items():
@@ -237,10 +279,9 @@ class Bench:
             run["max_in_flight"] = max_overlap((r["start"], r["end"]) for r in records)
             # While items still wait for a slot (until the last one's first request), a window
             # can be full; after it only the stragglers run, in any scheduler, the peers' too.
-            spans = [(r["start_wall"], r["end_wall"]) for r in records]
-            opened = run.get("started_wall") or min(a for a, _ in spans)
-            last_start = max(r["start_wall"] for r in records if r["schema"] == "Question")
-            run["utilisation_waiting"] = busy_share(spans, opened, last_start, MAKESPAN_LIMIT)
+            run["utilisation_waiting"] = window.fill_while_waiting(
+                records, run.get("started_wall"), MAKESPAN_LIMIT
+            )
             gaps = item_gaps_ms(records, MAKESPAN_LIMIT)
             run["dispatch_ms"] = {"p50": percentile(gaps, 50), "p95": percentile(gaps, 95)}
             bounds[name] = ideal_makespan(durations, MAKESPAN_LIMIT) if durations else None
@@ -269,7 +310,25 @@ class Bench:
             "ideal_by_run_s": bounds,
             "runs": runs,
             "ratios": ratios,
+            "repeats": repeats,
+            "medians": window.medians(repeats, MAKESPAN_LIMIT),
+            "four_batches": four,
         }
+
+    def makespan_runs(
+        self, deployment: Deployment, first: str, others: list[str], latencies: list[float]
+    ) -> tuple[dict, list[dict]]:
+        """Run the part 1 batch once per topic (same latencies each); return the first, all."""
+        done = []
+        for topic in (first, *others):
+            self.stub.fix_latencies(topic, latencies)
+            run = self.run_batch(deployment, topic, MAKESPAN_N, MAKESPAN_LIMIT)
+            records = self.stub.records(topic)
+            run["fill_waiting"] = window.fill_while_waiting(
+                records, run["started_wall"], MAKESPAN_LIMIT
+            )
+            done.append(run)
+        return done[0], done
 
     def memory(self, deployment: Deployment) -> dict[str, Any]:
         cluster = deployment.clusters[0]
@@ -492,50 +551,24 @@ class Bench:
     # --- 4. reads ---------------------------------------------------------------------------
 
     def reads(self) -> None:
-        pg = self.pg_deployment()
-        if not pg.clusters:
-            start_clusters(pg, 1)
+        """Progress reads under pollers, and the batch's pace with and without them."""
         self.stub.client.clear_rules()
         self.stub.client.set_latency(*LATENCY)
-        server, url, kind = infra.start_web(pg.env)
-        self.stack.callback(server.stop, timeout=20)
-        batch_id = pg.create_batch(f"Bench reads [{nonce()}]", READ_ITEMS, READ_LIMIT)
-        creds = reads.log_in(url, OWNER, "pw")
-        candidates = reads.candidate_endpoints(batch_id, creds)
-        answering, probes = reads.available(url, candidates)
-        wanted = [e for e in answering if e.name in ("api", "page", "fragment")]
-        # Until the API and the progress page exist, the batch list is the progress read.
-        measured = wanted or answering[:1]
-        phases = []
-        if measured:
-            for label, interval in (
-                ("back to back: each poller sends its next request when the last answers", 0.0),
-                ("paced like the page (htmx polls every 2 s)", 2.0),
-            ):
-                log(f"part 4: {POLLERS} pollers for {POLL_S:.0f}s, {label}")
-                samples = reads.poll(url, measured, POLLERS, POLL_S, interval)
-                phases.append({"label": label, "summary": reads.summarise(samples, POLL_S)})
-        running = pg.batch_status(batch_id)
-        web_memory = {
-            f"web process {pid}": mem
-            for pid in sorted(infra.group_pids(server.pid))
-            if (mem := infra.memory_kib(pid))
-        }
-        pg.control("cancel", batch_id)
-        server.stop(timeout=20)
-        self.results["reads"] = {
-            "server": kind,
-            "pollers": POLLERS,
-            "seconds": POLL_S,
-            "batch_items": READ_ITEMS,
-            "batch_limit": READ_LIMIT,
-            "batch_status_during": running,
-            "probes": probes,
-            "measured": [e.name for e in measured],
-            "credentials": creds.notes,
-            "phases": phases,
-            "web_memory": web_memory,
-        }
+        deployments = {"postgres": self.pg_deployment, "sqlite": self.sqlite_deployment}
+        backends = {}
+        for name in pollers.BACKENDS:
+            deployment = deployments[name]()
+            for other in (self.pg, self.sqlite):
+                if other is not None and other is not deployment:
+                    other.stop_clusters()
+            if not deployment.clusters:
+                start_clusters(deployment, 1)
+                self.warm_up(deployment, OVERHEAD_WORKERS)
+            backends[name] = pollers.measure(deployment, self.stack, log)
+            # The cancelled batch's last items must not run into the next backend's windows.
+            deployment.stop_clusters()
+        # Part 5 reads its queries per read into the same entry.
+        self.results.setdefault("reads", {})["backends"] = backends
 
     # --- 5. creation and queries per read ---------------------------------------------------
 
@@ -582,14 +615,21 @@ class Bench:
             for asked in CAPACITY_ASKED:
                 log(f"part 7: {deployment.name}, {asked} asked-for slots")
                 levels.append(self.capacity_level(deployment, cluster, asked))
+            log(
+                f"part 7: {deployment.name}, issue 30's run: {capacity_bench.BATCHES} batches x "
+                f"{capacity_bench.ITEMS} items at limit {capacity_bench.LIMIT}"
+            )
+            issue = capacity_bench.issue_run(deployment, cluster, self.stub, PSS_SAMPLE_S)
             deployment.stop_clusters()
             backends[name] = {
                 "deployment": deployment.name,
                 "idle_pss_kib": idle_total,
                 "idle_processes": len(idle_per_pid),
                 "levels": levels,
+                "issue": issue,
             }
-            backends[name].update(per_call_memory(levels))
+            if levels:
+                backends[name].update(per_call_memory(levels))
         self.stub.client.set_latency(0)
         self.results["capacity"] = {
             "workers": DEFAULT_WORKERS,
@@ -675,18 +715,10 @@ class Bench:
                 ratios = m["ratios"][run["label"]]
                 where = run["label"].removeprefix("batchgen, ")
                 add(
-                    f"makespan / LangChain baseline, {where}",
+                    f"makespan / LangChain baseline (no plan step; one run), {where}",
                     f"{ratios['vs_baseline']:.3f}",
                     "<= 1.03",
                     ratios["vs_baseline"] <= 1.03,
-                )
-                # Not in the issue: the same work as batchgen's (plan first, docs/rules.md rule 10),
-                # which the plan-less baseline above does not do (bench/baseline.py, `planned`).
-                add(
-                    f"makespan / LangChain with the same plan step, {where}",
-                    f"{ratios['vs_planned']:.3f}",
-                    "<= 1.03",
-                    ratios["vs_planned"] <= 1.03,
                 )
                 add(
                     f"makespan / chunked, {where}",
@@ -700,12 +732,8 @@ class Bench:
                     ">= 0.95",
                     run["utilisation"] >= 0.95,
                 )
-                add(
-                    f"utilisation while items wait for a slot, {where}",
-                    f"{run['utilisation_waiting']:.3f}",
-                    ">= 0.95",
-                    run["utilisation_waiting"] >= 0.95,
-                )
+            # Issue 30's targets 4 and 5: medians of the runs, and the four batches.
+            targets += window.targets(m)
         if "overhead" in r:
             o = r["overhead"]
             for run in o["runs"].values():
@@ -722,23 +750,13 @@ class Bench:
                 ">= 0.5",
                 ratio >= 0.5,
             )
+        if "capacity" in r:
+            # Issue 30's capacity run (bench/capacity.py) replaces the 200-asked-for level here.
+            targets += capacity_bench.targets(r["capacity"])
         for b in r.get("capacity", {}).get("backends", {}).values():
-            for level in b["levels"]:
-                if level["asked"] == 200:
-                    add(
-                        f"calls in flight, 200 asked-for slots, {b['deployment']}",
-                        str(level["stub_in_flight"]),
-                        ">= 180",
-                        level["stub_in_flight"] >= 180,
-                    )
-                    gib = level["peak_pss_kib"] / 1024**2
-                    add(
-                        f"cluster PSS, 200 asked-for slots, {b['deployment']}",
-                        f"{gib:.2f} GiB",
-                        "< 1.5 GiB",
-                        gib < 1.5,
-                    )
             exceeded = [lv["asked"] for lv in b["levels"] if lv["limit_exceeded"]]
+            if b.get("issue", {}).get("limit_exceeded"):
+                exceeded.append("issue 30's run")
             add(
                 f"no batch above its limit (capacity runs), {b['deployment']}",
                 f"exceeded at {exceeded}" if exceeded else "never exceeded",
@@ -746,17 +764,7 @@ class Bench:
                 not exceeded,
             )
         reads_ = r.get("reads", {})
-        if reads_.get("phases"):
-            for phase in reads_["phases"]:
-                p95 = phase["summary"]["all"]["p95_ms"]
-                errors = phase["summary"]["all"]["errors"]
-                add(
-                    f"progress reads p95 ({phase['label'].split(':')[0]}; "
-                    f"{', '.join(reads_['measured'])})",
-                    f"{p95:.1f} ms, {errors} errors",
-                    "< 100 ms",
-                    p95 < 100 and errors == 0,
-                )
+        targets += pollers.targets(reads_)
         if reads_.get("queries"):
             sizes = reads_["queries"]["sizes"]
             for read in next(iter(sizes.values())):
@@ -878,12 +886,15 @@ def main(argv: list[str] | None = None) -> int:
         "--parts", default="1,2,3,4,5,6,7,8,9,10,11", help="which parts to run, e.g. 1,2"
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the cluster in part 2")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="part 1's runs per backend for the medians (>= 1)"
+    )
     args = parser.parse_args(argv)
     parts = {int(p) for p in args.parts.split(",") if p.strip()}
     if args.profile:
         parts.add(2)
     RESULTS.mkdir(exist_ok=True)
-    bench = Bench(parts, args.profile)
+    bench = Bench(parts, args.profile, max(1, args.runs))
     try:
         results = bench.run()
     except BaseException:
