@@ -15,6 +15,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
+
 from batches.models import BatchItem, BatchJob, QuestionBand
 from batches.states import ItemStatus, ReviewStatus
 from generation import duplicates
@@ -70,12 +72,10 @@ def repeat_of(item_id: int, score: float, *, in_bank: bool) -> Repeat:
     return Repeat(item_id, batch_id, topic, index + 1, stem, score, in_bank)
 
 
-def nearest_in_bank(
-    batch: BatchJob | uuid.UUID, fingerprint: duplicates.Fingerprint, keys: list[str]
-) -> Repeat | None:
-    """Return the approved question of the institution's other batches this one repeats."""
-    if not isinstance(batch, BatchJob):
-        batch = BatchJob.objects.only("pk", "institution_id").get(pk=batch)
+def candidates(batch: BatchJob, keys: list[str]) -> QuerySet | None:
+    """The approved questions of the institution's other batches that share a key with
+    `keys` (unordered; the caller takes at most BANK_CANDIDATES), or None without an
+    institution."""
     if batch.institution_id is None:
         return None
     sharing = (
@@ -83,17 +83,23 @@ def nearest_in_bank(
         .exclude(batch_id=batch.pk)
         .values("item_id")
     )
-    rows = list(
+    return (
         BatchItem.objects.filter(
             pk__in=sharing, status=ItemStatus.COMPLETED, review_status=ReviewStatus.APPROVED
         )
         .exclude(fingerprint="")
         .order_by()
-        .values_list("pk", "fingerprint")[:BANK_CANDIDATES]
     )
-    candidates = [(pk, duplicates.Fingerprint.parse(text)) for pk, text in rows]
-    reference = [fp for _, fp in candidates[: duplicates.REFERENCE]]
-    match = duplicates.nearest_duplicate(fingerprint, candidates, reference)
+
+
+def nearest_among(
+    fingerprint: duplicates.Fingerprint, rows: list[tuple[int, str]]
+) -> Repeat | None:
+    """Return the bank question of `rows` ((pk, stored fingerprint), from `candidates`) that
+    `fingerprint` repeats, if any."""
+    found = [(pk, duplicates.Fingerprint.parse(text)) for pk, text in rows]
+    reference = [fp for _, fp in found[: duplicates.REFERENCE]]
+    match = duplicates.nearest_duplicate(fingerprint, found, reference)
     if match is None:
         return None
     return repeat_of(match.key, match.score, in_bank=True)

@@ -13,13 +13,13 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 from django.utils import timezone
 
 from batches import outages, usage
@@ -339,15 +339,30 @@ def save_checkpoints(claim: Claim, checkpoints: dict) -> None:
     renew_lease(claim, checkpoints=checkpoints)
 
 
-def complete_item(claim: Claim, result: dict, checkpoints: dict, **fields) -> bool:
-    """Store the item's result (and `fields`); return False if another worker owns it now."""
-    with usage.riding_along(claim.take_usage()):
+def complete_item(
+    claim: Claim,
+    result: dict,
+    checkpoints: dict,
+    *,
+    rows: Sequence[tuple[type[Model], list[dict]]] = (),
+    **fields,
+) -> bool:
+    """Store the item's result (and `fields`); return False if another worker owns it now.
+
+    `rows` ((model, rows of field values)) belong with the completion: they are inserted in
+    its statement where the database can (`batches.riding`), else after it when it matched.
+    On False, those that rode with it are written still: the caller rolls them back.
+    """
+    with usage.riding_along(claim.take_usage(), also=rows) as left:
         done = _held(claim).complete(
             result=result, checkpoints=checkpoints, now=timezone.now(), **fields
         )
     if not done:
         logger.warning("item %s: lease lost before completion; result dropped", claim.item_id)
-    return bool(done)
+        return False
+    for model, values in left:
+        model.objects.bulk_create(model(**row) for row in values)
+    return True
 
 
 def fail_item(claim: Claim, *, code: str, message: str, retryable: bool, checkpoints: dict) -> bool:

@@ -18,7 +18,7 @@ import logging
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet, Value
 
 from batches import bank, dispatch, key_balance
 from batches.errors import LeaseLostError
@@ -68,22 +68,29 @@ def settle(
     result["gate"] = {**(result.get("gate") or {}), "flaws": list(dict.fromkeys(found))}
     fingerprint = duplicates.fingerprint(result["question"])
     keys = duplicates.blocking_keys(fingerprint)
-    with transaction.atomic():
-        _lock_batch(claim.batch_id)
-        match = _nearest(claim.batch_id, claim.item_id, fingerprint, keys)
-        if match is None:
-            # The institution's bank: approved questions of its other batches.
-            match = bank.nearest_in_bank(item.batch, fingerprint, keys)
-        if match is None:
-            # The fingerprint goes with the completion: one UPDATE, under the batch's lock.
-            stored = fingerprint.serialise()
-            if not dispatch.complete_item(claim, result, checkpoints, fingerprint=stored):
-                raise LeaseLostError(claim.item_id)
-            QuestionBand.objects.bulk_create(
-                QuestionBand(batch_id=claim.batch_id, item_id=claim.item_id, band=key)
-                for key in keys
-            )
-            return COMPLETED
+    # The ledger rows of the item's calls ride with the completion's UPDATE: if the lease
+    # was lost, the transaction's rollback takes them too, and they are recorded after it.
+    unwritten_usage = list(claim.usage)
+    try:
+        with transaction.atomic():
+            _lock_batch(claim.batch_id)
+            match = _nearest(item.batch, claim.item_id, fingerprint, keys)
+            if match is None:
+                # The fingerprint goes with the completion: one UPDATE, under the batch's
+                # lock, with the bands of its duplicate check.
+                bands = [
+                    {"batch_id": claim.batch_id, "item_id": claim.item_id, "band": key}
+                    for key in keys
+                ]
+                stored = fingerprint.serialise()
+                if not dispatch.complete_item(
+                    claim, result, checkpoints, rows=[(QuestionBand, bands)], fingerprint=stored
+                ):
+                    raise LeaseLostError(claim.item_id)
+                return COMPLETED
+    except LeaseLostError:
+        claim.usage[:0] = unwritten_usage
+        raise
     # Kept with the question (and in the revision log), so the review workspace can show
     # what it repeats.
     repeated = match.as_json()
@@ -109,34 +116,65 @@ def _lock_batch(batch_id) -> None:
 
 
 def _nearest(
-    batch_id, item_id: int, fingerprint: duplicates.Fingerprint, keys: list[str]
+    batch: BatchJob, item_id: int, fingerprint: duplicates.Fingerprint, keys: list[str]
 ) -> bank.Repeat | None:
-    """Return the completed question of the batch that `fingerprint` repeats, if any."""
-    completed = (
+    """Return the question `fingerprint` repeats: a completed one of the batch, else an
+    approved one of the institution's other batches (the bank), if any."""
+    texts, in_bank = _candidate_rows(batch, item_id, keys)
+    if len(texts) > quality.FULL_SCAN_LIMIT:
+        # Blocking: only questions sharing a key can be near-duplicates. The document
+        # frequencies still come from a sample of the batch besides them.
+        reference = [duplicates.Fingerprint.parse(t) for _, t in texts[: duplicates.REFERENCE]]
+        candidates = QuestionBand.objects.filter(batch_id=batch.pk, band__in=keys).values("item_id")
+        texts = list(
+            _completed(batch.pk, item_id).filter(pk__in=candidates).values_list("pk", "fingerprint")
+        )
+        rows = [(pk, duplicates.Fingerprint.parse(text)) for pk, text in texts]
+    else:
+        rows = [(pk, duplicates.Fingerprint.parse(text)) for pk, text in texts]
+        reference = [fp for _, fp in rows[: duplicates.REFERENCE]]
+    match = duplicates.nearest_duplicate(fingerprint, rows, reference)
+    if match is not None:
+        logger.info("item %s repeats item %s (similarity %.2f)", item_id, match.key, match.score)
+        return bank.repeat_of(match.key, match.score, in_bank=False)
+    return bank.nearest_among(fingerprint, in_bank)
+
+
+def _completed(batch_id, item_id: int) -> QuerySet:
+    """The batch's other completed questions that have a fingerprint."""
+    return (
         BatchItem.objects.filter(batch_id=batch_id, status=ItemStatus.COMPLETED)
         .exclude(fingerprint="")
         .exclude(pk=item_id)
         # Unordered: the items' default ordering would join the batch table to sort the scan.
         .order_by()
     )
-    # One read answers both "is the batch small enough to compare with all of it" and, when
-    # it is, gives all of it (a count first would be a statement more per completion).
-    texts = list(completed.values_list("pk", "fingerprint")[: quality.FULL_SCAN_LIMIT + 1])
-    if len(texts) > quality.FULL_SCAN_LIMIT:
-        # Blocking: only questions sharing a key can be near-duplicates. The document
-        # frequencies still come from a sample of the batch besides them.
-        reference = [duplicates.Fingerprint.parse(t) for _, t in texts[: duplicates.REFERENCE]]
-        candidates = QuestionBand.objects.filter(batch_id=batch_id, band__in=keys).values("item_id")
-        texts = list(completed.filter(pk__in=candidates).values_list("pk", "fingerprint"))
-        rows = [(pk, duplicates.Fingerprint.parse(text)) for pk, text in texts]
-    else:
-        rows = [(pk, duplicates.Fingerprint.parse(text)) for pk, text in texts]
-        reference = [fp for _, fp in rows[: duplicates.REFERENCE]]
-    match = duplicates.nearest_duplicate(fingerprint, rows, reference)
-    if match is None:
-        return None
-    logger.info("item %s repeats item %s (similarity %.2f)", item_id, match.key, match.score)
-    return bank.repeat_of(match.key, match.score, in_bank=False)
+
+
+def _candidate_rows(
+    batch: BatchJob, item_id: int, keys: list[str]
+) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """Read the batch's completed fingerprints (up to FULL_SCAN_LIMIT + 1: one read says
+    whether the batch is small enough to compare with all of it, and gives it all) and the
+    bank's candidates sharing a key: in one statement where the database allows a LIMIT in
+    each part of a UNION (PostgreSQL), else two."""
+    completed, limit = _completed(batch.pk, item_id), quality.FULL_SCAN_LIMIT + 1
+    in_bank = bank.candidates(batch, keys)
+    if in_bank is None:
+        return list(completed.values_list("pk", "fingerprint")[:limit]), []
+    if not connection.features.supports_slicing_ordering_in_compound:
+        return (
+            list(completed.values_list("pk", "fingerprint")[:limit]),
+            list(in_bank.values_list("pk", "fingerprint")[: bank.BANK_CANDIDATES]),
+        )
+    columns = ("pk", "fingerprint", "from_bank")
+    ours = completed.annotate(from_bank=Value(False)).values_list(*columns)[:limit]
+    banked = in_bank.annotate(from_bank=Value(True)).values_list(*columns)[: bank.BANK_CANDIDATES]
+    texts: list[tuple[int, str]] = []
+    banked_texts: list[tuple[int, str]] = []
+    for pk, text, from_bank in ours.union(banked, all=True):
+        (banked_texts if from_bank else texts).append((pk, text))
+    return texts, banked_texts
 
 
 def _refuse(

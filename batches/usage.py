@@ -26,17 +26,16 @@ import contextlib
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Model, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
-from batches import db_retry, outages
-from batches.models import BatchItem, UsageRecord
+from batches import db_retry, outages, riding
+from batches.models import UsageRecord
 from generation import pricing
 from generation.usage_meter import CallUsage
 
@@ -127,58 +126,30 @@ def record_rows(rows: list[dict]) -> None:
 
 
 @contextlib.contextmanager
-def riding_along(rows: list[dict]) -> Iterator[None]:
+def riding_along(
+    rows: list[dict], *, also: Sequence[tuple[type[Model], list[dict]]] = ()
+) -> Iterator[list]:
     """Write `rows` to the ledger with the block's next UPDATE of an item, in its statement.
 
     An item's worker writes the item after each model call anyway (a checkpoint, the
-    completion, a retry); its calls' ledger rows ride with that write instead of costing a
-    round trip each. On PostgreSQL they become a data-modifying CTE of the UPDATE, which runs
-    exactly once whatever the UPDATE matches: a call is recorded even when the item's lease
-    was lost, as before (it was billed). Elsewhere, and if the block issues no such UPDATE,
-    they are inserted on their own (and wait in this process while the database is down:
-    none is dropped).
+    completion, a retry); its calls' ledger rows ride with that write (`batches.riding`)
+    instead of costing a round trip each. The CTE runs whatever the UPDATE matches: a call
+    is recorded even when the item's lease was lost, as before (it was billed). Elsewhere,
+    and if the block issues no such UPDATE, they are inserted on their own (and wait in this
+    process while the database is down: none is dropped). `also` rides too (model, rows);
+    yields a list that holds, once the block is over, those of `also` no statement carried,
+    for the caller to write itself.
     """
-    if not rows:
-        yield
-        return
-    if connection.vendor != "postgresql":
-        record_rows(rows)
-        yield
-        return
-    pending = list(rows)
-    target = f'UPDATE "{BatchItem._meta.db_table}"'
-
-    def wrapper(execute, sql, params, many, context):
-        if not pending or many or not sql.lstrip().startswith(target):
-            return execute(sql, params, many, context)
-        prefix, prefix_params = _insert_cte(pending)
-        result = execute(prefix + sql, [*prefix_params, *(params or ())], many, context)
-        pending.clear()
-        return result
-
-    try:
-        with connection.execute_wrapper(wrapper):
-            yield
-    finally:
-        if pending:
-            record_rows(pending)
-
-
-def _insert_cte(rows: list[dict]) -> tuple[str, list]:
-    # The columns are the keys `row` gives every ledger row (the same for all of them).
-    names = list(rows[0])
-    fields = [UsageRecord._meta.get_field(name) for name in names]
-    columns = ", ".join(f'"{field.column}"' for field in fields)
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [
-        field.get_db_prep_save(fields_row[name], connection)
-        for fields_row in rows
-        for name, field in zip(names, fields, strict=True)
-    ]
-    table = UsageRecord._meta.db_table
-    values = ", ".join([one] * len(rows))
-    sql = f'WITH ledger AS (INSERT INTO "{table}" ({columns}) VALUES {values}) '  # noqa: S608 - names are ours, values parameters
-    return sql, params
+    extra: list = []
+    with riding.along([(UsageRecord, rows), *also]) as left:
+        try:
+            yield extra
+        finally:
+            # Read once the block is over: what its UPDATE did not carry.
+            extra[:] = [(model, rides) for model, rides in left if model is not UsageRecord]
+            for model, rides in left:
+                if model is UsageRecord:
+                    record_rows(rides)
 
 
 def _row(batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: CallUsage) -> dict:

@@ -14,13 +14,15 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from langchain_core.messages import HumanMessage
 
-from batches import services, usage
-from batches.models import BatchItem, UsageRecord
+from batches import dispatch, gate, services, usage
+from batches.errors import LeaseLostError
+from batches.models import BatchItem, QuestionBand, UsageRecord
 from generation import pricing
 from generation.demo import DemoChatModel
 from generation.schemas import Question
 from generation.usage_meter import CallUsage
 from tests.factories import FacultyFactory, batch_definition
+from tests.fakes import question_args, review_args
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued")]
 
@@ -154,6 +156,26 @@ def test_ledger_rows_are_written_even_when_the_update_matches_nothing_or_never_c
         "critique",
         "generate",
     ]
+
+
+def test_a_completion_that_lost_its_lease_keeps_its_calls_ledger_rows_to_record(batch):
+    # The rows ride with the completion's UPDATE, in the gate's transaction: a lost lease
+    # rolls that back, and the rows go back to the claim for the attempt's end to record.
+    (claim,) = dispatch.claim_queued(1)
+    BatchItem.objects.filter(pk=claim.item_id).update(lease_token=uuid.uuid4())  # taken over
+    claim.usage.append(
+        usage.row(batch_id=batch.pk, item_id=claim.item_id, stage="critique", call=call())
+    )
+    item = BatchItem.objects.select_related("batch").get(pk=claim.item_id)
+    result = {"question": question_args(), "review": review_args()}
+
+    with pytest.raises(LeaseLostError):
+        gate.settle(claim, item, result, {}, 0)
+
+    assert not UsageRecord.objects.filter(item_id=claim.item_id).exists()
+    assert not QuestionBand.objects.filter(item_id=claim.item_id).exists()
+    usage.record_rows(claim.take_usage())
+    assert UsageRecord.objects.filter(item_id=claim.item_id, stage="critique").count() == 1
 
 
 def test_projection_scales_usage_so_far_to_the_whole_batch():
