@@ -64,7 +64,11 @@ CREATE_COUNT, CREATE_REPEAT, QUERY_SIZES = 10_000, 3, "10,1000,10000"
 SQLITE_WORKERS = 8
 FILL_SIZES = "1,10,100"
 # Part 7: asked-for slots (batch limits summing to each), ~3 s calls, the default cluster.
-CAPACITY_ASKED, CAPACITY_LATENCY_S, CAPACITY_ROUNDS = (50, 100, 200, 400), 3.0, 2
+# BENCH_CAPACITY_LEVELS (e.g. "200") runs fewer levels, for a quick look at memory.
+CAPACITY_ASKED = tuple(
+    int(n) for n in os.environ.get("BENCH_CAPACITY_LEVELS", "50,100,200,400").split(",")
+)
+CAPACITY_LATENCY_S, CAPACITY_ROUNDS = 3.0, 2
 DEFAULT_WORKERS, DEFAULT_SLOTS, PSS_SAMPLE_S = 8, 50, 0.5
 
 
