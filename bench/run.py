@@ -327,6 +327,9 @@ class Bench:
             run["fill_waiting"] = window.fill_while_waiting(
                 records, run["started_wall"], MAKESPAN_LIMIT
             )
+            run["fill_after_plan"] = window.fill_while_waiting(
+                records, window.first_plan_answered(records), MAKESPAN_LIMIT
+            )
             done.append(run)
         return done[0], done
 

@@ -37,6 +37,14 @@ def fill_while_waiting(records: Sequence[dict], opened: float | None, limit: int
     return busy_share(spans, opened, max(starts), limit)
 
 
+def first_plan_answered(records: Sequence[dict]) -> float | None:
+    """Return when the batch's first plan call answered: before it, every item it holds
+    waits for its spec (the plan comes first, for the questions' variety), so no window
+    can be full; the issue's capacity figure starts there too."""
+    plans = [r["end_wall"] for r in records if r["schema"] == "QuestionPlan" and r["end_wall"]]
+    return min(plans, default=None)
+
+
 def four_batches(deployment: Deployment, stub: Any) -> dict[str, Any]:
     """Run four batches at limit 5 at once on the deployment's running (default) cluster."""
     prefix = f"Bench window fill {deployment.name} [{uuid.uuid4().hex[:8]}]"
@@ -49,10 +57,14 @@ def four_batches(deployment: Deployment, stub: Any) -> dict[str, Any]:
     batches = []
     for topic, batch_id in zip(topics, batch_ids, strict=True):
         started, finished = infra.batch_span(deployment, batch_id)
-        fill = fill_while_waiting(stub.records(topic), started.timestamp(), FOUR_LIMIT)
+        records = stub.records(topic)
+        fill = fill_while_waiting(records, started.timestamp(), FOUR_LIMIT)
         batches.append(
             {
                 "fill_waiting": fill,
+                "fill_after_plan": fill_while_waiting(
+                    records, first_plan_answered(records), FOUR_LIMIT
+                ),
                 "makespan_s": (finished - started).total_seconds(),
                 "errors": FOUR_N - deployment.count(batch_id, "completed"),
             }
@@ -79,6 +91,7 @@ def medians(repeats: dict[str, list[dict]], limit: int) -> dict[str, dict]:
         runs = repeats.get(name) or []
         ours = [r["makespan_s"] for r in runs]
         fills = [r["fill_waiting"] for r in runs if r.get("fill_waiting") is not None]
+        after = [r["fill_after_plan"] for r in runs if r.get("fill_after_plan") is not None]
         if not ours or not peer:
             continue
         out[name] = {
@@ -88,6 +101,7 @@ def medians(repeats: dict[str, list[dict]], limit: int) -> dict[str, dict]:
             "vs_planned": statistics.median(ours) / statistics.median(peer),
             "fills": fills,
             "fill_waiting": statistics.median(fills) if fills else None,
+            "fill_after_plan": statistics.median(after) if after else None,
             "limit": limit,
         }
     return out
@@ -106,6 +120,7 @@ def render(m: dict) -> list[str]:
             + f" s; median / median {fmt(f['vs_planned'], '.3f')}; window fill while waiting "
             + " ".join(f"{v:.3f}" for v in f["fills"])
             + f", median {fmt(f['fill_waiting'], '.3f')}"
+            + f" (from the first plan's answer: median {fmt(f.get('fill_after_plan'), '.3f')})"
         )
     four = m.get("four_batches") or {}
     if four:
@@ -149,17 +164,19 @@ def targets(m: dict) -> list[dict]:
         add(
             f"window fill while items wait, one batch (N={m['n']}, C={m['limit']}), "
             f"median of {f['runs']} runs, {where}",
-            fmt(fill, ".3f"),
+            f"{fmt(fill, '.3f')} (from the first plan's answer "
+            f"{fmt(f.get('fill_after_plan'), '.3f')})",
             f">= {ONE_BATCH_FILL}",
             None if fill is None else fill >= ONE_BATCH_FILL,
         )
     for f in (m.get("four_batches") or {}).values():
         each = " ".join(fmt(b["fill_waiting"], ".3f") for b in f["batches"])
+        after = " ".join(fmt(b.get("fill_after_plan"), ".3f") for b in f["batches"])
         low = f["min_fill"]
         add(
             f"window fill while items wait, {FOUR_BATCHES} batches at limit {f['limit']} "
             f"(N={f['n']} each), default install, min of {FOUR_BATCHES}, {f['deployment']}",
-            f"{fmt(low, '.3f')} (each {each})",
+            f"{fmt(low, '.3f')} (each {each}; from the first plan's answer {after})",
             f">= {FOUR_BATCH_FILL} each",
             None if low is None else low >= FOUR_BATCH_FILL,
         )
