@@ -16,6 +16,7 @@ from typing import Any
 from bench.cpu import postmaster_pid, tree_cpu_s
 from bench.infra import django_job
 from bench.report import fmt, table
+from bench.server_statements import ServerStatements
 
 ROUNDTRIP_N, ROUNDTRIP_LIMIT = 100, 20
 ROUNDTRIP_TARGET = 10.0
@@ -103,6 +104,16 @@ class CpuMeter:
         return {name: tree_cpu_s(*pids) - self.start[name] for name, pids in self.roots.items()}
 
 
+def statements_meter(bench: Any, deployment: Any) -> ServerStatements | None:
+    """Count the statements the server runs in the deployment's database (PostgreSQL only).
+
+    Every client of that database counts: the cluster, and the bench's own polls of the
+    batch's progress (a few a second: an overestimate of the engine's share)."""
+    if not deployment.database_url.startswith("postgres"):
+        return None
+    return ServerStatements(bench.postgres, deployment.database_url.rsplit("/", 1)[-1])
+
+
 def durable_peers(bench: Any, n: int, limit: int, log: Callable[[str], None]) -> dict:
     """Run the DBOS peer (bench/dbos_peer.py) at each polling interval on the bench's server."""
     postmaster = postmaster_pid(bench.postgres.datadir)
@@ -112,6 +123,7 @@ def durable_peers(bench: Any, n: int, limit: int, log: Callable[[str], None]) ->
         database = bench.postgres.create_database(f"dbos_peer_{uuid.uuid4().hex[:6]}")
         topic = f"Bench DBOS peer {poll} [{uuid.uuid4().hex[:8]}]"
         log(f"part 2: DBOS Transact peer, {n} items, queue polled every {poll} s")
+        statements = ServerStatements(bench.postgres, database.rsplit("/", 1)[-1])
         try:
             out = django_job(
                 bench.pg_deployment().env,
@@ -132,6 +144,7 @@ def durable_peers(bench: Any, n: int, limit: int, log: Callable[[str], None]) ->
         out["calls"] = len(records)
         out["calls_by_schema"] = dict(Counter(r["schema"] for r in records))
         out["cpu_s"] = {"peer process": out["cpu_self_s"], "postgres": out["cpu_postgres_s"]}
+        out["server_statements"] = statements.read()
         peers[str(poll)] = out
     return peers
 
@@ -154,7 +167,17 @@ def durable_rows(o: dict) -> list[str]:
         f"   beside the durable peer (DBOS Transact, same work, same PostgreSQL and stub; "
         f"CPU = own processes + PostgreSQL's{' + Redis' if 'postgres' in runs else ''}):",
     ]
-    rows = [["run", "items/s", "calls/item", "regenerations", "CPU ms/item", "CPU ms/call"]]
+    rows = [
+        [
+            "run",
+            "items/s",
+            "calls/item",
+            "regenerations",
+            "CPU ms/item",
+            "CPU ms/call",
+            "statements/item (server)",
+        ]
+    ]
     for run in runs.values():
         calls = run["calls_per_item"] * n
         regen = run.get("calls_by_schema", {}).get("Question", n) - n
@@ -166,6 +189,7 @@ def durable_rows(o: dict) -> list[str]:
                 fmt(regen),
                 fmt(_cpu_ms_per(run, n), ".1f"),
                 fmt(_cpu_ms_per(run, calls), ".1f"),
+                _per_item(run.get("server_statements"), n),
             ]
         )
     for poll, peer in peers.items():
@@ -177,9 +201,14 @@ def durable_rows(o: dict) -> list[str]:
                 "0",
                 fmt(_cpu_ms_per(peer, n), ".1f"),
                 fmt(_cpu_ms_per(peer, peer["calls"]), ".1f"),
+                _per_item(peer.get("server_statements"), n),
             ]
         )
     return [*out, *table(rows)]
+
+
+def _per_item(count: int | None, n: int) -> str:
+    return "-" if count is None or n <= 0 else f"{count / n:.1f}"
 
 
 def best_peer(o: dict) -> dict | None:

@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import capacity as capacity_bench
-from bench import costs, fairness, infra, knobs, pollers, report, window
+from bench import costs, fairness, infra, knobs, pollers, report, server_statements, window
 from bench import sources as sources_bench
 from bench.infra import Stub, deployment_env, django_job, start_clusters
 from bench.stats import dispatch_gaps, ideal_makespan, percentile
@@ -147,7 +147,8 @@ class Bench:
         log("starting the stub, PostgreSQL and Redis")
         self.stub = Stub(latency=f"{LATENCY[0]}-{LATENCY[1]}", seed=SEED).start()
         self.stack.callback(self.stub.stop)
-        self.postgres = PostgresServer().start()
+        # pg_stat_statements: part 2 counts each run's statements at the server.
+        self.postgres = PostgresServer(extra_settings=server_statements.SERVER_SETTINGS).start()
         self.stack.callback(self.postgres.stop)
         self.redis = RedisServer().start()
         self.stack.callback(self.redis.stop)
@@ -405,8 +406,10 @@ class Bench:
             profile = self.profile and name == "postgres"
             profiler = self.start_profiler(deployment) if profile else None
             cpu = costs.CpuMeter(self, deployment)
+            statements = costs.statements_meter(self, deployment)
             runs[name] = self.zero_latency_run(deployment, workers)
             runs[name]["cpu_s"] = cpu.read()
+            runs[name]["server_statements"] = statements.read() if statements else None
             runs[name]["profiled"] = profiler is not None
             if profiler is not None:
                 self.stop_profiler(profiler)
