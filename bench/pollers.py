@@ -159,12 +159,13 @@ def targets(r: dict) -> list[dict]:
         for phase in b["phases"]:
             p95 = phase["summary"]["all"]["p95_ms"]
             errors = phase["summary"]["all"]["errors"]
-            # Not issue 30's (its goal is 300 ms paced, below): the earlier, stricter goal.
+            # Not issue 30's (its goal is 300 ms paced, below): the earlier goal, not judged.
             add(
-                f"progress reads p95 ({phase['label'].split(':')[0]}; {where})",
+                f"progress reads p95 ({phase['label'].split(':')[0]}; {where})"
+                " [earlier goal, replaced by issue 30]",
                 f"{fmt(p95, '.1f')} ms, {errors} errors",
                 "< 100 ms",
-                p95 is not None and p95 < 100 and errors == 0,
+                "not judged",
             )
         paced = next((p for p in b["phases"] if p["label"] == PACED), None)
         if paced is None:

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 
 from bench.stats import percentile
@@ -150,7 +151,15 @@ def poll(
             try:
                 status, closes = get(conn, endpoint)
             except (OSError, http.client.HTTPException):
-                status, closes = None, True
+                # A kept-alive connection the server closed as we reused it (gunicorn closes
+                # idle ones after 2 s, the page's own polling interval): a browser sends the
+                # GET again on a new connection, and so does the poller, once.
+                conn.close()
+                conn = http.client.HTTPConnection(host, int(port), timeout=30)
+                try:
+                    status, closes = get(conn, endpoint)
+                except (OSError, http.client.HTTPException):
+                    status, closes = None, True
             mine.append(Sample(endpoint.name, time.perf_counter() - started, status))
             if closes:
                 conn.close()
@@ -183,5 +192,9 @@ def summarise(samples: list[Sample], seconds: float) -> dict[str, dict]:
             "p95_ms": percentile(times, 95),
             "max_ms": times[-1] if times else None,
             "errors": sum(s.status not in OK_STATUSES for s in group),
+            # What the errors were (None: no answer at all), so a figure can be judged.
+            "error_statuses": dict(
+                Counter(str(s.status) for s in group if s.status not in OK_STATUSES)
+            ),
         }
     return out

@@ -714,25 +714,30 @@ class Bench:
         def add(name: str, measured: str, goal: str, met: bool | None) -> None:
             targets.append({"name": name, "measured": measured, "goal": goal, "met": met})
 
+        def earlier(name: str, measured: str, goal: str, met: bool | None) -> None:
+            # The execution-slots issue's goals, which issue 30 replaced with peers doing the
+            # same durable work: printed for comparison, not judged.
+            add(f"{name} [earlier goal, replaced by issue 30]", measured, goal, "not judged")
+
         if "makespan" in r:
             m = r["makespan"]
             for key in ("postgres", "sqlite"):
                 run = m["runs"][key]
                 ratios = m["ratios"][run["label"]]
                 where = run["label"].removeprefix("batchgen, ")
-                add(
+                earlier(
                     f"makespan / LangChain baseline (no plan step; one run), {where}",
                     f"{ratios['vs_baseline']:.3f}",
                     "<= 1.03",
                     ratios["vs_baseline"] <= 1.03,
                 )
-                add(
+                earlier(
                     f"makespan / chunked, {where}",
                     f"{ratios['vs_chunked']:.3f}",
                     "<= 0.85",
                     ratios["vs_chunked"] <= 0.85,
                 )
-                add(
+                earlier(
                     f"utilisation (mean in-flight / limit), {where}",
                     f"{run['utilisation']:.3f}",
                     ">= 0.95",
@@ -743,14 +748,14 @@ class Bench:
         if "overhead" in r:
             o = r["overhead"]
             for run in o["runs"].values():
-                add(
+                earlier(
                     f"zero-latency items/s / in-process LangChain peer, {run['deployment']}",
                     f"{run['vs_peer']:.3f}",
                     ">= 0.8",
                     run["vs_peer"] >= 0.8,
                 )
             ratio = o["runs"]["postgres"]["vs_noop"]
-            add(
+            earlier(
                 "zero-latency items/s / raw django-q2 tasks/s, postgres+redis",
                 f"{ratio:.3f}",
                 ">= 0.5",
