@@ -351,7 +351,8 @@ def complete_item(
 
     `rows` ((model, rows of field values)) belong with the completion: they are inserted in
     its statement where the database can (`batches.riding`), else after it when it matched.
-    On False, those that rode with it are written still: the caller rolls them back.
+    On False, rows that rode with the UPDATE are inserted all the same: the caller, whose
+    transaction holds them, rolls it back (`batches.gate`).
     """
     with usage.riding_along(claim.take_usage(), also=rows) as left:
         done = _held(claim).complete(

@@ -31,7 +31,8 @@ BENCH_MAKESPAN_N (60), BENCH_LATENCY ("0.5-1.5"), BENCH_WINDOW4_N (60); BENCH_RE
 (2000), BENCH_POLL_S (20), BENCH_READ_BACKENDS ("postgres,sqlite"); BENCH_CAPACITY_ASKED
 ("50,100,200,400"; blank skips the levels), BENCH_CAPACITY_BATCHES (10), BENCH_CAPACITY_ITEMS
 (100), BENCH_CAPACITY_LIMIT (20), BENCH_CAPACITY_LATENCY ("2.5-3.5"). Rows name the sizes
-they ran at. `--runs 1` skips part 1's repeats.
+they ran at. `--runs 1` skips part 1's repeats. BENCH_STATEMENTS_TOP=1 prints part 2's most
+frequent statements at the server for each engine (bench/server_statements.py).
 
 Results also go to bench/results/latest.json. `--parts 1,2` runs a subset; `--profile`
 samples the cluster with py-spy during part 2 (bench/results/profile-cluster.txt) and profiles

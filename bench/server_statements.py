@@ -45,28 +45,31 @@ class ServerStatements:
             return
         self.start = self._total()
 
+    def _rows(self, select: str, then: str = "", params: tuple = ()) -> list[tuple]:
+        """SELECT `select` from the view's rows of this database (alias s), `then` after."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return conn.execute(
+                f"SELECT {select} FROM pg_stat_statements s"  # noqa: S608 - our own fragments
+                " JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s"
+                # PostgreSQL's own foreign-key checks are nobody's statements.
+                f" AND s.query NOT LIKE %s {then}",
+                [self.dbname, FOREIGN_KEY_CHECK, *params],
+            ).fetchall()
+
     def _total(self) -> int | None:
         try:
-            with psycopg.connect(self.url, autocommit=True) as conn:
-                row = conn.execute(
-                    "SELECT coalesce(sum(s.calls), 0) FROM pg_stat_statements s"
-                    " JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s"
-                    " AND s.query NOT LIKE %s",
-                    [self.dbname, FOREIGN_KEY_CHECK],
-                ).fetchone()
+            [(total,)] = self._rows("coalesce(sum(s.calls), 0)")
         except psycopg.Error:
             return None  # a server started without the module: no figure, not a failure
-        return int(row[0])
+        return int(total)
 
     def top(self, count: int = 25) -> list[tuple[int, str]]:
         """Return the database's most frequent statements (calls since the server started)."""
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT s.calls, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 160)"
-                " FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid"
-                " WHERE d.datname = %s ORDER BY s.calls DESC LIMIT %s",
-                [self.dbname, count],
-            ).fetchall()
+        rows = self._rows(
+            "s.calls, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 160)",
+            "ORDER BY s.calls DESC LIMIT %s",
+            (count,),
+        )
         return [(int(calls), query) for calls, query in rows]
 
     def read(self) -> int | None:

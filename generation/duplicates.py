@@ -227,17 +227,24 @@ def tfidf_matrix_similarities(
     """`similarities` by scikit-learn's TfidfVectorizer over every document (the reference)."""
     if not others:
         return []
+    try:
+        cosines = _cosine_matrix([probe, *others, *reference])
+    except ValueError:  # no content words at all
+        return [0.0] * len(others)
+    return [float(x) for x in cosines[0, 1 : 1 + len(others)]]
+
+
+def _cosine_matrix(prints: Sequence[Fingerprint]) -> Any:
+    """Return the TF-IDF cosines of every pair of `prints` (scikit-learn's vectorizer, the
+    corpus padded to MIN_CORPUS documents); ValueError when none has a content word."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.metrics.pairwise import linear_kernel
 
-    documents: list[Fingerprint | None] = [probe, *others, *reference]
+    documents: list[Fingerprint | None] = list(prints)
     documents += [None] * (MIN_CORPUS - len(documents))
-    vectorizer = TfidfVectorizer(analyzer=_features, sublinear_tf=True)
-    try:
-        matrix = vectorizer.fit_transform(documents)
-    except ValueError:  # no content words at all
-        return [0.0] * len(others)
-    return [float(x) for x in linear_kernel(matrix[0], matrix[1 : 1 + len(others)])[0]]
+    return linear_kernel(
+        TfidfVectorizer(analyzer=_features, sublinear_tf=True).fit_transform(documents)
+    )
 
 
 def is_duplicate(similarity: float, same_key: bool) -> bool:
@@ -309,14 +316,7 @@ def duplicate_pairs(prints: Sequence[Fingerprint]) -> list[tuple[int, int, float
 
     One TF-IDF fit over them all: the document frequencies are those of the whole set.
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.metrics.pairwise import linear_kernel
-
-    documents: list[Fingerprint | None] = list(prints)
-    documents += [None] * (MIN_CORPUS - len(documents))
-    matrix = linear_kernel(
-        TfidfVectorizer(analyzer=_features, sublinear_tf=True).fit_transform(documents)
-    )
+    matrix = _cosine_matrix(prints)
     found = []
     for i in range(len(prints)):
         for j in range(i + 1, len(prints)):

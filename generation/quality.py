@@ -237,7 +237,6 @@ def minhash_signature(hashed: list[int]) -> list[int]:
     milliseconds of Python per completion (60 hashes x ~100 shingles of 120-bit products).
     The product is split in 32-bit halves and folded with 2^61 = 1 (mod _PRIME).
     """
-
     values = np.array(hashed, dtype=np.uint64)
     x = _mod_prime(values)[np.newaxis, :]  # h mod p: (a*h + b) mod p is unchanged
     a, b = _HASH_A[:, np.newaxis], _HASH_B[:, np.newaxis]
@@ -256,9 +255,8 @@ def minhash_signature(hashed: list[int]) -> list[int]:
     return [int(v) for v in _mod_prime(_mod_prime(folded) + b).min(axis=1)]
 
 
-def _mod_prime(values):
+def _mod_prime(values: np.ndarray) -> np.ndarray:
     """Return values mod _PRIME for 64-bit values (< 2^64): one fold, then one subtraction."""
-
     prime = np.uint64(_PRIME)
     folded = (values & prime) + (values >> np.uint64(61))
     return np.where(folded >= prime, folded - prime, folded)
