@@ -59,6 +59,23 @@ class Claim:
             rows.append(self.usage.pop(0))
         return rows
 
+    @contextlib.contextmanager
+    def keeping_usage(self) -> Iterator[None]:
+        """Put the ledger rows the block takes back on the claim if it raises.
+
+        For a transaction around the item's writes: rows that rode with one of its UPDATEs
+        are rolled back with it (a lost lease, a database fault), so the retried step or the
+        attempt's end writes them again. A row written after all (a commit whose answer was
+        lost) is skipped then by its call_key.
+        """
+        held = list(self.usage)
+        try:
+            yield
+        except BaseException:
+            waiting = {row["call_key"] for row in self.usage}
+            self.usage[:0] = [row for row in held if row["call_key"] not in waiting]
+            raise
+
 
 def lease_delta() -> timedelta:
     return timedelta(seconds=settings.ITEM_LEASE_S)

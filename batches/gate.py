@@ -68,29 +68,24 @@ def settle(
     result["gate"] = {**(result.get("gate") or {}), "flaws": list(dict.fromkeys(found))}
     fingerprint = duplicates.fingerprint(result["question"])
     keys = duplicates.blocking_keys(fingerprint)
-    # The ledger rows of the item's calls ride with the completion's UPDATE: if the lease
-    # was lost, the transaction's rollback takes them too, and they are recorded after it.
-    unwritten_usage = list(claim.usage)
-    try:
-        with transaction.atomic():
-            _lock_batch(claim.batch_id)
-            match = _nearest(item.batch, claim.item_id, fingerprint, keys)
-            if match is None:
-                # The fingerprint goes with the completion: one UPDATE, under the batch's
-                # lock, with the bands of its duplicate check.
-                bands = [
-                    {"batch_id": claim.batch_id, "item_id": claim.item_id, "band": key}
-                    for key in keys
-                ]
-                stored = fingerprint.serialise()
-                if not dispatch.complete_item(
-                    claim, result, checkpoints, rows=[(QuestionBand, bands)], fingerprint=stored
-                ):
-                    raise LeaseLostError(claim.item_id)
-                return COMPLETED
-    except LeaseLostError:
-        claim.usage[:0] = unwritten_usage
-        raise
+    # The ledger rows of the item's calls ride with the completion's UPDATE. If the lease was
+    # lost, or the database failed inside the transaction, the rollback takes them too: they
+    # go back to the claim, for the retried settle or the attempt's end to write.
+    with claim.keeping_usage(), transaction.atomic():
+        _lock_batch(claim.batch_id)
+        match = _nearest(item.batch, claim.item_id, fingerprint, keys)
+        if match is None:
+            # The fingerprint goes with the completion: one UPDATE, under the batch's
+            # lock, with the bands of its duplicate check.
+            bands = [
+                {"batch_id": claim.batch_id, "item_id": claim.item_id, "band": key} for key in keys
+            ]
+            stored = fingerprint.serialise()
+            if not dispatch.complete_item(
+                claim, result, checkpoints, rows=[(QuestionBand, bands)], fingerprint=stored
+            ):
+                raise LeaseLostError(claim.item_id)
+            return COMPLETED
     # Kept with the question (and in the revision log), so the review workspace can show
     # what it repeats.
     repeated = match.as_json()
@@ -210,7 +205,7 @@ def _refuse(
         logger.info("item %s: %s (%s); revision %s", claim.item_id, code, reason, revisions + 1)
         return REVISE
     message = f"quality gate: {reason} after {revisions} revision(s)"
-    with transaction.atomic():
+    with claim.keeping_usage(), transaction.atomic():
         # The last question and review stay in `result` for a person to judge.
         dispatch.renew_lease(claim, result=result, revision_reasons=reasons)
         dispatch.fail_item(

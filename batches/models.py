@@ -444,6 +444,10 @@ class UsageRecord(models.Model):
     # The provider reported no usage: the figures are our own count (never zero).
     estimated = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # One key per call, made with its row: a row written again after a database fault left
+    # its first write in doubt (a commit whose answer was lost) is not counted twice
+    # (docs/engine-cost.md). Null only on rows older than the key.
+    call_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -67,5 +67,8 @@ def _insert(model: type[Model], rows: list[dict]) -> tuple[str, list]:
         for name, field in zip(names, fields, strict=True)
     ]
     table = model._meta.db_table
-    sql = f'INSERT INTO "{table}" ({columns}) VALUES {", ".join([one] * len(rows))}'  # noqa: S608 - names are ours, values parameters
+    values = ", ".join([one] * len(rows))
+    # A row already there (a unique key, such as the ledger's call_key) is skipped, as
+    # bulk_create(ignore_conflicts=True) does: writing a row again is always safe.
+    sql = f'INSERT INTO "{table}" ({columns}) VALUES {values} ON CONFLICT DO NOTHING'  # noqa: S608 - names are ours, values parameters
     return sql, params

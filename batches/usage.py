@@ -93,7 +93,7 @@ def flush_pending() -> int:
         if not _pending:
             return 0
         rows = list(_pending)
-        UsageRecord.objects.bulk_create(UsageRecord(**row) for row in rows)
+        UsageRecord.objects.bulk_create((UsageRecord(**row) for row in rows), ignore_conflicts=True)
         del _pending[: len(rows)]
     return len(rows)
 
@@ -115,7 +115,10 @@ def record_rows(rows: list[dict]) -> None:
         return
     try:
         flush_pending()
-        UsageRecord.objects.bulk_create(UsageRecord(**fields) for fields in rows)
+        # A row already written (its call_key) is skipped: writing again is always safe.
+        UsageRecord.objects.bulk_create(
+            (UsageRecord(**fields) for fields in rows), ignore_conflicts=True
+        )
     except Exception as error:
         if not outages.is_database_fault(error):
             raise
@@ -144,12 +147,21 @@ def riding_along(
     with riding.along([(UsageRecord, rows), *also]) as left:
         try:
             yield extra
+        except BaseException:
+            # The block's statement failed, and its transaction perhaps with it: the rows it
+            # did not carry wait in this process for the next write, without a statement
+            # here (a row that failed statement wrote after all is skipped by its call_key).
+            with _pending_lock:
+                _pending.extend(
+                    row for model, rides in left if model is UsageRecord for row in rides
+                )
+            raise
         finally:
             # Read once the block is over: what its UPDATE did not carry.
             extra[:] = [(model, rides) for model, rides in left if model is not UsageRecord]
-            for model, rides in left:
-                if model is UsageRecord:
-                    record_rows(rides)
+    for model, rides in left:
+        if model is UsageRecord:
+            record_rows(rides)
 
 
 def _row(batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: CallUsage) -> dict:
@@ -163,6 +175,7 @@ def _row(batch_id: uuid.UUID | str, item_id: int | None, stage: str, call: CallU
         "output_tokens": max(call.output_tokens, 0),
         "cached_input_tokens": call.cached_input_tokens,
         "estimated": call.estimated,
+        "call_key": uuid.uuid4(),
     }
 
 

@@ -70,7 +70,9 @@ def test_usage_recorded_while_the_connection_is_lost_waits_and_is_written_after(
     cut_connection()
     usage.record_rows([row])
     assert usage.pending_count() == 1 and database_outage.down
-    # The next record writes the waiting one first; nothing is lost or written twice.
-    usage.record_rows([dict(row)])
+    # The next record (another call's) writes the waiting one first; nothing is lost or
+    # written twice, the waiting row written again included (its call_key).
+    usage.record_rows([usage.row(batch_id=batch.pk, item_id=None, stage="critique", call=call)])
     assert usage.pending_count() == 0
+    usage.record_rows([row])
     assert UsageRecord.objects.filter(batch=batch).count() == 2

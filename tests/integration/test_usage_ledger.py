@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, connections
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from langchain_core.messages import HumanMessage
@@ -174,6 +174,78 @@ def test_a_completion_that_lost_its_lease_keeps_its_calls_ledger_rows_to_record(
 
     assert not UsageRecord.objects.filter(item_id=claim.item_id).exists()
     assert not QuestionBand.objects.filter(item_id=claim.item_id).exists()
+    usage.record_rows(claim.take_usage())
+    assert UsageRecord.objects.filter(item_id=claim.item_id, stage="critique").count() == 1
+
+
+def test_a_ledger_row_written_again_is_counted_once(batch):
+    # Each call's row has its own key: writing it again after a fault left the first write
+    # in doubt is always safe, however it is written.
+    item = batch.items.order_by("index").first()
+    row = usage.row(batch_id=batch.pk, item_id=item.pk, stage="generate", call=call())
+    usage.record_rows([row])
+    usage.record_rows([row])
+    with usage.riding_along([row]):
+        BatchItem.objects.filter(pk=item.pk).update(revisions=1)
+    assert UsageRecord.objects.filter(item=item).count() == 1
+
+
+def _settle_fresh_claim(batch) -> tuple[dispatch.Claim, BatchItem, dict]:
+    (claim,) = dispatch.claim_queued(1)
+    claim.usage.append(
+        usage.row(batch_id=batch.pk, item_id=claim.item_id, stage="critique", call=call())
+    )
+    item = BatchItem.objects.select_related("batch").get(pk=claim.item_id)
+    return claim, item, {"question": question_args(), "review": review_args()}
+
+
+def test_a_database_fault_in_the_completion_keeps_its_calls_ledger_rows(batch):
+    # The completion's UPDATE, which carries the ledger rows, runs; then the connection
+    # fails: the transaction is rolled back, and the retried settle (db_retry's) writes the
+    # rows once. This wrapper is the outer one: it sees the UPDATE before the rows join it.
+    claim, item, result = _settle_fresh_claim(batch)
+    faults = []
+
+    def fail_the_completion_once(execute, sql, params, many, context):
+        answer = execute(sql, params, many, context)
+        if not faults and sql.startswith('UPDATE "batches_batchitem"') and "completed" in params:
+            faults.append(sql)
+            raise OperationalError("server closed the connection unexpectedly")
+        return answer
+
+    with connection.execute_wrapper(fail_the_completion_once), pytest.raises(OperationalError):
+        gate.settle(claim, item, result, {}, 0)
+    assert faults and not UsageRecord.objects.filter(item_id=claim.item_id).exists()
+
+    assert gate.settle(claim, item, result, {}, 0) == gate.COMPLETED
+    usage.flush_pending()  # the rows the failed statement left also waited in the process
+    assert UsageRecord.objects.filter(item_id=claim.item_id, stage="critique").count() == 1
+    assert claim.take_usage() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_completion_whose_commit_answer_was_lost_is_counted_once(batch, monkeypatch):
+    # The commit reaches the server, but its answer is lost: the worker cannot know, keeps
+    # the rows, and retries; the item is done already (the lease no longer matches), and the
+    # rows written at the attempt's end are the ones the commit wrote: skipped, not doubled.
+    claim, item, result = _settle_fresh_claim(batch)
+    wrapper_class = type(connections["default"])
+    real_commit = wrapper_class._commit
+    lost = []
+
+    def commit_then_lose_the_answer(self):
+        real_commit(self)
+        if not lost:
+            lost.append(True)
+            raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(wrapper_class, "_commit", commit_then_lose_the_answer)
+    with pytest.raises(OperationalError):
+        gate.settle(claim, item, result, {}, 0)
+    assert BatchItem.objects.get(pk=claim.item_id).status == "completed"
+
+    with pytest.raises(LeaseLostError):
+        gate.settle(claim, item, result, {}, 0)
     usage.record_rows(claim.take_usage())
     assert UsageRecord.objects.filter(item_id=claim.item_id, stage="critique").count() == 1
 
