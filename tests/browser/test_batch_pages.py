@@ -310,9 +310,18 @@ def test_list_rows_update_live(open_page, batches: Batches, screenshot):
 
 def test_pages_fit_a_360_pixel_screen(open_page, batches: Batches, screenshot):
     batch_id = batches.create("Narrow screen: a long topic name that has to wrap nicely")
-    for path, name in ((f"/batches/{batch_id}/", "running-360"), ("/batches/", "list-360")):
+    pages = (
+        (f"/batches/{batch_id}/", "running-360"),
+        ("/batches/", "list-360"),
+        ("/batches/new/", "new-360"),
+        (f"/batches/{batch_id}/review/", "review-360"),
+    )
+    for path, name in pages:
         page = open_page(path, width=360)
         expect(page.locator("main")).to_be_visible()
+        if name == "new-360":
+            # static/blueprint.js has turned the blueprint's textarea into its row editor.
+            expect(page.get_by_test_id("blueprint-table")).to_be_attached()
         if name == "running-360":
             # The coverage grid, the widest part, grows a column per Bloom level as the plan
             # answers: measure once it is wider than the screen and scrolls in its card.
