@@ -11,7 +11,7 @@ from django.db import connections
 
 from generation.ratelimit import Budget, SharedRateLimiter
 from tests.aio import run_coroutine
-from tests.unit.generation.test_ratelimit import START, FakeClock, max_in_window
+from tests.unit.generation.test_ratelimit import RUN_S, START, FakeClock, max_in_window
 
 
 @pytest.fixture(name="ratelimit", autouse=True)
@@ -103,7 +103,7 @@ def test_no_window_exceeds_the_tpm_however_many_calls_are_in_flight(in_flight: i
     slots = [(START, 0)] * in_flight
     sent: list[tuple[float, int]] = []
     pending: list[tuple[float, int, int]] = []  # (finish, reserved, actual)
-    while clock.now < START + 300:
+    while clock.now < START + RUN_S:
         for finish, reserved, actual in [p for p in pending if p[0] <= clock.now]:
             rng.choice(callers).settle(reserved, actual)
             pending.remove((finish, reserved, actual))
@@ -126,8 +126,8 @@ def test_no_window_exceeds_the_tpm_however_many_calls_are_in_flight(in_flight: i
     assert max_tokens_in_window(sent, 60) <= tpm
     # ...and the budget is used. The grants run at (TPM - burst) per 61 s (83.6% here), and
     # what an over-estimate held comes back at settle: at least 80% of the TPM reaches the
-    # provider over the run.
-    assert sum(t for _, t in sent) >= 0.80 * tpm * 5
+    # provider over the run (85-86% measured).
+    assert sum(t for _, t in sent) >= 0.80 * tpm * RUN_S / 60
 
 
 @pytest.mark.django_db(transaction=True)
