@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 import importlib
 import importlib.util
 import json
 import logging
 import math
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-import openai
 import pydantic
 from langchain_core.exceptions import (
     ModelConnectionError,
@@ -20,7 +21,6 @@ from langchain_core.exceptions import (
     ModelTimeoutError,
     OutputParserException,
 )
-from langchain_openai.chat_models.base import OpenAIRefusalError
 
 from generation.errors import (
     GenerationError,
@@ -41,27 +41,46 @@ _HTTP_MODULES = [
 ]
 _TIMEOUTS: tuple[type[BaseException], ...] = (
     TimeoutError,
-    openai.APITimeoutError,
     ModelTimeoutError,
     *(module.TimeoutException for module in _HTTP_MODULES),
 )
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
-    openai.APIConnectionError,
     ModelConnectionError,
     *(module.TransportError for module in _HTTP_MODULES),
 )
-_REFUSALS: tuple[type[BaseException], ...] = (
-    openai.ContentFilterFinishReasonError,
-    OpenAIRefusalError,
-)
+_REFUSALS: tuple[type[BaseException], ...] = ()
 _BAD_OUTPUT: tuple[type[BaseException], ...] = (
     OutputParserException,
     pydantic.ValidationError,
     json.JSONDecodeError,
-    openai.LengthFinishReasonError,
-    openai.APIResponseValidationError,
 )
+
+
+@functools.cache
+def _openai_kinds() -> dict[str, tuple[type[BaseException], ...]]:
+    """The OpenAI SDK's errors, by the kind above they belong to."""
+    import openai
+    from langchain_openai.chat_models.base import OpenAIRefusalError
+
+    return {
+        "timeouts": (openai.APITimeoutError,),
+        "connection_errors": (openai.APIConnectionError,),
+        "refusals": (openai.ContentFilterFinishReasonError, OpenAIRefusalError),
+        "bad_output": (openai.LengthFinishReasonError, openai.APIResponseValidationError),
+    }
+
+
+def _kind(name: str, base: tuple[type[BaseException], ...]) -> tuple[type[BaseException], ...]:
+    """Return the error types of a kind: `base`, and the OpenAI SDK's once it is loaded.
+
+    The SDK is imported only by what calls the model (docs/engine-cost.md, "Start-up"): a
+    process that has not imported it cannot be holding one of its errors, so it is not
+    imported here either.
+    """
+    if "openai" not in sys.modules:
+        return base
+    return base + _openai_kinds()[name]
 
 
 def classify(exc: BaseException, *, stage: str) -> GenerationError:
@@ -76,7 +95,7 @@ def classify(exc: BaseException, *, stage: str) -> GenerationError:
 
 def classify_output_error(exc: BaseException, *, stage: str | None = None) -> GenerationError:
     """Return the workflow error for output the model sent but that could not be parsed."""
-    if isinstance(exc, _REFUSALS):
+    if isinstance(exc, _kind("refusals", _REFUSALS)):
         return NonRetryableError(_describe(exc), code="refused", stage=stage)
     return RetryableError(
         f"unparseable model output: {_describe(exc)}", code="invalid_output", stage=stage
@@ -110,9 +129,9 @@ def _classify(exc: BaseException) -> GenerationError:
             code="rate_limited",
             retry_after=parse_retry_after(_headers(exc)),
         )
-    if status == 408 or isinstance(exc, _TIMEOUTS):
+    if status == 408 or isinstance(exc, _kind("timeouts", _TIMEOUTS)):
         return RetryableError(f"model request timed out: {_describe(exc)}", code="timeout")
-    if isinstance(exc, _CONNECTION_ERRORS):
+    if isinstance(exc, _kind("connection_errors", _CONNECTION_ERRORS)):
         return RetryableError(
             f"cannot reach the provider: {_describe(exc)}", code="connection_error"
         )
@@ -132,7 +151,7 @@ def _classify(exc: BaseException) -> GenerationError:
         return NonRetryableError(
             f"provider rejected the request: {_describe(exc)}", code="provider_rejected"
         )
-    if isinstance(exc, _REFUSALS + _BAD_OUTPUT):
+    if isinstance(exc, _kind("refusals", _REFUSALS) + _kind("bad_output", _BAD_OUTPUT)):
         return classify_output_error(exc)
     logger.error("Unexpected error during generation", exc_info=exc)
     return RetryableError(f"unexpected error: {_describe(exc)}", code="unexpected_error")

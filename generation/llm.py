@@ -8,9 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
-from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
-from langchain_openai.chat_models.base import BaseChatOpenAI
 
 from generation.demo import DemoChatModel
 
@@ -55,6 +53,12 @@ def build_chat_model() -> BaseChatModel:
     rate_limiter = ratelimit.get_rate_limiter()
     if settings.GENERATION_MODEL == DEMO_MODEL:
         return DemoChatModel(rate_limiter=rate_limiter)
+    # Imported only here: the provider's SDK takes about 2 s to import, which every
+    # `manage.py` command and web process would pay without calling a model
+    # (docs/engine-cost.md, "Start-up").
+    from langchain.chat_models import init_chat_model
+    from langchain_openai.chat_models.base import BaseChatOpenAI
+
     # max_retries=0: retries are ours, durable and counted against the item's attempts.
     model = init_chat_model(
         settings.GENERATION_MODEL,

@@ -11,6 +11,7 @@ import inspect
 import json
 import logging
 import re
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,7 +20,6 @@ from django.conf import settings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable
-from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import BaseModel, ValidationError
 
 from batches import text as text_rule
@@ -346,7 +346,11 @@ def _output_cap(model: BaseChatModel, cap: int) -> dict[str, int]:
     """Cap the answer where the model takes `max_tokens`, so the reservation bounds the call."""
     # OpenAI-compatible servers (the production choice) take it per request; other providers
     # name it differently, and for them the settlement corrects the estimate afterwards.
-    return {"max_tokens": cap} if isinstance(model, BaseChatOpenAI) else {}
+    openai_model = sys.modules.get("langchain_openai.chat_models.base")
+    # Only a process that built such a model has imported its class (docs/engine-cost.md,
+    # "Start-up").
+    is_openai = openai_model is not None and isinstance(model, openai_model.BaseChatOpenAI)
+    return {"max_tokens": cap} if is_openai else {}
 
 
 # (id(model), schema) -> (model, runnable). A worker asks one model for the same two schemas
