@@ -92,13 +92,13 @@ def items_in_hand(cluster: QCluster) -> set[int]:
 def item_rows(deployment: Deployment, batch_ids: list[str]) -> dict[int, dict]:
     """Return every item of the batches by id: status, result, takeovers, lease, finish time."""
     columns = 'id, batch_id, "index", status, result IS NOT NULL, takeovers, lease_until'
-    columns += ", finished_at, checkpoints = '{}'::jsonb"
+    columns += ", finished_at, checkpoints = '{}'::jsonb, revisions"
     marks = ", ".join(["%s"] * len(batch_ids))
     # Only placeholders are interpolated; the values travel as parameters.
     query = f"SELECT {columns} FROM batches_batchitem WHERE batch_id IN ({marks})"  # noqa: S608
     rows = deployment.sql(query, tuple(batch_ids))
     keys = ("id", "batch_id", "index", "status", "has_result", "takeovers", "lease_until", "end")
-    keys += ("no_stage_done",)
+    keys += ("no_stage_done", "revisions")
     return {row[0]: dict(zip(keys, row, strict=True)) for row in rows}
 
 
@@ -207,17 +207,31 @@ def test_three_clusters_share_one_budget_and_absorb_a_sigkilled_cluster(scale_ou
         assert items[item_id]["end"] >= lease_until
     survivors = [c for c in clusters if c is not victim]
     assert set(lost) <= set().union(*(items_taken(c) for c in survivors))
+    # The victim's log can miss its very last claim: the SIGKILL may land between the claim's
+    # commit and its log line. Every item the kill cut off was running then and was taken
+    # over afterwards, whatever the log says; the items the log names are among them.
+    cut_off = {
+        i
+        for i, item in after_kill.items()
+        if item["status"] == "running" and items[i]["takeovers"] > item["takeovers"]
+    }
+    assert set(lost) <= cut_off
 
-    lost_positions = {(str(items[i]["batch_id"]), items[i]["index"] + 1) for i in lost}
+    lost_positions = {(str(items[i]["batch_id"]), items[i]["index"] + 1) for i in cut_off}
     for spec, batch_id in zip(specs, batch_ids, strict=True):
         records = stub.records(spec["topic"])
         assert max_overlap((r.start, r.end) for r in records) <= spec["limit"]
         generated = Counter(question_number(r.prompt) for r in records if r.schema == "Question")
         assert set(generated) == set(range(1, spec["count"] + 1))
+        by_number = {
+            item["index"] + 1: item for item in items.values() if str(item["batch_id"]) == batch_id
+        }
         for number, calls in generated.items():
-            # Only an item cut off mid-flight may reach the model again, and only once more.
-            allowed = 2 if (batch_id, number) in lost_positions else 1
-            assert calls <= allowed, (spec["topic"], number, calls)
+            # Only an item cut off mid-flight may reach the model again, and only once more;
+            # a question the quality gate sent back is asked again by design, once a revision.
+            item = by_number[number]
+            allowed = 1 + item["revisions"] + ((batch_id, number) in lost_positions)
+            assert calls <= allowed, (spec["topic"], number, calls, item, after_kill[item["id"]])
 
     # The request budget held across the three clusters, the killed one included; unlimited,
     # seven slots of 0.3-0.5 s requests would send about 14 a second, twice the budget.
